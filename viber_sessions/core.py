@@ -1,0 +1,65 @@
+"""The pipeline every command runs: load -> segment -> bill. No click here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from . import render
+from .billing import Invoice, bill
+from .errors import UsageError
+from .load import LoadOptions, MessageLog, load
+from .segment import Segmentation, segment
+from .tariff import Tariff, load_tariff
+from .timeutil import Period, check_timezone
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to bill: the inputs and every option that changes the result."""
+
+    inputs: Sequence[str]
+    tariff: str | Tariff
+    period: str
+    tz: str = "UTC"
+    input_tz: str = "UTC"
+    column_map: Mapping[str, str] = field(default_factory=dict)
+    epoch_unit: str | None = None
+    on_invalid: str = "error"
+    accounts: Sequence[str] = ()
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(column_map=dict(self.column_map), input_tz=self.input_tz,
+                           epoch_unit=self.epoch_unit, on_invalid=self.on_invalid)
+
+
+@dataclass(eq=False)
+class Result:
+    log: MessageLog
+    tariff: Tariff
+    segmentation: Segmentation
+    invoice: Invoice
+
+
+def run_invoice(request: Request, stdin=None) -> Result:
+    """Load, segment and bill as ``request`` says. Raises ViberSessionsError subclasses only."""
+    check_timezone(request.tz, "--tz")
+    period = Period.parse(request.period, request.tz)
+    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
+    log = load(request.inputs, request.load_options(), stdin=stdin)
+    seg = segment(log, tariff.limits)
+    return Result(log=log, tariff=tariff, segmentation=seg, invoice=bill(seg, tariff, period, request.accounts))
+
+
+def write_outputs(result: Result, tz: str, messages_out: str | None = None, sessions_out: str | None = None,
+                  rejects: str | None = None) -> None:
+    """The optional audit files of an invoice run."""
+    for path in (messages_out, sessions_out, rejects):
+        if path:
+            render.table_format(path)  # refuse an unknown suffix before writing anything
+    if messages_out:
+        render.write_table(render.messages_table(result.segmentation), messages_out)
+    if sessions_out:
+        render.write_table(render.sessions_table(result.segmentation, tz), sessions_out)
+    if rejects:
+        render.write_table(result.log.rejected, rejects)

@@ -1,0 +1,608 @@
+"""Load message logs (CSV, CSV.gz, Parquet, stdin) into one typed table: a :class:`MessageLog`.
+
+Everything here is column work with pyarrow and numpy; no Python loop runs per row except on
+the error path, where the offending rows are described one by one.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import InputError, Problem, UsageError
+from .timeutil import check_timezone
+
+REQUIRED = ("message_id", "timestamp", "business_id", "subscriber_id", "direction", "message_type")
+OPTIONAL = ("status",)
+CANONICAL = REQUIRED + OPTIONAL
+ID_COLUMNS = ("message_id", "business_id", "subscriber_id")
+
+#: Accepted spellings of the direction (case-insensitive) -> is the message inbound?
+DIRECTIONS: Mapping[str, bool] = {
+    "inbound": True, "in": True, "mo": True, "incoming": True, "subscriber": True,
+    "outbound": False, "out": False, "mt": False, "outgoing": False, "business": False,
+}
+#: Integer epoch values below this are seconds, at or above it milliseconds (auto-detection).
+EPOCH_MS_THRESHOLD = 100_000_000_000
+EPOCH_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+ON_INVALID = ("error", "skip")
+
+_ISO_NAIVE = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+_ISO_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)"
+_RE_NAIVE = f"^{_ISO_NAIVE}$"
+_RE_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s?(Z|[+-]\d{2}(:?\d{2})?)$"
+_RE_INT = r"^-?\d{1,19}$"
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read the input: column names, time zone of naive timestamps, invalid rows."""
+
+    column_map: Mapping[str, str] = field(default_factory=dict)
+    input_tz: str = "UTC"
+    epoch_unit: str | None = None
+    on_invalid: str = "error"
+
+    def __post_init__(self):
+        check_timezone(self.input_tz, "--input-tz")
+        unknown = sorted(set(self.column_map) - set(CANONICAL))
+        if unknown:
+            raise UsageError(f"--map {unknown[0]}=...: {unknown[0]!r} is not a column of the log "
+                             f"(columns: {', '.join(CANONICAL)})")
+        if self.epoch_unit is not None and self.epoch_unit not in EPOCH_UNITS:
+            raise UsageError(f"--epoch-unit must be one of {', '.join(EPOCH_UNITS)}, not {self.epoch_unit!r}")
+        if self.on_invalid not in ON_INVALID:
+            raise UsageError(f"--on-invalid must be 'error' or 'skip', not {self.on_invalid!r}")
+
+    def source_name(self, canonical: str) -> str:
+        return self.column_map.get(canonical, canonical)
+
+
+@dataclass(eq=False)
+class MessageLog:
+    """The loaded rows that passed validation, column by column, plus the rejected ones.
+
+    ``row`` is each loaded row's position in the input (all files' rows numbered from 0 in
+    the order given); ids are dictionary codes into ``businesses`` / ``subscribers``;
+    ``timestamp`` is int64 nanoseconds since the epoch, UTC.
+    """
+
+    sources: list[str]
+    offsets: np.ndarray
+    row: np.ndarray
+    message_id: pa.Array
+    business: np.ndarray
+    businesses: pa.Array
+    subscriber: np.ndarray
+    subscribers: pa.Array
+    timestamp: np.ndarray
+    inbound: np.ndarray
+    mtype: np.ndarray
+    message_types: list[str]
+    status: np.ndarray | None
+    statuses: list[str]
+    rejected: pa.Table
+    problems: list[Problem]
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    @property
+    def rows_read(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def n_rejected(self) -> int:
+        return self.rejected.num_rows
+
+    def locate(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(file index, 1-based row within its file) of global input rows."""
+        global_rows = np.asarray(global_rows, dtype=np.int64)
+        f = np.searchsorted(self.offsets, global_rows, side="right") - 1
+        return f, global_rows - self.offsets[f] + 1
+
+    def message_type_names(self) -> pa.Array:
+        return pa.array(self.message_types, pa.string()).take(pa.array(self.mtype))
+
+    def status_names(self) -> pa.Array | None:
+        if self.status is None:
+            return None
+        names = pa.array(self.statuses + [None], pa.string())
+        idx = np.where(self.status < 0, len(self.statuses), self.status)
+        return names.take(pa.array(idx))
+
+    def select(self, mask: np.ndarray) -> "MessageLog":
+        """The rows where ``mask`` holds (dictionaries are kept; rejected rows are kept as they are)."""
+        idx = pa.array(np.flatnonzero(mask))
+        return MessageLog(
+            sources=self.sources, offsets=self.offsets, row=self.row[mask],
+            message_id=self.message_id.take(idx), business=self.business[mask],
+            businesses=self.businesses, subscriber=self.subscriber[mask], subscribers=self.subscribers,
+            timestamp=self.timestamp[mask], inbound=self.inbound[mask], mtype=self.mtype[mask],
+            message_types=self.message_types,
+            status=None if self.status is None else self.status[mask], statuses=self.statuses,
+            rejected=self.rejected, problems=self.problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the input files
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[str]:
+    """Files, directories (their data files, sorted) and globs, in the order given; ``-`` is stdin."""
+    files: list[str] = []
+    for item in inputs:
+        if item == "-":
+            files.append("-")
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and _is_data_file(p.name))
+            if not found:
+                raise InputError(Problem(item, None, None, "no_data_files",
+                                         "directory holds no .csv, .csv.gz or .parquet file"))
+            files.extend(found)
+        elif path.exists():
+            files.append(item)
+        elif glob.has_magic(item):
+            found = sorted(glob.glob(item, recursive=True))
+            if not found:
+                raise InputError(Problem(item, None, None, "no_match", "no file matches this pattern"))
+            files.extend(found)
+        else:
+            raise InputError(Problem(item, None, None, "missing_file", "no such file"))
+    return files
+
+
+def _is_data_file(name: str) -> bool:
+    return name.lower().endswith(DATA_SUFFIXES)
+
+
+def _is_parquet(name: str) -> bool:
+    return name.lower().endswith((".parquet", ".pq"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one file into raw columns
+
+
+def _csv_stream(name: str, stdin: io.BufferedReader | None):
+    if name == "-":
+        data = (stdin or sys.stdin.buffer).read()
+        return pa.BufferReader(data)
+    return pa.input_stream(name, compression="detect")
+
+
+def read_raw(name: str, options: LoadOptions, stdin=None) -> pa.Table:
+    """One file's rows with the canonical columns it has, renamed to canonical names.
+
+    CSV columns are read as strings (identifiers stay exactly as written); Parquet columns keep
+    their stored types. A missing required column is an error that names it.
+    """
+    wanted = {options.source_name(c): c for c in CANONICAL}
+    try:
+        if name != "-" and _is_parquet(name):
+            schema = pq.read_schema(name)
+            present = [s for s in wanted if s in schema.names]
+            _check_columns(name, schema.names, options)
+            table = pq.read_table(name, columns=present)
+        else:
+            stream = _csv_stream(name, stdin)
+            if name == "-":
+                data = stream.read_buffer()
+                header_stream = pa.BufferReader(data)
+            else:
+                header_stream = stream
+            names = _csv_header(name, header_stream)
+            _check_columns(name, names, options)
+            present = [s for s in wanted if s in names]
+            source = pa.BufferReader(data) if name == "-" else pa.input_stream(name, compression="detect")
+            table = pacsv.read_csv(
+                source,
+                read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=present, column_types={s: pa.string() for s in present},
+                    strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(Problem(name, None, None, "missing_file", "no such file")) from None
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
+        raise InputError(Problem(name, None, None, "unreadable", _first_line(str(exc)))) from None
+    return table.rename_columns([wanted[c] for c in table.column_names])
+
+
+def _first_line(text: str) -> str:
+    text = text.strip().splitlines()[0] if text.strip() else "cannot be read"
+    return text[:300]
+
+
+def _csv_header(name: str, stream) -> list[str]:
+    try:
+        reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16),
+                                convert_options=pacsv.ConvertOptions(column_types={}))
+        names = reader.schema.names
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            raise InputError(Problem(name, None, None, "empty_file", "the file is empty (no header row)")) from None
+        raise
+    return names
+
+
+def _check_columns(name: str, names: Sequence[str], options: LoadOptions) -> None:
+    missing = [c for c in REQUIRED if options.source_name(c) not in names]
+    if missing:
+        c = missing[0]
+        src = options.source_name(c)
+        hint = f" (mapped from {src!r} with --map)" if src != c else " (use --map to name another column)"
+        raise InputError(Problem(name, None, src, "missing_column",
+                                 f"required column is missing{hint}; the file has: {', '.join(names)}"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Typing one file's columns
+
+
+class _Bad:
+    """Collects invalid cells of one file: a boolean row mask plus the first cell per row."""
+
+    def __init__(self, n: int):
+        self.mask = np.zeros(n, dtype=bool)
+        self.cells: list[tuple[np.ndarray, str, str, str, pa.Array]] = []
+
+    def add(self, rows_mask: np.ndarray, column: str, code: str, message: str, values: pa.Array):
+        rows_mask = rows_mask & ~self.mask   # report the first problem of each row only
+        if rows_mask.any():
+            self.mask |= rows_mask
+            self.cells.append((rows_mask, column, code, message, values))
+
+    def problems(self, name: str, limit: int | None = None) -> list[Problem]:
+        out: list[tuple[int, Problem]] = []
+        for rows_mask, column, code, message, values in self.cells:
+            idx = np.flatnonzero(rows_mask)
+            if limit is not None:
+                idx = idx[:limit]
+            vals = values.take(pa.array(idx)).to_pylist()
+            for i, v in zip(idx.tolist(), vals):
+                out.append((i, Problem(name, i + 1, column, code, message,
+                                       None if v is None else str(v))))
+        out.sort(key=lambda t: t[0])
+        return [p for _, p in out] if limit is None else [p for _, p in out[:limit]]
+
+
+def _as_strings(name: str, column: str, arr: pa.Array) -> pa.Array:
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return arr.cast(pa.string())
+    if pa.types.is_integer(t):
+        return arr.cast(pa.string())
+    raise InputError(Problem(name, None, column, "bad_column_type",
+                             f"column must hold strings (identifiers are kept exactly as written), not {t}"))
+
+
+def _missing(arr: pa.Array) -> np.ndarray:
+    empty = pc.fill_null(pc.equal(arr, ""), True)
+    return empty.to_numpy(zero_copy_only=False)
+
+
+def _encode_small(arr: pa.Array) -> tuple[np.ndarray, list]:
+    """Codes and dictionary of a low-cardinality string column (normalised: trimmed, lowercase)."""
+    enc = pc.dictionary_encode(arr)
+    raw = enc.dictionary.to_pylist()
+    names: list = []
+    remap = np.empty(len(raw) + 1, dtype=np.int32)
+    for i, value in enumerate(raw):
+        norm = value.strip().lower() if isinstance(value, str) else value
+        if norm not in names:
+            names.append(norm)
+        remap[i] = names.index(norm)
+    remap[len(raw)] = -1
+    idx = enc.indices.fill_null(len(raw)).to_numpy(zero_copy_only=False)
+    return remap[idx], names
+
+
+def parse_timestamps(arr: pa.Array, input_tz: str, epoch_unit: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """int64 UTC nanoseconds and a mask of unparseable values, for a column of any supported type."""
+    n = len(arr)
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    bad = arr.is_null().to_numpy(zero_copy_only=False).copy()
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            arr = _localize(arr.cast(pa.timestamp("ns")), input_tz)
+        out = arr.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).fill_null(0)
+        return out.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), bad
+    if pa.types.is_date(t):
+        arr = _localize(arr.cast(pa.timestamp("ns")), input_tz)
+        return arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), bad
+    if pa.types.is_integer(t):
+        return _epoch(arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), epoch_unit), bad
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+
+    arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
+    # Fast paths: every value has an offset / none has one.
+    try:
+        out = arr.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+        return out.fill_null(0).to_numpy(zero_copy_only=False), bad
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    result = np.zeros(n, dtype=np.int64)
+    is_int = pc.fill_null(pc.match_substring_regex(arr, _RE_INT), False).to_numpy(zero_copy_only=False)
+    has_off = pc.fill_null(pc.match_substring_regex(arr, _RE_OFFSET), False).to_numpy(zero_copy_only=False)
+    naive = pc.fill_null(pc.match_substring_regex(arr, _RE_NAIVE), False).to_numpy(zero_copy_only=False)
+    bad |= ~(is_int | has_off | naive)
+    if is_int.any():
+        idx = np.flatnonzero(is_int)
+        values = arr.take(pa.array(idx))
+        try:
+            ints = values.cast(pa.int64()).to_numpy(zero_copy_only=False)
+            result[idx] = _epoch(ints, epoch_unit)
+        except (pa.ArrowInvalid, OverflowError):
+            bad[idx] = True
+    for mask, convert in ((has_off, lambda a: a.cast(pa.timestamp("ns", tz="UTC"))),
+                          (naive, lambda a: _localize(a.cast(pa.timestamp("ns")), input_tz))):
+        if not mask.any():
+            continue
+        idx = np.flatnonzero(mask)
+        values = arr.take(pa.array(idx))
+        try:
+            result[idx] = convert(values).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Some value matched the pattern but is no real date (month 13, hour 25, ...):
+            # find which, one by one (error path only), and convert the rest.
+            ok = np.array([_castable(v, convert) for v in values.to_pylist()], dtype=bool)
+            bad[idx[~ok]] = True
+            good = idx[ok]
+            if len(good):
+                result[good] = convert(arr.take(pa.array(good))).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return result, bad
+
+
+def _castable(value, convert) -> bool:
+    try:
+        convert(pa.array([value], pa.string()))
+        return True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+
+
+def _localize(arr: pa.Array, tz: str) -> pa.Array:
+    if tz == "UTC":
+        return arr.cast(pa.timestamp("ns", tz="UTC"))
+    return pc.assume_timezone(arr, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+
+
+def _epoch(values: np.ndarray, unit: str | None) -> np.ndarray:
+    values = values.astype(np.int64, copy=False)
+    if unit is not None:
+        return values * EPOCH_UNITS[unit]
+    seconds = np.abs(values) < EPOCH_MS_THRESHOLD
+    return np.where(seconds, values * 1_000_000_000, values * 1_000_000)
+
+
+@dataclass
+class _Typed:
+    n: int
+    message_id: pa.Array
+    business_id: pa.Array
+    subscriber_id: pa.Array
+    timestamp: np.ndarray
+    inbound: np.ndarray
+    mtype: np.ndarray
+    mtypes: list
+    status: np.ndarray | None
+    statuses: list
+    bad: _Bad
+    raw: pa.Table
+
+
+def type_columns(name: str, table: pa.Table, options: LoadOptions) -> _Typed:
+    """Convert one file's raw columns; invalid cells are collected, not raised."""
+    n = table.num_rows
+    bad = _Bad(n)
+    ids = {}
+    for column in ID_COLUMNS:
+        arr = table.column(column).combine_chunks()
+        arr = _as_strings(name, options.source_name(column), arr)
+        bad.add(_missing(arr), options.source_name(column), "missing_value", "missing value", arr)
+        ids[column] = arr
+
+    ts_raw = table.column("timestamp").combine_chunks()
+    ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit)
+    if not pa.types.is_timestamp(ts_raw.type):
+        bad.add(_missing(_as_display(ts_raw)) , options.source_name("timestamp"), "missing_value",
+                "missing value", _as_display(ts_raw))
+    bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp",
+            "not a timestamp (ISO-8601 such as 2026-10-05T09:00:00+03:00, or epoch seconds/milliseconds)",
+            _as_display(ts_raw))
+
+    direction = _as_display(table.column("direction").combine_chunks())
+    dcodes, dnames = _encode_small(direction)
+    lookup = np.array([DIRECTIONS.get(d, -1) if d is not None else -2 for d in dnames] + [-2], dtype=np.int8)
+    dvals = lookup[dcodes]
+    bad.add((dvals == -2) | _missing(direction), options.source_name("direction"), "missing_value",
+            "missing value", direction)
+    bad.add(dvals == -1, options.source_name("direction"), "bad_direction",
+            "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
+            direction)
+
+    mt = _as_display(table.column("message_type").combine_chunks())
+    mcodes, mnames = _encode_small(mt)
+    empty_type = np.array([not t for t in mnames] + [True], dtype=bool)
+    bad.add(empty_type[np.where(mcodes < 0, len(mnames), mcodes)], options.source_name("message_type"),
+            "missing_value", "missing value", mt)
+
+    status = statuses = None
+    if "status" in table.column_names:
+        st = _as_display(table.column("status").combine_chunks())
+        scodes, snames = _encode_small(st)
+        # An empty status means "no status given" (delivered), not an error.
+        remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
+        status = remap[np.where(scodes < 0, len(snames), scodes)]
+        statuses = snames
+
+    return _Typed(n=n, message_id=ids["message_id"], business_id=ids["business_id"],
+                  subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
+                  mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
+                  raw=table)
+
+
+def _as_display(arr: pa.Array) -> pa.Array:
+    """Any column as strings, for messages and for checks that work on text."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_string(arr.type):
+        return arr
+    try:
+        return arr.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], pa.string())
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading everything
+
+
+def _unify(parts: list[tuple[np.ndarray, list]]) -> tuple[np.ndarray, list[str]]:
+    """Concatenate per-file small-dictionary codes into one code space (names sorted)."""
+    names = sorted({n for _, ns in parts for n in ns if n})
+    index = {n: i for i, n in enumerate(names)}
+    out = []
+    for codes, ns in parts:
+        remap = np.array([index.get(n, -1) if n else -1 for n in ns] + [-1], dtype=np.int32)
+        out.append(remap[np.where(codes < 0, len(ns), codes)])
+    return (np.concatenate(out) if out else np.zeros(0, np.int32)), names
+
+
+def load(inputs: Sequence[str] | str, options: LoadOptions | None = None, stdin=None,
+         progress=None) -> MessageLog:
+    """Read every input into one :class:`MessageLog`.
+
+    Raises :class:`InputError` naming the file, row and value of the first invalid row (and how
+    many there are) unless ``options.on_invalid == "skip"``, in which case invalid rows are kept
+    aside in ``MessageLog.rejected`` with their problem.
+    """
+    options = options or LoadOptions()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [str(inputs)]
+    files = expand_inputs([str(i) for i in inputs])
+    if not files:
+        raise UsageError("no input files given")
+    typed: list[_Typed] = []
+    for name in files:
+        typed.append(type_columns(name, read_raw(name, options, stdin), options))
+        if progress is not None:
+            progress(name)
+    return assemble(files, typed, options)
+
+
+def from_table(table: pa.Table | "pandas.DataFrame", options: LoadOptions | None = None,
+               name: str = "<table>") -> MessageLog:
+    """A :class:`MessageLog` from an in-memory table with the canonical columns (for library use)."""
+    options = options or LoadOptions()
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    wanted = {options.source_name(c): c for c in CANONICAL}
+    _check_columns(name, table.column_names, options)
+    table = table.select([s for s in wanted if s in table.column_names])
+    table = table.rename_columns([wanted[c] for c in table.column_names])
+    return assemble([name], [type_columns(name, table, options)], options)
+
+
+def assemble(files: list[str], typed: list[_Typed], options: LoadOptions) -> MessageLog:
+    offsets = np.zeros(len(files) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([t.n for t in typed])
+    n_bad = sum(int(t.bad.mask.sum()) for t in typed)
+    if n_bad and options.on_invalid == "error":
+        first = next(t for t in typed if t.bad.mask.any())
+        name = files[typed.index(first)]
+        raise InputError(first.bad.problems(name, limit=1), total=n_bad)
+
+    keep = [~t.bad.mask for t in typed]
+    per_file = [t.bad.problems(name) if not k.all() else [] for name, t, k in zip(files, typed, keep)]
+    problems = [p for ps in per_file for p in ps]
+    rejected = _rejected_table(files, typed, offsets, per_file)
+
+    def cat(arrays):
+        arrays = [a for a in arrays if len(a)] or arrays[:1]
+        return pa.chunked_array(arrays, type=pa.string()).combine_chunks() if arrays else pa.array([], pa.string())
+
+    def take(arr: pa.Array, k: np.ndarray) -> pa.Array:
+        return arr if k.all() else arr.filter(pa.array(k))
+
+    message_id = cat([take(t.message_id, k) for t, k in zip(typed, keep)])
+    businesses_raw = cat([take(t.business_id, k) for t, k in zip(typed, keep)])
+    subscribers_raw = cat([take(t.subscriber_id, k) for t, k in zip(typed, keep)])
+    benc = pc.dictionary_encode(businesses_raw)
+    senc = pc.dictionary_encode(subscribers_raw)
+    mtype, mtypes = _unify([(t.mtype[k], t.mtypes) for t, k in zip(typed, keep)])
+    has_status = any(t.status is not None for t in typed)
+    if has_status:
+        status, statuses = _unify([((t.status[k] if t.status is not None else np.full(int(k.sum()), -1, np.int32)),
+                                    t.statuses) for t, k in zip(typed, keep)])
+    else:
+        status, statuses = None, []
+    row = np.concatenate([np.flatnonzero(k) + offsets[i] for i, k in enumerate(keep)]) if keep else np.zeros(0, np.int64)
+    return MessageLog(
+        sources=list(files), offsets=offsets, row=row.astype(np.int64),
+        message_id=message_id,
+        business=benc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
+        businesses=benc.dictionary,
+        subscriber=senc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
+        subscribers=senc.dictionary,
+        timestamp=np.concatenate([t.timestamp[k] for t, k in zip(typed, keep)]) if typed else np.zeros(0, np.int64),
+        inbound=np.concatenate([t.inbound[k] for t, k in zip(typed, keep)]) if typed else np.zeros(0, bool),
+        mtype=mtype, message_types=mtypes, status=status, statuses=statuses,
+        rejected=rejected, problems=problems,
+    )
+
+
+REJECTED_SCHEMA = pa.schema([
+    ("row", pa.int64()), ("file", pa.string()), ("file_row", pa.int64()), ("column", pa.string()),
+    ("code", pa.string()), ("error", pa.string()),
+    *[(c, pa.string()) for c in CANONICAL],
+])
+
+
+def _rejected_table(files, typed, offsets, per_file: list[list[Problem]]) -> pa.Table:
+    """The rejected rows with their raw values (as text) and the first problem of each."""
+    if not any(per_file):
+        return REJECTED_SCHEMA.empty_table()
+    columns: dict[str, list] = {f.name: [] for f in REJECTED_SCHEMA}
+    for i, (name, t, ps) in enumerate(zip(files, typed, per_file)):
+        if not ps:
+            continue
+        idx = pa.array([p.row - 1 for p in ps])
+        raw = t.raw.take(idx)
+        for p in ps:
+            columns["row"].append(int(offsets[i]) + p.row - 1)
+            columns["file"].append(name)
+            columns["file_row"].append(p.row)
+            columns["column"].append(p.column)
+            columns["code"].append(p.code)
+            columns["error"].append(str(p))
+        for c in CANONICAL:
+            if c in raw.column_names:
+                columns[c].extend(_as_display(raw.column(c).combine_chunks()).to_pylist())
+            else:
+                columns[c].extend([None] * len(ps))
+    return pa.table(columns, schema=REJECTED_SCHEMA)
