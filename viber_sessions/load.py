@@ -178,51 +178,65 @@ def _is_parquet(name: str) -> bool:
 # Reading one file into raw columns
 
 
-def _csv_stream(name: str, stdin: io.BufferedReader | None):
+def _csv_opener(name: str, stdin):
+    """A function that opens the CSV afresh each call (stdin is read once and kept)."""
     if name == "-":
         data = (stdin or sys.stdin.buffer).read()
-        return pa.BufferReader(data)
-    return pa.input_stream(name, compression="detect")
+        return lambda: pa.BufferReader(data)
+    return lambda: pa.input_stream(name, compression="detect")
 
 
-def read_raw(name: str, options: LoadOptions, stdin=None) -> pa.Table:
+@dataclass
+class RawFile:
+    """One file's canonical columns, and the CSV lines that could not be split into fields
+    (``(data row, text)``; data rows count from 1 after the header)."""
+
+    table: pa.Table
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
     """One file's rows with the canonical columns it has, renamed to canonical names.
 
     CSV columns are read as strings (identifiers stay exactly as written); Parquet columns keep
     their stored types. A missing required column is an error that names it.
     """
     wanted = {options.source_name(c): c for c in CANONICAL}
+    malformed: list[tuple[int, str]] = []
     try:
         if name != "-" and _is_parquet(name):
             schema = pq.read_schema(name)
-            present = [s for s in wanted if s in schema.names]
             _check_columns(name, schema.names, options)
-            table = pq.read_table(name, columns=present)
+            table = pq.read_table(name, columns=[s for s in wanted if s in schema.names])
         else:
-            stream = _csv_stream(name, stdin)
-            if name == "-":
-                data = stream.read_buffer()
-                header_stream = pa.BufferReader(data)
-            else:
-                header_stream = stream
-            names = _csv_header(name, header_stream)
+            opener = _csv_opener(name, stdin)
+            names = _csv_header(name, opener())
             _check_columns(name, names, options)
             present = [s for s in wanted if s in names]
-            source = pa.BufferReader(data) if name == "-" else pa.input_stream(name, compression="detect")
-            table = pacsv.read_csv(
-                source,
-                read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
-                convert_options=pacsv.ConvertOptions(
-                    include_columns=present, column_types={s: pa.string() for s in present},
-                    strings_can_be_null=False, quoted_strings_can_be_null=False),
-            )
+            convert = pacsv.ConvertOptions(include_columns=present, column_types={s: pa.string() for s in present},
+                                           strings_can_be_null=False, quoted_strings_can_be_null=False)
+            try:
+                table = pacsv.read_csv(opener(), convert_options=convert,
+                                       read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24))
+            except pa.ArrowInvalid as exc:
+                if "CSV parse error" not in str(exc):
+                    raise
+                # Error path: read again, single-threaded so that rows are numbered, setting
+                # aside the lines with the wrong number of fields.
+                def keep_aside(row):
+                    malformed.append((row.number - 1, row.text))
+                    return "skip"
+
+                table = pacsv.read_csv(opener(), convert_options=convert,
+                                       read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
+                                       parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside))
     except InputError:
         raise
     except FileNotFoundError:
         raise InputError(Problem(name, None, None, "missing_file", "no such file")) from None
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
         raise InputError(Problem(name, None, None, "unreadable", _first_line(str(exc)))) from None
-    return table.rename_columns([wanted[c] for c in table.column_names])
+    return RawFile(table.rename_columns([wanted[c] for c in table.column_names]), malformed)
 
 
 def _first_line(text: str) -> str:
@@ -233,7 +247,7 @@ def _first_line(text: str) -> str:
 def _csv_header(name: str, stream) -> list[str]:
     try:
         reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16),
-                                convert_options=pacsv.ConvertOptions(column_types={}))
+                                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"))
         names = reader.schema.names
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
@@ -269,18 +283,20 @@ class _Bad:
             self.mask |= rows_mask
             self.cells.append((rows_mask, column, code, message, values))
 
-    def problems(self, name: str, limit: int | None = None) -> list[Problem]:
+    def problems(self, name: str, positions: np.ndarray, limit: int | None = None) -> list[tuple[int, Problem]]:
+        """(table index, problem) of each invalid row, in row order; ``positions`` maps table
+        rows to 0-based rows of the file."""
         out: list[tuple[int, Problem]] = []
         for rows_mask, column, code, message, values in self.cells:
             idx = np.flatnonzero(rows_mask)
             if limit is not None:
                 idx = idx[:limit]
-            vals = values.take(pa.array(idx)).to_pylist()
+            vals = values.take(pa.array(idx)).to_pylist() if code != "missing_value" else [None] * len(idx)
             for i, v in zip(idx.tolist(), vals):
-                out.append((i, Problem(name, i + 1, column, code, message,
+                out.append((i, Problem(name, int(positions[i]) + 1, column, code, message,
                                        None if v is None else str(v))))
         out.sort(key=lambda t: t[0])
-        return [p for _, p in out] if limit is None else [p for _, p in out[:limit]]
+        return out if limit is None else out[:limit]
 
 
 def _as_strings(name: str, column: str, arr: pa.Array) -> pa.Array:
@@ -401,7 +417,13 @@ def _epoch(values: np.ndarray, unit: str | None) -> np.ndarray:
 
 @dataclass
 class _Typed:
-    n: int
+    """One file's typed columns. ``positions`` gives each table row's 0-based row in the file
+    (malformed CSV lines are not in the table); ``n_rows`` counts every data row of the file."""
+
+    name: str
+    n_rows: int
+    positions: np.ndarray
+    malformed: list[tuple[int, str]]
     message_id: pa.Array
     business_id: pa.Array
     subscriber_id: pa.Array
@@ -414,10 +436,29 @@ class _Typed:
     bad: _Bad
     raw: pa.Table
 
+    def problems(self, limit: int | None = None) -> list[tuple[int | None, Problem]]:
+        """(table index or None for a malformed line, problem), in file row order."""
+        out = self.bad.problems(self.name, self.positions, limit)
+        for row, text in self.malformed[:limit]:
+            out.append((None, Problem(self.name, row, None, "malformed_row",
+                                      "wrong number of fields (not as many as the header has)",
+                                      text)))
+        out.sort(key=lambda t: t[1].row)
+        return out if limit is None else out[:limit]
 
-def type_columns(name: str, table: pa.Table, options: LoadOptions) -> _Typed:
+    @property
+    def n_invalid(self) -> int:
+        return int(self.bad.mask.sum()) + len(self.malformed)
+
+
+def type_columns(name: str, raw: RawFile, options: LoadOptions) -> _Typed:
     """Convert one file's raw columns; invalid cells are collected, not raised."""
+    table = raw.table
     n = table.num_rows
+    n_rows = n + len(raw.malformed)
+    positions = np.arange(n_rows, dtype=np.int64)
+    if raw.malformed:
+        positions = np.delete(positions, [r - 1 for r, _ in raw.malformed])
     bad = _Bad(n)
     ids = {}
     for column in ID_COLUMNS:
@@ -427,20 +468,18 @@ def type_columns(name: str, table: pa.Table, options: LoadOptions) -> _Typed:
         ids[column] = arr
 
     ts_raw = table.column("timestamp").combine_chunks()
+    ts_text = _as_display(ts_raw)
     ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit)
-    if not pa.types.is_timestamp(ts_raw.type):
-        bad.add(_missing(_as_display(ts_raw)) , options.source_name("timestamp"), "missing_value",
-                "missing value", _as_display(ts_raw))
+    bad.add(_missing(ts_text), options.source_name("timestamp"), "missing_value", "missing value", ts_text)
     bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp",
             "not a timestamp (ISO-8601 such as 2026-10-05T09:00:00+03:00, or epoch seconds/milliseconds)",
-            _as_display(ts_raw))
+            ts_text)
 
     direction = _as_display(table.column("direction").combine_chunks())
     dcodes, dnames = _encode_small(direction)
-    lookup = np.array([DIRECTIONS.get(d, -1) if d is not None else -2 for d in dnames] + [-2], dtype=np.int8)
+    lookup = np.array([DIRECTIONS.get(d, -1) if d else -2 for d in dnames] + [-2], dtype=np.int8)
     dvals = lookup[dcodes]
-    bad.add((dvals == -2) | _missing(direction), options.source_name("direction"), "missing_value",
-            "missing value", direction)
+    bad.add(dvals == -2, options.source_name("direction"), "missing_value", "missing value", direction)
     bad.add(dvals == -1, options.source_name("direction"), "bad_direction",
             "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
             direction)
@@ -448,8 +487,7 @@ def type_columns(name: str, table: pa.Table, options: LoadOptions) -> _Typed:
     mt = _as_display(table.column("message_type").combine_chunks())
     mcodes, mnames = _encode_small(mt)
     empty_type = np.array([not t for t in mnames] + [True], dtype=bool)
-    bad.add(empty_type[np.where(mcodes < 0, len(mnames), mcodes)], options.source_name("message_type"),
-            "missing_value", "missing value", mt)
+    bad.add(empty_type[mcodes], options.source_name("message_type"), "missing_value", "missing value", mt)
 
     status = statuses = None
     if "status" in table.column_names:
@@ -457,10 +495,11 @@ def type_columns(name: str, table: pa.Table, options: LoadOptions) -> _Typed:
         scodes, snames = _encode_small(st)
         # An empty status means "no status given" (delivered), not an error.
         remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
-        status = remap[np.where(scodes < 0, len(snames), scodes)]
+        status = remap[scodes]
         statuses = snames
 
-    return _Typed(n=n, message_id=ids["message_id"], business_id=ids["business_id"],
+    return _Typed(name=name, n_rows=n_rows, positions=positions, malformed=list(raw.malformed),
+                  message_id=ids["message_id"], business_id=ids["business_id"],
                   subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
                   mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
                   raw=table)
@@ -525,22 +564,21 @@ def from_table(table: pa.Table | "pandas.DataFrame", options: LoadOptions | None
     _check_columns(name, table.column_names, options)
     table = table.select([s for s in wanted if s in table.column_names])
     table = table.rename_columns([wanted[c] for c in table.column_names])
-    return assemble([name], [type_columns(name, table, options)], options)
+    return assemble([name], [type_columns(name, RawFile(table), options)], options)
 
 
 def assemble(files: list[str], typed: list[_Typed], options: LoadOptions) -> MessageLog:
     offsets = np.zeros(len(files) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([t.n for t in typed])
-    n_bad = sum(int(t.bad.mask.sum()) for t in typed)
+    offsets[1:] = np.cumsum([t.n_rows for t in typed])
+    n_bad = sum(t.n_invalid for t in typed)
     if n_bad and options.on_invalid == "error":
-        first = next(t for t in typed if t.bad.mask.any())
-        name = files[typed.index(first)]
-        raise InputError(first.bad.problems(name, limit=1), total=n_bad)
+        first = next(t for t in typed if t.n_invalid)
+        raise InputError([p for _, p in first.problems(limit=1)], total=n_bad)
 
     keep = [~t.bad.mask for t in typed]
-    per_file = [t.bad.problems(name) if not k.all() else [] for name, t, k in zip(files, typed, keep)]
-    problems = [p for ps in per_file for p in ps]
-    rejected = _rejected_table(files, typed, offsets, per_file)
+    per_file = [t.problems() if t.n_invalid else [] for t in typed]
+    problems = [p for ps in per_file for _, p in ps]
+    rejected = _rejected_table(typed, offsets, per_file)
 
     def cat(arrays):
         arrays = [a for a in arrays if len(a)] or arrays[:1]
@@ -549,28 +587,28 @@ def assemble(files: list[str], typed: list[_Typed], options: LoadOptions) -> Mes
     def take(arr: pa.Array, k: np.ndarray) -> pa.Array:
         return arr if k.all() else arr.filter(pa.array(k))
 
+    def join(arrays, dtype):
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
+
     message_id = cat([take(t.message_id, k) for t, k in zip(typed, keep)])
-    businesses_raw = cat([take(t.business_id, k) for t, k in zip(typed, keep)])
-    subscribers_raw = cat([take(t.subscriber_id, k) for t, k in zip(typed, keep)])
-    benc = pc.dictionary_encode(businesses_raw)
-    senc = pc.dictionary_encode(subscribers_raw)
+    benc = pc.dictionary_encode(cat([take(t.business_id, k) for t, k in zip(typed, keep)]))
+    senc = pc.dictionary_encode(cat([take(t.subscriber_id, k) for t, k in zip(typed, keep)]))
     mtype, mtypes = _unify([(t.mtype[k], t.mtypes) for t, k in zip(typed, keep)])
-    has_status = any(t.status is not None for t in typed)
-    if has_status:
+    if any(t.status is not None for t in typed):
         status, statuses = _unify([((t.status[k] if t.status is not None else np.full(int(k.sum()), -1, np.int32)),
                                     t.statuses) for t, k in zip(typed, keep)])
     else:
         status, statuses = None, []
-    row = np.concatenate([np.flatnonzero(k) + offsets[i] for i, k in enumerate(keep)]) if keep else np.zeros(0, np.int64)
     return MessageLog(
-        sources=list(files), offsets=offsets, row=row.astype(np.int64),
+        sources=list(files), offsets=offsets,
+        row=join([t.positions[k] + offsets[i] for i, (t, k) in enumerate(zip(typed, keep))], np.int64),
         message_id=message_id,
         business=benc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
         businesses=benc.dictionary,
         subscriber=senc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
         subscribers=senc.dictionary,
-        timestamp=np.concatenate([t.timestamp[k] for t, k in zip(typed, keep)]) if typed else np.zeros(0, np.int64),
-        inbound=np.concatenate([t.inbound[k] for t, k in zip(typed, keep)]) if typed else np.zeros(0, bool),
+        timestamp=join([t.timestamp[k] for t, k in zip(typed, keep)], np.int64),
+        inbound=join([t.inbound[k] for t, k in zip(typed, keep)], bool),
         mtype=mtype, message_types=mtypes, status=status, statuses=statuses,
         rejected=rejected, problems=problems,
     )
@@ -583,26 +621,25 @@ REJECTED_SCHEMA = pa.schema([
 ])
 
 
-def _rejected_table(files, typed, offsets, per_file: list[list[Problem]]) -> pa.Table:
+def _rejected_table(typed: list[_Typed], offsets, per_file) -> pa.Table:
     """The rejected rows with their raw values (as text) and the first problem of each."""
     if not any(per_file):
         return REJECTED_SCHEMA.empty_table()
     columns: dict[str, list] = {f.name: [] for f in REJECTED_SCHEMA}
-    for i, (name, t, ps) in enumerate(zip(files, typed, per_file)):
+    for i, (t, ps) in enumerate(zip(typed, per_file)):
         if not ps:
             continue
-        idx = pa.array([p.row - 1 for p in ps])
-        raw = t.raw.take(idx)
-        for p in ps:
+        idx = [j for j, _ in ps if j is not None]
+        raw = t.raw.take(pa.array(idx, pa.int64()))
+        values = {c: iter(_as_display(raw.column(c).combine_chunks()).to_pylist()) if c in raw.column_names else None
+                  for c in CANONICAL}
+        for j, p in ps:
             columns["row"].append(int(offsets[i]) + p.row - 1)
-            columns["file"].append(name)
+            columns["file"].append(p.file)
             columns["file_row"].append(p.row)
             columns["column"].append(p.column)
             columns["code"].append(p.code)
             columns["error"].append(str(p))
-        for c in CANONICAL:
-            if c in raw.column_names:
-                columns[c].extend(_as_display(raw.column(c).combine_chunks()).to_pylist())
-            else:
-                columns[c].extend([None] * len(ps))
+            for c in CANONICAL:
+                columns[c].append(next(values[c]) if (j is not None and values[c] is not None) else None)
     return pa.table(columns, schema=REJECTED_SCHEMA)

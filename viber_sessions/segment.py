@@ -257,7 +257,8 @@ def segment(messages, limits: Limits | None = None, options: LoadOptions | None 
     rows = idx[order]                       # loaded-row index of each ordered message
     has = sess >= 0
     session[rows[has]] = sess[has]
-    out = ~has | ~billable[np.where(has, sess, 0)]
+    out = ~has.copy()
+    out[has] = ~billable[sess[has]]
     billing[rows] = np.where(out, OUT_OF_SESSION, SESSION)
     one_sided = has & out
     reason[rows] = np.where(one_sided, R_ONE_SIDED, why)
