@@ -157,7 +157,7 @@ def invoice(inputs, column_map, input_tz, epoch_unit, on_invalid, rejects, tarif
             render.write_text(output, text)
         else:
             click.echo(text, nl=False)
-    if not quiet and fmt != "table" or (output and not quiet):
+    if not quiet and (fmt != "table" or output):
         for w in result.invoice.warnings:
             click.echo(f"warning: {w}", err=True)
 

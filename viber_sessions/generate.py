@@ -21,7 +21,7 @@ from .render import atomic_path, table_format
 
 ACCOUNT_NAMES = ["shop", "bank", "taxi", "pharmacy", "airline", "007delivery", "clinic", "cinema", "telecom", "+7bookstore"]
 OUT_TYPES = np.array(["text", "image", "video", "file", "text_button", "image_text_button"])
-OUT_P = np.array([0.70, 0.14, 0.04, 0.03, 0.05, 0.04])
+OUT_P = np.array([0.78, 0.14, 0.02, 0.02, 0.02, 0.02])
 IN_TYPES = np.array(["text", "image"])
 IN_P = np.array([0.88, 0.12])
 STATUSES = np.array(["delivered", "read", "failed", "expired"])

@@ -469,7 +469,11 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions) -> _Typed:
 
     ts_raw = table.column("timestamp").combine_chunks()
     ts_text = _as_display(ts_raw)
-    ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit)
+    try:
+        ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(Problem(name, None, options.source_name("timestamp"), "bad_timestamp",
+                                 _first_line(str(exc)))) from None
     bad.add(_missing(ts_text), options.source_name("timestamp"), "missing_value", "missing value", ts_text)
     bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp",
             "not a timestamp (ISO-8601 such as 2026-10-05T09:00:00+03:00, or epoch seconds/milliseconds)",

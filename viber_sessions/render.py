@@ -106,13 +106,13 @@ def invoice_table(inv: Invoice, console) -> None:
     console.print(f"[bold]Invoice {inv.period}[/bold] ({inv.timezone}), amounts in {inv.currency}")
     for a in inv.accounts:
         table = Table(title=f"{a.business_id}", title_justify="left", show_footer=True)
-        table.add_column("item", footer="total")
+        table.add_column("item", footer="total", no_wrap=True)
         table.add_column("direction")
-        table.add_column("type")
+        table.add_column("type", no_wrap=True)
         table.add_column("count", justify="right")
         table.add_column("unit price", justify="right")
         table.add_column("amount", justify="right", footer=fmt(a.total))
-        table.add_row("subscription fee", "", "", "1", fmt(a.subscription_fee), fmt(a.subscription_fee))
+        table.add_row("monthly fee", "", "", "1", fmt(a.subscription_fee), fmt(a.subscription_fee))
         table.add_row("sessions", "", "", str(a.sessions), fmt(a.session_price), fmt(a.sessions_amount))
         for l in a.out_of_session:
             table.add_row("out of session", l.direction, l.message_type, str(l.count), fmt(l.unit_price), fmt(l.amount))
@@ -121,9 +121,9 @@ def invoice_table(inv: Invoice, console) -> None:
     console.print(f"[bold]Total: {fmt(inv.total)} {inv.currency}[/bold] ({len(inv.accounts)} account(s))")
     r = inv.rows
     console.print(f"Rows: {r.read} read = {r.duplicates} duplicates + {r.rejected} rejected + {r.excluded} excluded"
-                  f" + {r.in_session} in session + {r.out_of_session} out of session")
+                  f" + {r.in_session} in session + {r.out_of_session} out of session", soft_wrap=True)
     for w in inv.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +224,9 @@ def atomic_path(path: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a normal file follows the umask
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,191 @@
+"""Loading: formats, identifiers, timestamps, synonyms, and every kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from viber_sessions import InputError, LoadOptions, UsageError, load
+from viber_sessions.cli import cli
+from viber_sessions.timeutil import iso_utc
+
+CORPUS = Path(__file__).parent / "corpus"
+CASES = Path(__file__).parent / "cases"
+TARIFF = str(CASES / "invoice" / "tariff.toml")
+
+
+def _invoice(*args, input=None):
+    return CliRunner().invoke(cli, ["invoice", *args, "--tariff", TARIFF, "--period", "2026-10", "--format", "json"],
+                              input=input)
+
+
+# --- bad input: one clear line naming file, row and value; exit 1; no traceback ----------------
+
+BAD = {
+    "bad_timestamp.csv": "bad_timestamp.csv, row 2, column 'timestamp': not a timestamp",
+    "missing_subscriber.csv": "missing_subscriber.csv, row 2, column 'subscriber_id': missing value",
+    "bad_direction.csv": "bad_direction.csv, row 2, column 'direction': unknown direction",
+    "missing_column.csv": "missing_column.csv, column 'message_type': required column is missing",
+    "ragged.csv": "ragged.csv, row 2: wrong number of fields",
+    "empty.csv": "empty.csv: the file is empty",
+    "missing_type.csv": "missing_type.csv, row 2, column 'message_type': missing value",
+    "impossible_date.csv": "impossible_date.csv, row 1, column 'timestamp': not a timestamp",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_one_line(name):
+    result = _invoice(str(CORPUS / name))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: " + str(CORPUS / name)) or lines[0].startswith("error: ")
+    assert BAD[name] in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_value_is_quoted_in_the_error():
+    result = _invoice(str(CORPUS / "bad_timestamp.csv"))
+    assert "'not-a-date'" in result.stderr
+    result = _invoice(str(CORPUS / "bad_direction.csv"))
+    assert "'sideways'" in result.stderr
+
+
+def test_missing_file_and_empty_glob():
+    result = _invoice("no/such/file.csv")
+    assert result.exit_code == 1 and result.stderr.strip() == "error: no/such/file.csv: no such file"
+    result = _invoice("no/such/*.csv")
+    assert result.exit_code == 1 and "no file matches this pattern" in result.stderr
+
+
+def test_verbose_shows_traceback():
+    result = _invoice(str(CORPUS / "bad_timestamp.csv"), "-v")
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+
+
+def test_counts_every_problem():
+    bad = CORPUS / "bad_timestamp.csv"
+    with pytest.raises(InputError) as info:
+        load([str(bad), str(CORPUS / "bad_direction.csv")])
+    assert info.value.total == 2
+    assert "and 1 more problem" in str(info.value)
+
+
+def test_skip_invalid_rows_keeps_accounting(tmp_path):
+    rejects, messages = tmp_path / "rejects.csv", tmp_path / "messages.csv"
+    files = [str(CORPUS / n) for n in ("bad_timestamp.csv", "ragged.csv", "missing_subscriber.csv")]
+    result = _invoice(*files, "--on-invalid", "skip", "--rejects", str(rejects), "--messages-out", str(messages))
+    assert result.exit_code == 0, result.stderr
+    import json
+    rows = json.loads(result.stdout)["rows"]
+    assert rows["read"] == 6 and rows["rejected"] == 3
+    assert rows["read"] == sum(v for k, v in rows.items() if k != "read")
+    rej = pa.csv.read_csv(rejects).to_pydict()
+    assert rej["code"] == ["bad_timestamp", "malformed_row", "missing_value"]
+    assert rej["file_row"] == [2, 2, 2]
+    out = pa.csv.read_csv(messages, convert_options=pa.csv.ConvertOptions(strings_can_be_null=False)).to_pydict()
+    assert len(out["billing"]) == 6
+    assert out["billing"].count("rejected") == 3
+    assert out["source_row"] == [1, 2, 1, 2, 1, 2]
+
+
+# --- identifiers, timestamps, synonyms ---------------------------------------------------------------
+
+
+def test_awkward_csv_bom_crlf_quotes_synonyms_case():
+    log = load(str(CORPUS / "bom_crlf_quoted.csv"))
+    assert log.message_id.to_pylist() == ["m1", "m2"]
+    assert log.inbound.tolist() == [True, False]
+    assert log.message_types == ["text"]
+    assert iso_utc(log.timestamp).to_pylist() == ["2026-10-05T09:00:00Z", "2026-10-05T09:01:00Z"]
+
+
+def test_map_columns_and_epoch_detection():
+    options = LoadOptions(column_map={"message_id": "id", "timestamp": "time", "business_id": "account",
+                                      "subscriber_id": "phone", "direction": "dir", "message_type": "kind"})
+    log = load(str(CORPUS / "mapped_epoch.csv"), options)
+    assert log.subscribers.to_pylist() == ["0079001234567"]       # leading zeros kept
+    assert iso_utc(log.timestamp).to_pylist() == ["2026-10-05T09:00:00Z", "2026-10-05T09:01:00Z"]
+    forced = load(str(CORPUS / "mapped_epoch.csv"), LoadOptions(column_map=options.column_map, epoch_unit="ms"))
+    assert iso_utc(forced.timestamp[:1]).to_pylist() == ["1970-01-21T17:33:10.8Z"]
+
+
+def test_unknown_mapped_column_is_a_usage_error():
+    with pytest.raises(UsageError, match="'phone' is not a column"):
+        LoadOptions(column_map={"phone": "x"})
+
+
+def test_input_tz_for_naive_timestamps(tmp_path):
+    p = tmp_path / "naive.csv"
+    p.write_text("message_id,timestamp,business_id,subscriber_id,direction,message_type\n"
+                 "m1,2026-10-05T12:00:00,shop,+7,in,text\nm2,2026-10-05T12:00:00Z,shop,+7,in,text\n")
+    log = load(str(p), LoadOptions(input_tz="Europe/Moscow"))
+    assert iso_utc(log.timestamp).to_pylist() == ["2026-10-05T09:00:00Z", "2026-10-05T12:00:00Z"]
+
+
+def test_identifiers_stay_strings_in_parquet_and_csv(tmp_path):
+    table = pa.table({"message_id": ["001", "002"], "timestamp": ["2026-10-05T09:00:00Z", "2026-10-05T09:01:00Z"],
+                      "business_id": ["007", "007"], "subscriber_id": ["+79001234567", "+79001234567"],
+                      "direction": ["inbound", "outbound"], "message_type": ["text", "text"]})
+    pq.write_table(table, tmp_path / "a.parquet")
+    pa.csv.write_csv(table, tmp_path / "a.csv")
+    for name in ("a.parquet", "a.csv"):
+        log = load(str(tmp_path / name))
+        assert log.message_id.to_pylist() == ["001", "002"]
+        assert log.businesses.to_pylist() == ["007"]
+        assert log.subscribers.to_pylist() == ["+79001234567"]
+
+
+def test_parquet_native_timestamps_with_and_without_zone(tmp_path):
+    base = {"message_id": ["a"], "business_id": ["b"], "subscriber_id": ["s"], "direction": ["in"],
+            "message_type": ["text"]}
+    ns = 1_791_190_800 * 10**9
+    pq.write_table(pa.table({**base, "timestamp": pa.array([ns // 1000], pa.timestamp("us", tz="Europe/Moscow"))}),
+                   tmp_path / "tz.parquet")
+    pq.write_table(pa.table({**base, "timestamp": pa.array([ns // 10**6], pa.timestamp("ms"))}), tmp_path / "naive.parquet")
+    pq.write_table(pa.table({**base, "timestamp": pa.array([1_791_190_800], pa.int64())}), tmp_path / "epoch.parquet")
+    assert load(str(tmp_path / "tz.parquet")).timestamp.tolist() == [ns]
+    assert load(str(tmp_path / "naive.parquet"), LoadOptions(input_tz="Europe/Moscow")).timestamp.tolist() == \
+        [ns - 3 * 3600 * 10**9]
+    assert load(str(tmp_path / "epoch.parquet")).timestamp.tolist() == [ns]
+
+
+def test_float_identifiers_are_refused(tmp_path):
+    table = pa.table({"message_id": ["a"], "timestamp": ["2026-10-05T09:00:00Z"], "business_id": ["b"],
+                      "subscriber_id": pa.array([79001234567.0]), "direction": ["in"], "message_type": ["text"]})
+    pq.write_table(table, tmp_path / "f.parquet")
+    with pytest.raises(InputError, match="column must hold strings"):
+        load(str(tmp_path / "f.parquet"))
+
+
+def test_gzip_directory_glob_and_stdin(tmp_path):
+    src = CASES / "01_basic.csv"
+    with open(src, "rb") as fh, gzip.open(tmp_path / "x.csv.gz", "wb") as out:
+        shutil.copyfileobj(fh, out)
+    (tmp_path / "sub").mkdir()
+    shutil.copy(CASES / "02_image_cannot_open.csv", tmp_path / "sub" / "y.csv")
+    (tmp_path / "notes.txt").write_text("not a log")
+    log = load(str(tmp_path))
+    assert log.sources == [str(tmp_path / "sub" / "y.csv"), str(tmp_path / "x.csv.gz")]
+    assert log.rows_read == 8
+    assert load(str(tmp_path / "*.csv.gz")).rows_read == 3
+    result = _invoice("-", input=src.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    import json
+    assert json.loads(result.stdout)["rows"]["read"] == 3
+
+
+def test_status_and_duplicates():
+    log = load(str(CORPUS / "status_and_duplicates.csv"))
+    assert log.statuses == ["delivered", "failed"]
+    assert log.status.tolist() == [-1, 1, 0, -1]
+    assert log.inbound.tolist() == [True, False, False, True]
