@@ -152,3 +152,26 @@ def test_long_conversation_rolls_over_every_60_messages():
     assert engine_view(seg) == reference_view(rows, Limits())
     assert seg.n_sessions == -(-270 // 60)
     assert [ORIGIN_NAMES[o] for o in seg.s_origin] == ["subscriber"] + ["rollover"] * 4
+
+
+@st.composite
+def long_conversations(draw):
+    """One or two conversations of up to 300 messages, mostly business messages in bursts, with
+    the default limits (60 business messages, 10 unanswered, 24 h)."""
+    n = draw(st.integers(50, 300))
+    p_in = draw(st.sampled_from([0.02, 0.1, 0.3]))
+    rows, t = [], BASE
+    for k in range(n):
+        t += draw(st.sampled_from([0, 1, 60, 600, 3600, 6 * 3600])) * 10**9
+        rows.append({"message_id": f"m{k}", "ts": t, "business": "shop",
+                     "subscriber": draw(st.sampled_from(["+79001234567", "007"])),
+                     "inbound": draw(st.floats(0, 1)) < p_in,
+                     "type": draw(st.sampled_from(["text", "text", "text", "image", "video"])), "status": None})
+    return rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rows=long_conversations(), close=st.booleans())
+def test_default_limits_on_long_conversations(rows, close):
+    lim = Limits(after_message_limit="close" if close else "new_session")
+    assert engine_view(segment(to_table(rows), lim)) == reference_view(rows, lim)

@@ -291,7 +291,8 @@ class _Bad:
             idx = np.flatnonzero(rows_mask)
             if limit is not None:
                 idx = idx[:limit]
-            vals = values.take(pa.array(idx)).to_pylist() if code != "missing_value" else [None] * len(idx)
+            vals = _as_display(values.take(pa.array(idx))).to_pylist() if code != "missing_value" \
+                else [None] * len(idx)
             for i, v in zip(idx.tolist(), vals):
                 out.append((i, Problem(name, int(positions[i]) + 1, column, code, message,
                                        None if v is None else str(v))))
@@ -313,8 +314,10 @@ def _as_strings(name: str, column: str, arr: pa.Array) -> pa.Array:
 
 
 def _missing(arr: pa.Array) -> np.ndarray:
-    empty = pc.fill_null(pc.equal(arr, ""), True)
-    return empty.to_numpy(zero_copy_only=False)
+    """Null, or an empty string."""
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return pc.fill_null(pc.equal(arr, ""), True).to_numpy(zero_copy_only=False)
+    return arr.is_null().to_numpy(zero_copy_only=False)
 
 
 def _encode_small(arr: pa.Array) -> tuple[np.ndarray, list]:
@@ -468,16 +471,17 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions) -> _Typed:
         ids[column] = arr
 
     ts_raw = table.column("timestamp").combine_chunks()
-    ts_text = _as_display(ts_raw)
+    if pa.types.is_dictionary(ts_raw.type):
+        ts_raw = ts_raw.dictionary_decode()
     try:
         ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InputError(Problem(name, None, options.source_name("timestamp"), "bad_timestamp",
                                  _first_line(str(exc)))) from None
-    bad.add(_missing(ts_text), options.source_name("timestamp"), "missing_value", "missing value", ts_text)
+    bad.add(_missing(ts_raw), options.source_name("timestamp"), "missing_value", "missing value", ts_raw)
     bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp",
             "not a timestamp (ISO-8601 such as 2026-10-05T09:00:00+03:00, or epoch seconds/milliseconds)",
-            ts_text)
+            ts_raw)
 
     direction = _as_display(table.column("direction").combine_chunks())
     dcodes, dnames = _encode_small(direction)
