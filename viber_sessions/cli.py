@@ -1,14 +1,16 @@
 """The command line: parses options, calls the core, turns domain errors into exit codes.
 
-Nothing here knows the billing rules; every command is a few lines over ``viber_sessions.core``.
+Nothing here knows the billing rules; every command is a few lines over the core modules.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import os
 import sys
+import time
 import traceback
+from decimal import Decimal, InvalidOperation
 
 import click
 
@@ -39,9 +41,23 @@ def _parse_map(ctx, param, values):
     return mapping
 
 
-def input_options(func):
-    """The options every command that reads a log shares: files, column names, time zones."""
-    options = [
+def _options(func, options):
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def input_options(tariff: str = "required"):
+    """The options every command that reads a log shares: files, column names, time zones, the
+    tariff (``required``, ``optional`` or ``multiple``)."""
+    if tariff == "multiple":
+        tariff_opt = click.option("--tariff", "tariff_path", required=True, multiple=True,
+                                  type=click.Path(dir_okay=False),
+                                  help="A tariff TOML file (repeat to compare several).")
+    else:
+        tariff_opt = click.option("--tariff", "tariff_path", required=tariff == "required",
+                                  type=click.Path(dir_okay=False), help="The tariff TOML file.")
+    return lambda func: _options(func, [
         click.argument("inputs", nargs=-1, required=True, metavar="LOG..."),
         click.option("--map", "column_map", multiple=True, callback=_parse_map, metavar="CANONICAL=SOURCE",
                      help="Read column SOURCE as CANONICAL (repeatable), e.g. --map subscriber_id=phone."),
@@ -49,19 +65,34 @@ def input_options(func):
                      help="Time zone of timestamps written without an offset (IANA name)."),
         click.option("--epoch-unit", type=click.Choice(["s", "ms", "us", "ns"]), default=None,
                      help="Unit of integer timestamps (default: seconds below 1e11, else milliseconds)."),
-        click.option("--on-invalid", type=click.Choice(["error", "skip"]), default="error", show_default=True,
-                     help="Stop at an invalid row, or set invalid rows aside (see --rejects)."),
-        click.option("--rejects", type=click.Path(dir_okay=False), default=None,
-                     help="With --on-invalid skip: write the rejected rows and their errors here (.csv/.parquet)."),
-        click.option("--tariff", "tariff_path", required=True, type=click.Path(dir_okay=False),
-                     help="The tariff TOML file."),
+        tariff_opt,
         click.option("--tz", default="UTC", show_default=True, help="Billing time zone (IANA name)."),
         verbose_option,
         quiet_option,
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ])
+
+
+invalid_options = lambda func: _options(func, [  # noqa: E731
+    click.option("--on-invalid", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+                 help="Stop at an invalid row, or set invalid rows aside (see --rejects)."),
+    click.option("--rejects", type=click.Path(dir_okay=False), default=None,
+                 help="With --on-invalid skip: write the rejected rows and their errors here (.csv/.parquet)."),
+])
+
+
+def _request(kw, tariff=None, period="2000-01"):
+    from . import core
+
+    return core.Request(inputs=list(kw["inputs"]), tariff=tariff if tariff is not None else kw["tariff_path"],
+                        period=kw.get("period") or period, tz=kw["tz"], input_tz=kw["input_tz"],
+                        column_map=kw["column_map"], epoch_unit=kw["epoch_unit"],
+                        on_invalid=kw.get("on_invalid", "error"), accounts=list(kw.get("accounts", ())))
+
+
+def _period(kw):
+    from .timeutil import Period
+
+    return Period.parse(kw["period"], kw["tz"]) if kw.get("period") else None
 
 
 class _Group(click.Group):
@@ -107,13 +138,49 @@ def _provenance(paths, tariff_path):
             "inputs": list(paths), "tariff": tariff_path}
 
 
-def _stderr_console():
+def _console(output=None):
     from rich.console import Console
-    return Console(stderr=True, highlight=False)
+
+    if output is None:
+        return Console(highlight=False)
+    return Console(file=output, width=120, highlight=False, no_color=True)
+
+
+def _emit(text: str, output: str | None) -> None:
+    from . import render
+
+    if output:
+        render.write_text(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _warn(lines, quiet):
+    if not quiet:
+        for line in lines:
+            click.echo(f"warning: {line}", err=True)
+
+
+def _format_for(output, choices=("table", "json", "csv")):
+    if output:
+        low = output.lower()
+        if low.endswith(".csv") and "csv" in choices:
+            return "csv"
+        if low.endswith((".parquet", ".pq")) and "parquet" in choices:
+            return "parquet"
+        if low.endswith((".txt", ".table")):
+            return "table"
+        return "json"
+    return "table" if sys.stdout.isatty() else "json"
+
+
+# ---------------------------------------------------------------------------------------------
+# invoice
 
 
 @cli.command()
-@input_options
+@input_options()
+@invalid_options
 @click.option("--period", required=True, metavar="YYYY-MM", help="The billing month, in --tz.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default=None,
               help="Invoice format (default: table on a terminal, else json; or from --output's suffix).")
@@ -124,8 +191,7 @@ def _stderr_console():
               help="Write one row per input row (.csv or .parquet): session, billing and reason.")
 @click.option("--sessions-out", type=click.Path(dir_okay=False), default=None,
               help="Write one row per session (.csv or .parquet).")
-def invoice(inputs, column_map, input_tz, epoch_unit, on_invalid, rejects, tariff_path, tz, quiet, period,
-            fmt, output, accounts, messages_out, sessions_out):
+def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, **kw):
     """Bill LOG... (CSV, CSV.gz, Parquet, directories, globs; - for stdin) for one month.
 
     \b
@@ -133,44 +199,372 @@ def invoice(inputs, column_map, input_tz, epoch_unit, on_invalid, rejects, tarif
       viber-sessions invoice sample_data/messages.parquet \\
           --tariff sample_data/tariff.toml --period 2026-10 --tz Europe/Moscow
     """
-    from . import core
+    from . import core, render
 
-    request = core.Request(inputs=list(inputs), tariff=tariff_path, period=period, tz=tz, input_tz=input_tz,
-                           column_map=column_map, epoch_unit=epoch_unit, on_invalid=on_invalid,
-                           accounts=list(accounts))
-    result = core.run_invoice(request)
+    result = core.run_invoice(_request(kw))
     fmt = fmt or _format_for(output)
-    core.write_outputs(result, tz=tz, messages_out=messages_out, sessions_out=sessions_out, rejects=rejects)
-    from . import render
-
-    provenance = _provenance(result.log.sources, tariff_path)
+    core.write_outputs(result, tz=kw["tz"], messages_out=messages_out, sessions_out=sessions_out, rejects=rejects)
     if fmt == "table":
-        from rich.console import Console
         if output:
             with render.atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-                render.invoice_table(result.invoice, Console(file=fh, width=100, highlight=False))
+                render.invoice_table(result.invoice, _console(fh))
         else:
-            render.invoice_table(result.invoice, Console(highlight=False))
+            render.invoice_table(result.invoice, _console())
     else:
-        text = render.invoice_json(result.invoice, provenance) if fmt == "json" else render.invoice_csv(result.invoice)
-        if output:
-            render.write_text(output, text)
-        else:
-            click.echo(text, nl=False)
-    if not quiet and (fmt != "table" or output):
-        for w in result.invoice.warnings:
-            click.echo(f"warning: {w}", err=True)
+        provenance = _provenance(result.log.sources, kw["tariff_path"])
+        _emit(render.invoice_json(result.invoice, provenance) if fmt == "json" else render.invoice_csv(result.invoice),
+              output)
+    if fmt != "table" or output:
+        _warn(result.invoice.warnings, quiet)
 
 
-def _format_for(output):
+# ---------------------------------------------------------------------------------------------
+# validate
+
+
+def _instant(text, tz, option):
+    """An ISO date or date-time in ``tz`` (or with its own offset) as UTC nanoseconds."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from .errors import UsageError
+    from .timeutil import to_ns
+
+    if text is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{option} must be an ISO date or date-time such as 2026-10-01, not {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(tz))
+    return to_ns(dt)
+
+
+@cli.command()
+@input_options(tariff="optional")
+@click.option("--since", default=None, metavar="DATE",
+              help="The data's stated range starts here (ISO date or date-time, in --tz): earlier rows are findings.")
+@click.option("--until", default=None, metavar="DATE",
+              help="The data's stated range ends here (exclusive): later rows are findings.")
+@click.option("--now", default=None, metavar="DATE",
+              help="Rows after this instant are 'in the future' (default: the current time).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
+              help="Report format (default: table on a terminal, else json).")
+def validate(fmt, since, until, now, quiet, **kw):
+    """Check LOG... without billing it and report every problem found, not only the first.
+
+    Findings: unreadable files, missing columns, missing or unparseable values, unknown
+    directions, malformed CSV lines, message types the tariff does not price (with
+    --tariff), duplicate message ids with different contents, business messages of a type
+    not allowed in a session, timestamps in the future or outside --since/--until. Exit 0
+    when clean, 1 when there are findings, 2 on usage errors.
+
+    \b
+    Example:
+      viber-sessions validate logs/ --tariff sample_data/tariff.toml --since 2026-09-30
+    """
+    from . import validate as v
+    from .load import LoadOptions
+    from .tariff import load_tariff
+    from .timeutil import check_timezone
+
+    check_timezone(kw["tz"], "--tz")
+    tariff = load_tariff(kw["tariff_path"]) if kw["tariff_path"] else None
+    options = LoadOptions(column_map=kw["column_map"], input_tz=kw["input_tz"], epoch_unit=kw["epoch_unit"])
+    now_ns = _instant(now, kw["tz"], "--now") if now else time.time_ns()
+    report = v.validate(kw["inputs"], options, tariff, now_ns=now_ns, since_ns=_instant(since, kw["tz"], "--since"),
+                        until_ns=_instant(until, kw["tz"], "--until"))
+    fmt = fmt or _format_for(None)
+    if fmt == "json":
+        click.echo(json.dumps({"rows_read": report.rows_read, "files": list(report.files), "counts": report.counts(),
+                               "findings": [{"file": p.file, "row": p.row, "column": p.column, "code": p.code,
+                                             "message": p.message, "value": p.value} for p in report.findings]},
+                              indent=2, ensure_ascii=False))
+    else:
+        from rich.table import Table
+
+        console = _console()
+        if report.findings:
+            table = Table(show_lines=False)
+            for col in ("file", "row", "column", "code", "message", "value"):
+                table.add_column(col, overflow="fold")
+            for p in report.findings:
+                table.add_row(p.file, "" if p.row is None else str(p.row), p.column or "", p.code, p.message,
+                              "" if p.value is None else repr(p.value))
+            console.print(table)
+        counts = ", ".join(f"{k} {n}" for k, n in report.counts().items()) or "no findings"
+        console.print(f"{report.rows_read} rows in {len(report.files)} file(s): {counts}", soft_wrap=True,
+                      markup=False)
+    sys.exit(1 if report.findings else 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions
+
+
+@cli.command()
+@input_options()
+@invalid_options
+@click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this business account (repeatable).")
+@click.option("--subscriber", "subscribers", multiple=True, metavar="ID", help="Only this subscriber (repeatable).")
+@click.option("--period", default=None, metavar="YYYY-MM", help="Only sessions that start in this month (in --tz).")
+@click.option("--close-reason", "close_reasons", multiple=True,
+              type=click.Choice(["expired", "message_limit", "unanswered_limit", "open"]),
+              help="Only sessions closed for this reason (repeatable).")
+@click.option("--billable/--not-billable", default=None, help="Only billable, or only not billable, sessions.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default=None,
+              help="Output format (default: table on a terminal, else csv; or from --output's suffix).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the sessions to this file (.csv or .parquet, atomically).")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="At most this many rows in the terminal table (files get every row).")
+def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit, rejects, quiet, **kw):
+    """List the sessions of LOG... with their origin, close reason and billing.
+
+    Prints a summary line: sessions by close reason and origin, the billable share and the
+    median number of messages per session.
+
+    \b
+    Example:
+      viber-sessions sessions sample_data/messages.parquet --tariff sample_data/tariff.toml \\
+          --account shop --close-reason unanswered_limit
+    """
+    from . import core, render, sessionlist
+    from .segment import segment
+
+    request = _request(kw)
+    period = _period(kw)
+    log, tariff = core.prepare(request)
+    seg = segment(log, tariff.limits)
+    mask = sessionlist.select(seg, accounts, subscribers, period, close_reasons, billable)
+    table = render.sessions_table(seg, kw["tz"], mask)
+    line = sessionlist.summary_line(sessionlist.summary(seg, mask))
+    if rejects:
+        render.write_table(log.rejected, rejects)
+    fmt = fmt or (_format_for(output, ("csv", "parquet")) if output else ("table" if sys.stdout.isatty() else "csv"))
+    if fmt == "table" and not output:
+        from rich.table import Table
+
+        console = _console()
+        view = Table()
+        for col in table.column_names:
+            view.add_column(col, overflow="fold")
+        for row in table.slice(0, limit).to_pylist():
+            view.add_row(*("" if v is None else str(v) for v in row.values()))
+        console.print(view)
+        if table.num_rows > limit:
+            console.print(f"... {table.num_rows - limit} more (use --output FILE for all)", markup=False)
+        console.print(line, markup=False, soft_wrap=True)
+        return
     if output:
-        low = output.lower()
-        if low.endswith(".csv"):
-            return "csv"
-        if low.endswith((".txt", ".table")):
-            return "table"
-        return "json"
-    return "table" if sys.stdout.isatty() else "json"
+        render.write_table(table, output) if fmt in ("csv", "parquet") else _emit(_json_rows(table), output)
+    elif fmt == "json":
+        click.echo(_json_rows(table), nl=False)
+    else:
+        import io
+
+        import pyarrow.csv as pacsv
+
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))
+        sys.stdout.buffer.write(buf.getvalue())
+        sys.stdout.flush()
+    if not quiet:
+        click.echo(line, err=True)
+
+
+def _json_rows(table) -> str:
+    return json.dumps(table.to_pylist(), indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# explain
+
+
+@cli.command()
+@input_options()
+@invalid_options
+@click.option("--business", required=True, metavar="ID", help="The business account of the conversation.")
+@click.option("--subscriber", required=True, metavar="ID", help="The subscriber of the conversation.")
+@click.option("--period", default=None, metavar="YYYY-MM", help="Only messages timestamped in this month (in --tz).")
+@click.option("--session", "session_id", default=None, metavar="ID", help="Only this session (an id of --sessions-out).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A timeline on the terminal, or the same facts as JSON.")
+def explain(business, subscriber, session_id, fmt, rejects, quiet, **kw):
+    """Explain one conversation: every message, what it cost and why, and why each session
+    opened and closed.
+
+    \b
+    Example:
+      viber-sessions explain tests/cases/04_unanswered_limit.csv --tariff sample_data/tariff.toml \\
+          --business shop --subscriber +79001234567
+    """
+    from . import core
+    from . import explain as ex
+    from .segment import segment
+
+    log, tariff = core.prepare(_request(kw))
+    seg = segment(log, tariff.limits)
+    facts = ex.explain(seg, tariff, business, subscriber, kw["tz"], _period(kw), session_id)
+    if fmt == "json":
+        click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
+    else:
+        ex.render(facts, _console())
+
+
+# ---------------------------------------------------------------------------------------------
+# reconcile
+
+
+def _money_option(ctx, param, value):
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not a decimal amount") from None
+    if amount < 0:
+        raise click.BadParameter("must not be negative")
+    return amount
+
+
+@cli.command()
+@input_options()
+@invalid_options
+@click.option("--statement", required=True, type=click.Path(dir_okay=False),
+              help="The provider's statement (CSV or Parquet), per session or per account and day/month.")
+@click.option("--statement-map", multiple=True, callback=_parse_map, metavar="CANONICAL=SOURCE",
+              help="Read the statement's column SOURCE as CANONICAL (repeatable).")
+@click.option("--period", default=None, metavar="YYYY-MM", help="Only this month (in --tz), on both sides.")
+@click.option("--time-tolerance", type=float, default=60.0, show_default=True,
+              help="Seconds by which matching session starts may differ.")
+@click.option("--tolerance", default="0", callback=_money_option, show_default=True,
+              help="Money difference per account that still counts as agreement.")
+@click.option("--details", type=click.Path(dir_okay=False), default=None,
+              help="Write every difference with its reason here (.csv or .parquet).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
+              help="Report format (default: table on a terminal, else json).")
+def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt, rejects, quiet, **kw):
+    """Compare our sessions and charges for LOG... with a provider's statement.
+
+    Exit 0 when every account's money difference is within --tolerance, 1 otherwise.
+
+    \b
+    Example:
+      viber-sessions reconcile sample_data/messages.parquet --tariff sample_data/tariff.toml \\
+          --statement provider.csv --period 2026-10 --details differences.csv
+    """
+    from . import core, render
+    from . import reconcile as rc
+    from .segment import segment
+
+    request = _request(kw)
+    period = _period(kw)
+    log, tariff = core.prepare(request)
+    seg = segment(log, tariff.limits)
+    result = rc.reconcile(seg, tariff, statement, kw["tz"], period, time_tolerance, statement_map, kw["input_tz"])
+    if details:
+        render.write_table(rc.details_table(result, tariff.places), details)
+    if rejects:
+        render.write_table(log.rejected, rejects)
+    doc = rc.as_dict(result, tariff.places, tolerance)
+    fmt = fmt or _format_for(None, ("table", "json"))
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        from rich.table import Table
+
+        console = _console()
+        console.print(f"Statement grain: {doc['grain']}; " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items()),
+                      markup=False)
+        table = Table()
+        for col in ("business_id", "our sessions", "statement sessions", "difference", "our amount",
+                    "statement amount", "net difference", "gross difference"):
+            table.add_column(col, justify="left" if col == "business_id" else "right")
+        for a in doc["accounts"]:
+            table.add_row(a["business_id"], str(a["our_sessions"]), str(a["statement_sessions"]),
+                          f"{a['session_difference']:+d}", a["our_amount"], a["statement_amount"],
+                          a["amount_difference"], a["gross_difference"])
+        console.print(table)
+        for d in doc["details"][:50]:
+            console.print(f"{d['status']}: {d['business_id']} {d['subscriber_id'] or d['key']} "
+                          f"{d['our_start'] or d['statement_start']}: {d['reason']}", markup=False, soft_wrap=True)
+        if len(doc["details"]) > 50:
+            console.print(f"... {len(doc['details']) - 50} more differences (use --details FILE)", markup=False)
+        console.print(("within" if doc["within_tolerance"] else "NOT within") + f" tolerance {doc['tolerance']} "
+                      "(per account, gross)", markup=False)
+    sys.exit(0 if doc["within_tolerance"] else 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# compare
+
+
+@cli.command()
+@input_options(tariff="multiple")
+@invalid_options
+@click.option("--period", required=True, metavar="YYYY-MM", help="The billing month, in --tz.")
+@click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this business account (repeatable).")
+@click.option("--per-message", is_flag=True,
+              help="Add a variant without sessions: every message billed at its type price, no monthly fee.")
+@click.option("--window-hours", type=click.FloatRange(min=1), default=None,
+              help="Add a variant of the first tariff with this session window.")
+@click.option("--max-unanswered", type=click.IntRange(min=1), default=None,
+              help="... with this unanswered limit (combines with the other what-if limits).")
+@click.option("--max-business-messages", type=click.IntRange(min=1), default=None,
+              help="... with this business-message limit per session.")
+@click.option("--after-message-limit", type=click.Choice(["new_session", "close"]), default=None,
+              help="... with this behaviour at the business-message limit.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
+              help="Report format (default: table on a terminal, else json).")
+def compare(per_message, window_hours, max_unanswered, max_business_messages, after_message_limit, fmt, rejects,
+            quiet, **kw):
+    """Price LOG... under several tariffs or limits side by side, per account and in total.
+
+    \b
+    Example:
+      viber-sessions compare sample_data/messages.parquet --tariff sample_data/tariff.toml \\
+          --period 2026-10 --window-hours 12 --max-unanswered 5 --per-message
+    """
+    from . import compare as cmp
+    from . import core, render
+    from .tariff import load_tariff
+    from .timeutil import Period
+
+    paths = list(kw["tariff_path"])
+    tariffs = [(p, load_tariff(p)) for p in paths]
+    period = Period.parse(kw["period"], kw["tz"])
+    log, _ = core.prepare(_request(kw, tariff=tariffs[0][1]))
+    if rejects:
+        render.write_table(log.rejected, rejects)
+    variants = cmp.what_if_variants(tariffs, per_message, window_hours, max_unanswered, max_business_messages,
+                                    after_message_limit)
+    results = cmp.compare(log, variants, period, kw.get("accounts"))
+    doc = cmp.comparison_dict(results, render.invoice_dict)
+    fmt = fmt or _format_for(None, ("table", "json"))
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title=f"{doc['period']} ({doc['timezone']}), {doc['currency']}", title_justify="left")
+    table.add_column("business_id")
+    for k, v in enumerate(doc["variants"]):
+        table.add_column(f"[{k + 1}] total", justify="right")
+        if k:
+            table.add_column(f"[{k + 1}] - [1]", justify="right")
+    for a in doc["accounts"] + [{"business_id": "TOTAL", "totals": doc["totals"], "differences": doc["differences"]}]:
+        cells = [a["business_id"]]
+        for k, (t, d) in enumerate(zip(a["totals"], a["differences"])):
+            cells += [t] if k == 0 else [t, d]
+        table.add_row(*cells)
+    for k, v in enumerate(doc["variants"]):
+        console.print(f"[{k + 1}] {v['name']}", markup=False)
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
 
 
 @cli.command()

@@ -41,12 +41,17 @@ class Result:
     invoice: Invoice
 
 
+def prepare(request: Request, stdin=None) -> tuple[MessageLog, Tariff]:
+    """Check the options, read the tariff, then load the log (cheap checks first)."""
+    check_timezone(request.tz, "--tz")
+    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
+    return load(request.inputs, request.load_options(), stdin=stdin), tariff
+
+
 def run_invoice(request: Request, stdin=None) -> Result:
     """Load, segment and bill as ``request`` says. Raises ViberSessionsError subclasses only."""
-    check_timezone(request.tz, "--tz")
     period = Period.parse(request.period, request.tz)
-    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
-    log = load(request.inputs, request.load_options(), stdin=stdin)
+    log, tariff = prepare(request, stdin)
     seg = segment(log, tariff.limits)
     return Result(log=log, tariff=tariff, segmentation=seg, invoice=bill(seg, tariff, period, request.accounts))
 

@@ -239,6 +239,23 @@ def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
     return RawFile(table.rename_columns([wanted[c] for c in table.column_names]), malformed)
 
 
+def read_any(name: str) -> pa.Table:
+    """A whole CSV (every column as text) or Parquet file, for side inputs such as statements."""
+    try:
+        if _is_parquet(name):
+            return pq.read_table(name)
+        opener = _csv_opener(name, None)
+        names = _csv_header(name, opener())
+        return pacsv.read_csv(opener(), convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in names}, strings_can_be_null=False))
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(Problem(name, None, None, "missing_file", "no such file")) from None
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
+        raise InputError(Problem(name, None, None, "unreadable", _first_line(str(exc)))) from None
+
+
 def _first_line(text: str) -> str:
     text = text.strip().splitlines()[0] if text.strip() else "cannot be read"
     return text[:300]
@@ -541,25 +558,42 @@ def _unify(parts: list[tuple[np.ndarray, list]]) -> tuple[np.ndarray, list[str]]
 
 
 def load(inputs: Sequence[str] | str, options: LoadOptions | None = None, stdin=None,
-         progress=None) -> MessageLog:
+         progress=None, file_problems: list[Problem] | None = None) -> MessageLog:
     """Read every input into one :class:`MessageLog`.
 
     Raises :class:`InputError` naming the file, row and value of the first invalid row (and how
     many there are) unless ``options.on_invalid == "skip"``, in which case invalid rows are kept
-    aside in ``MessageLog.rejected`` with their problem.
+    aside in ``MessageLog.rejected`` with their problem. With ``file_problems`` (a list), a file
+    that cannot be read at all (missing, no such column, ...) is reported there and left out
+    instead of stopping the run.
     """
     options = options or LoadOptions()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [str(inputs)]
-    files = expand_inputs([str(i) for i in inputs])
-    if not files:
+    if not inputs:
         raise UsageError("no input files given")
+    files: list[str] = []
+    for item in inputs:
+        try:
+            files.extend(expand_inputs([str(item)]))
+        except InputError as exc:
+            if file_problems is None:
+                raise
+            file_problems.extend(exc.problems)
     typed: list[_Typed] = []
+    read: list[str] = []
     for name in files:
-        typed.append(type_columns(name, read_raw(name, options, stdin), options))
+        try:
+            typed.append(type_columns(name, read_raw(name, options, stdin), options))
+        except InputError as exc:
+            if file_problems is None:
+                raise
+            file_problems.extend(exc.problems)
+            continue
+        read.append(name)
         if progress is not None:
             progress(name)
-    return assemble(files, typed, options)
+    return assemble(read, typed, options)
 
 
 def from_table(table: pa.Table | "pandas.DataFrame", options: LoadOptions | None = None,

@@ -177,8 +177,8 @@ def messages_table(seg: Segmentation) -> pa.Table:
     return loaded
 
 
-def sessions_table(seg: Segmentation, tz: str) -> pa.Table:
-    """One row per session, ordered by business, subscriber and start."""
+def sessions_table(seg: Segmentation, tz: str, mask: np.ndarray | None = None) -> pa.Table:
+    """One row per session (where ``mask`` holds), ordered by business, subscriber and start."""
     log = seg.log
     labels_codes, labels = month_labels(seg.s_start, tz)
     period = _names(labels, labels_codes) if len(labels) else pa.array([], pa.string())
@@ -196,6 +196,8 @@ def sessions_table(seg: Segmentation, tz: str) -> pa.Table:
         "billed_period": pc.if_else(pa.array(seg.s_billable), period, "") if len(labels) else period,
         "_start_ns": pa.array(seg.s_start, pa.int64()),
     })
+    if mask is not None:
+        table = table.filter(pa.array(mask))
     table = table.sort_by([("business_id", "ascending"), ("subscriber_id", "ascending"),
                            ("_start_ns", "ascending"), ("session_id", "ascending")])
     return table.drop_columns(["_start_ns"])

@@ -1,0 +1,230 @@
+"""One conversation as a timeline: every message, what it cost and why, and each session
+boundary with the reason it opened and closed. Built from a :class:`Segmentation` only: the
+rules are never applied a second time here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from . import money
+from .errors import UsageError
+from .segment import (BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, SESSION, OUT_OF_SESSION,
+                      Segmentation)
+from .tariff import Tariff
+from .timeutil import NS, Period, iso_utc, month_labels
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def local(ts: int, tz: str) -> str:
+    dt = datetime.fromtimestamp(ts // NS, tz=ZoneInfo(tz))
+    frac = ts % NS
+    text = dt.strftime("%Y-%m-%d %H:%M:%S")
+    if frac:
+        text += f".{frac:09d}".rstrip("0")
+    return f"{text} {dt.strftime('%Z') or tz}"
+
+
+def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, tz: str,
+            period: Period | None = None, session_id: str | None = None) -> dict:
+    """The facts of one conversation (optionally one period or one session) as data."""
+    log, limits = seg.log, seg.limits
+    names_b = log.businesses.to_pylist()
+    names_s = log.subscribers.to_pylist()
+    if business not in names_b or subscriber not in names_s:
+        raise UsageError(f"no message between business {business!r} and subscriber {subscriber!r} was loaded")
+    b, s = names_b.index(business), names_s.index(subscriber)
+    rows = np.flatnonzero((log.business == b) & (log.subscriber == s))
+    if not len(rows):
+        raise UsageError(f"no message between business {business!r} and subscriber {subscriber!r} was loaded")
+    rows = rows[np.lexsort((rows, ~log.inbound[rows], log.timestamp[rows]))]
+
+    ids = seg.session_ids().to_pylist()
+    codes, labels = month_labels(seg.s_start, tz)
+    msg_codes, msg_labels = month_labels(log.timestamp[rows], tz)
+    sessions = sorted({int(x) for x in seg.session[rows] if x >= 0})
+    if session_id is not None:
+        if session_id not in ids or ids.index(session_id) not in sessions:
+            raise UsageError(f"--session {session_id!r} is not a session of this conversation")
+        k = ids.index(session_id)
+        members = seg.session[rows] == k
+        span = (log.timestamp[rows] >= seg.s_start[k]) & (log.timestamp[rows] <= log.timestamp[rows][members].max())
+        keep = members | (span & (seg.session[rows] < 0))
+    elif period is not None:
+        keep = (log.timestamp[rows] >= period.start_ns) & (log.timestamp[rows] < period.end_ns)
+    else:
+        keep = np.ones(len(rows), dtype=bool)
+
+    statuses = log.status_names().to_pylist() if log.status is not None else None
+    last_member = {}
+    for pos, r in enumerate(rows.tolist()):
+        if seg.session[r] >= 0:
+            last_member[int(seg.session[r])] = pos
+    counters: dict[int, list[int]] = {}
+    opened: set[int] = set()
+    closed_last = None          # the session that closed most recently, for "why no session"
+    events: list[dict] = []
+    places = tariff.places
+    for pos, r in enumerate(rows.tolist()):
+        k = int(seg.session[r])
+        if k >= 0 and k not in opened:
+            opened.add(k)
+            counters[k] = [0, 0]
+            if keep[pos]:
+                events.append(_open_event(seg, tariff, k, ids[k], labels[codes[k]], tz))
+        inbound = bool(log.inbound[r])
+        if k >= 0:
+            c = counters[k]
+            if inbound:
+                c[1] = 0
+            else:
+                c[0] += 1
+                c[1] += 1
+        if keep[pos]:
+            events.append(_message_event(seg, tariff, r, k, ids, counters.get(k), msg_labels[msg_codes[pos]],
+                                         tz, places, statuses, closed_last))
+        if k >= 0 and last_member[k] == pos:
+            closed_last = k
+            if keep[pos]:
+                events.append(_close_event(seg, tariff, k, ids[k], tz, labels[codes[k]]))
+    opens = [e for e in events if e["kind"] == "session_open" and e["billable"]]
+    priced = [e for e in events if e["kind"] == "message" and e["unit_price"] is not None]
+    s_amount = money.times(len(opens), tariff.session_price)
+    o_amount = money.total(money.parse(e["unit_price"]) for e in priced)
+    return {
+        "business_id": business, "subscriber_id": subscriber, "timezone": tz, "currency": tariff.currency,
+        "charges": {"sessions": len(opens), "sessions_amount": money.fmt(s_amount, places),
+                    "out_of_session_messages": len(priced), "out_of_session_amount": money.fmt(o_amount, places),
+                    "total": money.fmt(money.total([s_amount, o_amount]), places)},
+        "limits": {"window_hours": limits.window_hours, "max_business_messages": limits.max_business_messages,
+                   "max_unanswered": limits.max_unanswered, "after_message_limit": limits.after_message_limit,
+                   "non_opening_types": sorted(limits.non_opening_types),
+                   "session_types": sorted(limits.session_types)},
+        "events": events,
+    }
+
+
+def _open_event(seg, tariff, k, sid, billed_period, tz) -> dict:
+    limits = seg.limits
+    origin = ORIGIN_NAMES[seg.s_origin[k]]
+    start = int(seg.s_start[k])
+    first = int(seg.s_first[k])
+    if origin == "subscriber":
+        why = f"opened by the subscriber's {seg.log.message_types[seg.log.mtype[first]]} message"
+    else:
+        why = (f"opened by the {ordinal(limits.max_business_messages + 1)} business message: the previous session "
+               f"reached the {limits.max_business_messages}-message limit (rollover)")
+    billable = bool(seg.s_billable[k])
+    return {"kind": "session_open", "session_id": sid, "origin": origin, "start": iso_utc(np.array([start]))[0].as_py(),
+            "start_local": local(start, tz), "expires_at_local": local(start + limits.window_ns, tz),
+            "billable": billable, "billed_period": billed_period if billable else None,
+            "amount": money.fmt(tariff.session_price, tariff.places) if billable else None, "why": why}
+
+
+def _close_event(seg, tariff, k, sid, tz, billed_period) -> dict:
+    limits = seg.limits
+    reason = CLOSE_NAMES[seg.s_close[k]]
+    expires = int(seg.s_start[k]) + limits.window_ns
+    if reason == "expired":
+        why = f"window expired at {local(expires, tz)} ({limits.window_hours:g} h after the start)"
+    elif reason == "unanswered_limit":
+        why = f"closed at the {ordinal(limits.max_unanswered)} unanswered business message"
+    elif reason == "message_limit":
+        why = f"closed at the {limits.max_business_messages}-message limit" + (
+            "; the next business message opens a new session" if limits.after_message_limit == "new_session"
+            else "; only a subscriber message can open the next session")
+    else:
+        why = f"still open at the end of the loaded data (its window ends {local(expires, tz)})"
+    n_in, n_out = int(seg.s_inbound[k]), int(seg.s_outbound[k])
+    if seg.s_billable[k]:
+        billing = (f"billed once: {money.fmt(tariff.session_price, tariff.places)} {tariff.currency} "
+                   f"in {billed_period} (the period of its start)")
+    else:
+        billing = ("not billed: one-sided (only subscriber messages)" if n_out == 0
+                   else "not billed: one-sided (only business messages)") + "; its messages are billed per message"
+    return {"kind": "session_close", "session_id": sid, "close_reason": reason, "inbound_messages": n_in,
+            "outbound_messages": n_out, "billable": bool(seg.s_billable[k]), "why": why, "billing": billing}
+
+
+def _closed_words(seg, k, tz) -> str:
+    reason = CLOSE_NAMES[seg.s_close[k]]
+    limits = seg.limits
+    if reason == "unanswered_limit":
+        return f"closed at the {ordinal(limits.max_unanswered)} unanswered business message"
+    if reason == "message_limit":
+        return f"closed at the {limits.max_business_messages}-message limit"
+    return f"expired at {local(int(seg.s_start[k]) + limits.window_ns, tz)}"
+
+
+def _message_event(seg, tariff, r, k, ids, counter, period_label, tz, places, statuses, closed_last) -> dict:
+    log, limits = seg.log, seg.limits
+    inbound = bool(log.inbound[r])
+    mtype = log.message_types[log.mtype[r]]
+    billing = BILLING_NAMES[seg.billing[r]]
+    reason = REASON_NAMES[seg.reason[r]]
+    ts = int(log.timestamp[r])
+    unit = None
+    if billing == "session":
+        if inbound:
+            why = "subscriber message in the session: free; the unanswered count starts again"
+        else:
+            why = (f"business message {counter[0]} of {limits.max_business_messages}, {counter[1]} of "
+                   f"{limits.max_unanswered} unanswered: free")
+    elif billing == "out_of_session":
+        unit = tariff.unit_price("inbound" if inbound else "outbound", mtype)
+        if reason == "no_session":
+            if inbound:
+                why = (f"no session open, and a subscriber's {mtype} cannot open one" if mtype in limits.non_opening_types
+                       else "no session open")
+            else:
+                why = "no session open: only a subscriber message opens a session"
+            if closed_last is not None:
+                why += f" (the last session {ids[closed_last]} {_closed_words(seg, closed_last, tz)})"
+        elif reason == "type_not_allowed":
+            why = (f"type {mtype} is not allowed in a session (allowed: {', '.join(sorted(limits.session_types))}); "
+                   "it changes no counter")
+        else:
+            why = "its session holds messages of one direction only, so it is not billed: billed per message"
+        why = f"out of session: {why}; charged in {period_label}"
+    elif billing == "duplicate":
+        why = "duplicate message_id (an earlier row counts): billed nowhere"
+    else:
+        why = f"status {statuses[r] if statuses else '?'}: never reached the subscriber, billed nowhere"
+    f, row = log.locate(log.row[r:r + 1])
+    return {"kind": "message", "message_id": log.message_id[r].as_py(), "time": iso_utc(np.array([ts]))[0].as_py(),
+            "time_local": local(ts, tz), "direction": "inbound" if inbound else "outbound", "message_type": mtype,
+            "session_id": ids[k] if k >= 0 else None, "billing": billing, "reason": reason,
+            "unit_price": money.fmt(unit, places) if unit is not None else None,
+            "period": period_label if billing == "out_of_session" else None,
+            "why": why, "source": f"{log.sources[f[0]]}:{int(row[0])}"}
+
+
+def render(facts: dict, console) -> None:
+    """The timeline on a rich console."""
+    from rich.text import Text
+
+    console.print(Text(f"Conversation {facts['business_id']} ↔ {facts['subscriber_id']} "
+                       f"(times in {facts['timezone']}, amounts in {facts['currency']})", style="bold"))
+    for e in facts["events"]:
+        if e["kind"] == "session_open":
+            line = Text(f"┌─ session {e['session_id']}: {e['why']} at {e['start_local']}", style="cyan")
+            console.print(line, soft_wrap=True)
+        elif e["kind"] == "session_close":
+            console.print(Text(f"└─ {e['why']}; {e['billing']}", style="cyan"), soft_wrap=True)
+        else:
+            cost = e["unit_price"] if e["unit_price"] is not None else ("free" if e["billing"] == "session" else "-")
+            arrow = "→ in " if e["direction"] == "inbound" else "← out"
+            bar = "│ " if e["session_id"] and e["billing"] == "session" else "  "
+            console.print(Text(f"{bar}{e['time_local']}  {arrow}  {e['message_type']:<17} {e['message_id']:<12} "
+                               f"{cost:>8}  {e['why']}"), soft_wrap=True)
+    c = facts["charges"]
+    console.print(Text(f"Shown: {c['sessions']} billed session(s) = {c['sessions_amount']}, "
+                       f"{c['out_of_session_messages']} out-of-session message(s) = {c['out_of_session_amount']}; "
+                       f"together {c['total']} {facts['currency']} (the monthly fee is not included)", style="bold"),
+                  soft_wrap=True)

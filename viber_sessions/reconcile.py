@@ -1,0 +1,422 @@
+"""Compare our sessions and charges with a provider's statement and say where they differ.
+
+Two statement grains, told apart by their columns:
+
+- per session: ``business_id``, ``subscriber_id``, ``start`` (optional ``session_id``,
+  ``amount``, ``billable``): sessions are matched by conversation and start time;
+- per account and day or month: ``business_id``, ``date`` or ``period``, ``sessions``,
+  ``out_of_session_messages``, ``amount`` (sessions and out-of-session charges, without the
+  monthly fee).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import money
+from .errors import InputError, Problem, UsageError
+from .load import parse_timestamps, read_any
+from .segment import CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION, Segmentation
+from .tariff import Tariff
+from .timeutil import NS, Period, iso_utc, month_labels
+
+SESSION_COLUMNS = ("business_id", "subscriber_id", "start")
+AGGREGATE_COLUMNS = ("business_id", "sessions", "out_of_session_messages", "amount")
+
+
+@dataclass
+class Difference:
+    status: str            # matched, shifted, only_ours, only_statement (or differs, for aggregates)
+    business_id: str
+    subscriber_id: str = ""
+    our_start: str = ""
+    statement_start: str = ""
+    our_session_id: str = ""
+    statement_session_id: str = ""
+    delta_seconds: float | None = None
+    key: str = ""          # date or period, for aggregate grains
+    our_sessions: int | None = None
+    statement_sessions: int | None = None
+    our_out_of_session: int | None = None
+    statement_out_of_session: int | None = None
+    our_amount: Decimal = Decimal(0)
+    statement_amount: Decimal = Decimal(0)
+    reason: str = ""
+
+
+@dataclass
+class AccountDiff:
+    business_id: str
+    our_sessions: int = 0
+    statement_sessions: int = 0
+    our_amount: Decimal = Decimal(0)
+    statement_amount: Decimal = Decimal(0)
+    gross_difference: Decimal = Decimal(0)   # sum of |money| of every difference: nothing nets out
+
+    @property
+    def session_difference(self) -> int:
+        return self.statement_sessions - self.our_sessions
+
+    @property
+    def amount_difference(self) -> Decimal:
+        return self.statement_amount - self.our_amount
+
+
+@dataclass
+class Reconciliation:
+    grain: str
+    counts: dict[str, int]
+    accounts: list[AccountDiff]
+    details: list[Difference] = field(default_factory=list)
+
+    def within(self, tolerance: Decimal) -> bool:
+        """Every account's gross difference is within ``tolerance`` (a deleted and an added
+        session of one account are two differences, not zero)."""
+        return all(a.gross_difference <= tolerance for a in self.accounts)
+
+
+def read_statement(path: str, column_map: Mapping[str, str] | None = None) -> tuple[str, pa.Table]:
+    """The statement's grain (``session``, ``day`` or ``period``) and its columns, renamed."""
+    table = read_any(path)
+    column_map = dict(column_map or {})
+    rename = {source: canonical for canonical, source in column_map.items()}
+    table = table.rename_columns([rename.get(c, c) for c in table.column_names])
+    names = set(table.column_names)
+    if set(SESSION_COLUMNS) <= names:
+        return "session", table
+    if set(AGGREGATE_COLUMNS) <= names and ("date" in names or "period" in names):
+        return ("day" if "date" in names else "period"), table
+    raise InputError(Problem(path, None, None, "unknown_statement",
+                             "cannot tell the statement's grain: it needs business_id, subscriber_id, start (per "
+                             "session) or business_id, date|period, sessions, out_of_session_messages, amount "
+                             f"(per account); it has {', '.join(table.column_names)} (use --statement-map)"))
+
+
+def _strings(path: str, table: pa.Table, column: str) -> list:
+    arr = table.column(column).combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_integer(arr.type) or pa.types.is_large_string(arr.type)):
+        raise InputError(Problem(path, None, column, "bad_column_type", f"must hold text, not {arr.type}"))
+    return arr.cast(pa.string()).to_pylist()
+
+
+def _decimal(path: str, values: list, column: str) -> list[Decimal]:
+    out = []
+    for row, v in enumerate(values, start=1):
+        try:
+            out.append(money.parse(v if v not in (None, "") else "0"))
+        except money.MoneyError as exc:
+            raise InputError(Problem(path, row, column, "bad_amount", str(exc), None if v is None else str(v))) from None
+    return out
+
+
+def _ints(path: str, values: list, column: str) -> list[int]:
+    out = []
+    for row, v in enumerate(values, start=1):
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            raise InputError(Problem(path, row, column, "bad_count", "not a whole number",
+                                     None if v is None else str(v))) from None
+    return out
+
+
+def reconcile(seg: Segmentation, tariff: Tariff, statement_path: str, tz: str, period: Period | None = None,
+              time_tolerance_s: float = 60, column_map: Mapping[str, str] | None = None,
+              input_tz: str = "UTC") -> Reconciliation:
+    grain, table = read_statement(statement_path, column_map)
+    if grain == "session":
+        return _reconcile_sessions(seg, tariff, statement_path, table, tz, period, time_tolerance_s, input_tz)
+    return _reconcile_aggregate(seg, tariff, statement_path, table, grain, tz, period)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per session
+
+
+def _reconcile_sessions(seg, tariff, path, table, tz, period, tol_s, input_tz) -> Reconciliation:
+    log = seg.log
+    if "billable" in table.column_names:
+        flags = [str(v).strip().lower() not in ("false", "0", "no", "") for v in _strings_any(table, "billable")]
+        table = table.filter(pa.array(flags))
+    businesses = _strings(path, table, "business_id")
+    subscribers = _strings(path, table, "subscriber_id")
+    start, bad = parse_timestamps(table.column("start").combine_chunks(), input_tz, None)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(Problem(path, row + 1, "start", "bad_timestamp", "not a timestamp",
+                                 str(table.column("start")[row].as_py())))
+    sids = _strings(path, table, "session_id") if "session_id" in table.column_names else [""] * table.num_rows
+    amounts = (_decimal(path, _strings_any(table, "amount"), "amount") if "amount" in table.column_names
+               else [tariff.session_price] * table.num_rows)
+    keep = np.ones(table.num_rows, dtype=bool)
+    if period is not None:
+        keep = (start >= period.start_ns) & (start < period.end_ns)
+
+    ours_mask = seg.s_billable.copy()
+    if period is not None:
+        ours_mask &= (seg.s_start >= period.start_ns) & (seg.s_start < period.end_ns)
+    ids = seg.session_ids().to_pylist()
+    names_b = log.businesses.to_pylist()
+    names_s = log.subscribers.to_pylist()
+    ours = defaultdict(list)
+    for k in np.flatnonzero(ours_mask).tolist():
+        ours[(names_b[seg.s_business[k]], names_s[seg.s_subscriber[k]])].append(k)
+    theirs = defaultdict(list)
+    for j in np.flatnonzero(keep).tolist():
+        theirs[(businesses[j], subscribers[j])].append(j)
+    # every session of ours (billable or not) by conversation, to describe what we saw
+    everything = defaultdict(list)
+    for k in range(seg.n_sessions):
+        everything[(names_b[seg.s_business[k]], names_s[seg.s_subscriber[k]])].append(k)
+
+    tol = int(round(tol_s * NS))
+    window = seg.limits.window_ns
+    details: list[Difference] = []
+    counts = {"matched": 0, "shifted": 0, "only_ours": 0, "only_statement": 0}
+    accounts: dict[str, AccountDiff] = {}
+    price = tariff.session_price
+    for key in sorted(set(ours) | set(theirs)):
+        acc = accounts.setdefault(key[0], AccountDiff(key[0]))
+        o = sorted(ours.get(key, []), key=lambda k: seg.s_start[k])
+        t = sorted(theirs.get(key, []), key=lambda j: start[j])
+        acc.our_sessions += len(o)
+        acc.statement_sessions += len(t)
+        acc.our_amount = money.total([acc.our_amount, money.times(len(o), price)])
+        acc.statement_amount = money.total([acc.statement_amount, *(amounts[j] for j in t)])
+        i = j = 0
+        left_o, left_t = [], []
+        while i < len(o) or j < len(t):
+            if i < len(o) and j < len(t) and abs(int(seg.s_start[o[i]]) - int(start[t[j]])) <= tol:
+                counts["matched"] += 1
+                if amounts[t[j]] != price:
+                    details.append(_pair("matched", key, seg, o[i], t[j], start, ids, sids, price, amounts,
+                                         f"statement charges {amounts[t[j]]} instead of {price}"))
+                i += 1
+                j += 1
+            elif j >= len(t) or (i < len(o) and seg.s_start[o[i]] < start[t[j]]):
+                left_o.append(o[i])
+                i += 1
+            else:
+                left_t.append(t[j])
+                j += 1
+        # unmatched sessions of one conversation less than a window apart: the same session, shifted
+        while left_o and left_t:
+            best = min(((abs(int(seg.s_start[a]) - int(start[b])), a, b) for a in left_o for b in left_t))
+            if best[0] >= window:
+                break
+            _, a, b = best
+            left_o.remove(a)
+            left_t.remove(b)
+            counts["shifted"] += 1
+            delta = (int(start[b]) - int(seg.s_start[a])) / NS
+            details.append(_pair("shifted", key, seg, a, b, start, ids, sids, price, amounts,
+                                 f"statement starts {delta:+g} s from ours; ours: {_describe_ours(seg, a, everything[key])}"))
+        for a in left_o:
+            counts["only_ours"] += 1
+            details.append(Difference("only_ours", key[0], key[1], our_start=_iso(seg.s_start[a]),
+                                      our_session_id=ids[a], our_amount=price, our_sessions=1,
+                                      reason=f"ours: {_describe_ours(seg, a, everything[key])}; "
+                                             "statement: no session starts within the tolerance"))
+        for b in left_t:
+            counts["only_statement"] += 1
+            details.append(Difference("only_statement", key[0], key[1], statement_start=_iso(start[b]),
+                                      statement_session_id=sids[b] or "", statement_amount=amounts[b],
+                                      statement_sessions=1,
+                                      reason=f"ours: {_describe_time(seg, int(start[b]), everything[key], ids)}; "
+                                             "statement: one session"))
+    _add_gross(accounts, details)
+    return Reconciliation("session", counts, [accounts[k] for k in sorted(accounts)], details)
+
+
+def _add_gross(accounts: dict[str, AccountDiff], details: list[Difference]) -> None:
+    for d in details:
+        acc = accounts[d.business_id]
+        acc.gross_difference = money.total([acc.gross_difference, abs(d.statement_amount - d.our_amount)])
+
+
+def _strings_any(table: pa.Table, column: str) -> list:
+    arr = table.column(column).combine_chunks()
+    return [None if v is None else str(v) for v in arr.to_pylist()]
+
+
+def _iso(ts) -> str:
+    return iso_utc(np.array([int(ts)]))[0].as_py()
+
+
+def _pair(status, key, seg, a, b, start, ids, sids, price, amounts, reason) -> Difference:
+    return Difference(status, key[0], key[1], our_start=_iso(seg.s_start[a]), statement_start=_iso(start[b]),
+                      our_session_id=ids[a], statement_session_id=sids[b] or "",
+                      delta_seconds=(int(start[b]) - int(seg.s_start[a])) / NS, our_amount=price,
+                      statement_amount=amounts[b], our_sessions=1, statement_sessions=1, reason=reason)
+
+
+def _describe_ours(seg: Segmentation, k: int, conversation: list[int]) -> str:
+    limits = seg.limits
+    if ORIGIN_NAMES[seg.s_origin[k]] == "rollover":
+        text = f"opened by the {limits.max_business_messages + 1}th business message (rollover)"
+    else:
+        text = "opened by a subscriber message"
+    before = [x for x in conversation if x < k]
+    if before:
+        prev = before[-1]
+        text += f" after the previous session closed ({_close_text(seg, prev)})"
+    return text
+
+
+def _close_text(seg: Segmentation, k: int) -> str:
+    limits = seg.limits
+    reason = CLOSE_NAMES[seg.s_close[k]]
+    return {"expired": f"its {limits.window_hours:g} h window expired",
+            "unanswered_limit": f"closed at {limits.max_unanswered} unanswered",
+            "message_limit": f"closed at the {limits.max_business_messages}-message limit",
+            "open": "still open"}[reason]
+
+
+def _describe_time(seg: Segmentation, t: int, conversation: list[int], ids: list[str]) -> str:
+    window = seg.limits.window_ns
+    covering = [k for k in conversation if seg.s_start[k] <= t < seg.s_start[k] + window]
+    if not covering:
+        return "no session at this time (no subscriber message opened one)"
+    k = covering[-1]
+    if not seg.s_billable[k]:
+        return f"the session at this time ({ids[k]}) is one-sided, so not billed"
+    return f"inside session {ids[k]} (started {_iso(seg.s_start[k])}; {_close_text(seg, k)})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Per account and day or month
+
+
+def _reconcile_aggregate(seg, tariff, path, table, grain, tz, period) -> Reconciliation:
+    log = seg.log
+    businesses = _strings(path, table, "business_id")
+    keys = _strings_any(table, "date" if grain == "day" else "period")
+    sessions = _ints(path, _strings_any(table, "sessions"), "sessions")
+    oos = _ints(path, _strings_any(table, "out_of_session_messages"), "out_of_session_messages")
+    amounts = _decimal(path, _strings_any(table, "amount"), "amount")
+    keys = [str(k)[:10] if grain == "day" else str(k)[:7] for k in keys]
+
+    ours = _our_aggregates(seg, tariff, tz, grain)
+    if period is not None:
+        label = str(period)
+        ours = {k: v for k, v in ours.items() if k[1][:7] == label}
+    theirs: dict[tuple[str, str], list] = {}
+    for b, k, s, o, a in zip(businesses, keys, sessions, oos, amounts):
+        if period is not None and k[:7] != str(period):
+            continue
+        cur = theirs.setdefault((b, k), [0, 0, Decimal(0)])
+        cur[0] += s
+        cur[1] += o
+        cur[2] = money.total([cur[2], a])
+    counts = {"matched": 0, "differs": 0, "only_ours": 0, "only_statement": 0}
+    accounts: dict[str, AccountDiff] = {}
+    details = []
+    for key in sorted(set(ours) | set(theirs)):
+        o = ours.get(key)
+        t = theirs.get(key)
+        acc = accounts.setdefault(key[0], AccountDiff(key[0]))
+        if o:
+            acc.our_sessions += o[0]
+            acc.our_amount = money.total([acc.our_amount, o[2]])
+        if t:
+            acc.statement_sessions += t[0]
+            acc.statement_amount = money.total([acc.statement_amount, t[2]])
+        if o and t and o[0] == t[0] and o[1] == t[1] and o[2] == t[2]:
+            counts["matched"] += 1
+            continue
+        status = "differs" if (o and t) else ("only_ours" if o else "only_statement")
+        counts[status] += 1
+        o = o or [0, 0, Decimal(0)]
+        t = t or [0, 0, Decimal(0)]
+        parts = []
+        if o[0] != t[0]:
+            parts.append(f"sessions: ours {o[0]}, statement {t[0]}")
+        if o[1] != t[1]:
+            parts.append(f"out-of-session messages: ours {o[1]}, statement {t[1]}")
+        if o[2] != t[2]:
+            parts.append(f"amount: ours {o[2]}, statement {t[2]}")
+        details.append(Difference(status, key[0], key=key[1], our_sessions=o[0], statement_sessions=t[0],
+                                  our_out_of_session=o[1], statement_out_of_session=t[1], our_amount=o[2],
+                                  statement_amount=t[2], reason="; ".join(parts)))
+    _add_gross(accounts, details)
+    return Reconciliation(grain, counts, [accounts[k] for k in sorted(accounts)], details)
+
+
+def _our_aggregates(seg: Segmentation, tariff: Tariff, tz: str, grain: str) -> dict:
+    """{(business, date or period): [billed sessions, out-of-session messages, amount]} (no fee)."""
+    log = seg.log
+    names = log.businesses.to_pylist()
+    out: dict[tuple[str, str], list] = {}
+
+    def labels(ts):
+        if not len(ts):
+            return []
+        arr = pa.array(ts, pa.timestamp("ns", tz="UTC"))
+        local = pc.local_timestamp(arr.cast(pa.timestamp("ns", tz=tz))) if tz != "UTC" else arr.cast(pa.timestamp("ns"))
+        return pc.strftime(local, "%Y-%m-%d" if grain == "day" else "%Y-%m").to_pylist()
+
+    billed = np.flatnonzero(seg.s_billable)
+    for b, label in zip(seg.s_business[billed].tolist(), labels(seg.s_start[billed])):
+        cur = out.setdefault((names[b], label), [0, 0, Decimal(0)])
+        cur[0] += 1
+    for cur in out.values():
+        cur[2] = money.times(cur[0], tariff.session_price)
+    rows = np.flatnonzero(seg.billing == OUT_OF_SESSION)
+    key_labels = labels(log.timestamp[rows])
+    groups: dict[tuple, int] = defaultdict(int)
+    for r, label in zip(rows.tolist(), key_labels):
+        groups[(int(log.business[r]), label, bool(log.inbound[r]), int(log.mtype[r]))] += 1
+    for (b, label, inbound, t), n in groups.items():
+        cur = out.setdefault((names[b], label), [0, 0, Decimal(0)])
+        cur[1] += n
+        unit = tariff.unit_price("inbound" if inbound else "outbound", log.message_types[t])
+        cur[2] = money.total([cur[2], money.times(n, unit)])
+    return out
+
+
+def details_table(rec: Reconciliation, places: int) -> pa.Table:
+    rows = [d for d in rec.details]
+    fmt = lambda a: money.fmt(a, places)  # noqa: E731
+    return pa.table({
+        "status": [d.status for d in rows], "business_id": [d.business_id for d in rows],
+        "subscriber_id": [d.subscriber_id for d in rows], "key": [d.key for d in rows],
+        "our_start": [d.our_start for d in rows], "statement_start": [d.statement_start for d in rows],
+        "delta_seconds": pa.array([d.delta_seconds for d in rows], pa.float64()),
+        "our_session_id": [d.our_session_id for d in rows], "statement_session_id": [d.statement_session_id for d in rows],
+        "our_sessions": pa.array([d.our_sessions for d in rows], pa.int64()),
+        "statement_sessions": pa.array([d.statement_sessions for d in rows], pa.int64()),
+        "our_out_of_session": pa.array([d.our_out_of_session for d in rows], pa.int64()),
+        "statement_out_of_session": pa.array([d.statement_out_of_session for d in rows], pa.int64()),
+        "our_amount": [fmt(d.our_amount) for d in rows], "statement_amount": [fmt(d.statement_amount) for d in rows],
+        "reason": [d.reason for d in rows],
+    }, schema=pa.schema([("status", pa.string()), ("business_id", pa.string()), ("subscriber_id", pa.string()),
+                         ("key", pa.string()), ("our_start", pa.string()), ("statement_start", pa.string()),
+                         ("delta_seconds", pa.float64()), ("our_session_id", pa.string()),
+                         ("statement_session_id", pa.string()), ("our_sessions", pa.int64()),
+                         ("statement_sessions", pa.int64()), ("our_out_of_session", pa.int64()),
+                         ("statement_out_of_session", pa.int64()), ("our_amount", pa.string()),
+                         ("statement_amount", pa.string()), ("reason", pa.string())]))
+
+
+def as_dict(rec: Reconciliation, places: int, tolerance: Decimal) -> dict:
+    fmt = lambda a: money.fmt(a, places)  # noqa: E731
+    return {
+        "grain": rec.grain, "counts": rec.counts,
+        "accounts": [{"business_id": a.business_id, "our_sessions": a.our_sessions,
+                      "statement_sessions": a.statement_sessions, "session_difference": a.session_difference,
+                      "our_amount": fmt(a.our_amount), "statement_amount": fmt(a.statement_amount),
+                      "amount_difference": fmt(a.amount_difference),
+                      "gross_difference": fmt(a.gross_difference)} for a in rec.accounts],
+        "total_amount_difference": fmt(money.total(a.amount_difference for a in rec.accounts)),
+        "tolerance": fmt(tolerance), "within_tolerance": rec.within(tolerance),
+        "details": details_table(rec, places).to_pylist(),
+    }
