@@ -195,11 +195,19 @@ class RawFile:
     malformed: list[tuple[int, str]] = field(default_factory=list)
 
 
+DICT = pa.dictionary(pa.int32(), pa.string())
+#: Read dictionary-encoded (the reader encodes them, in parallel): everything but the message id.
+DICT_COLUMNS = ("business_id", "subscriber_id", "direction", "message_type", "status")
+
+
 def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
     """One file's rows with the canonical columns it has, renamed to canonical names.
 
-    CSV columns are read as strings (identifiers stay exactly as written); Parquet columns keep
-    their stored types. A missing required column is an error that names it.
+    CSV columns are read as text (identifiers stay exactly as written), the low-cardinality and
+    id columns dictionary-encoded by the reader; timestamps are parsed by the reader when every
+    value carries an offset, else read as text and parsed afterwards. Parquet columns keep their
+    stored types (string columns come dictionary-encoded). A missing required column is an
+    error that names it.
     """
     wanted = {options.source_name(c): c for c in CANONICAL}
     malformed: list[tuple[int, str]] = []
@@ -207,17 +215,32 @@ def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
         if name != "-" and _is_parquet(name):
             schema = pq.read_schema(name)
             _check_columns(name, schema.names, options)
-            table = pq.read_table(name, columns=[s for s in wanted if s in schema.names])
+            present = [src for src in wanted if src in schema.names]
+            as_dict = [src for src in present if wanted[src] in DICT_COLUMNS
+                       and (pa.types.is_string(schema.field(src).type) or pa.types.is_large_string(schema.field(src).type))]
+            table = pq.read_table(name, columns=present, read_dictionary=as_dict or None)
         else:
             opener = _csv_opener(name, stdin)
             names = _csv_header(name, opener())
             _check_columns(name, names, options)
-            present = [s for s in wanted if s in names]
-            convert = pacsv.ConvertOptions(include_columns=present, column_types={s: pa.string() for s in present},
-                                           strings_can_be_null=False, quoted_strings_can_be_null=False)
+            present = [src for src in wanted if src in names]
+            types = {src: (DICT if wanted[src] in DICT_COLUMNS else pa.string()) for src in present}
+            ts_src = options.source_name("timestamp")
+
+            def read(ts_type, handler=None):
+                return pacsv.read_csv(
+                    opener(), read_options=pacsv.ReadOptions(use_threads=handler is None, block_size=1 << 24),
+                    parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
+                    convert_options=pacsv.ConvertOptions(include_columns=present, column_types={**types, ts_src: ts_type},
+                                                         strings_can_be_null=False, quoted_strings_can_be_null=False))
+
             try:
-                table = pacsv.read_csv(opener(), convert_options=convert,
-                                       read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24))
+                try:
+                    table = read(pa.timestamp("ns", tz="UTC"))
+                except pa.ArrowInvalid as exc:
+                    if "CSV conversion error" not in str(exc):
+                        raise
+                    table = read(pa.string())       # some timestamp has no offset, or is an epoch value
             except pa.ArrowInvalid as exc:
                 if "CSV parse error" not in str(exc):
                     raise
@@ -227,9 +250,7 @@ def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
                     malformed.append((row.number - 1, row.text))
                     return "skip"
 
-                table = pacsv.read_csv(opener(), convert_options=convert,
-                                       read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
-                                       parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside))
+                table = read(pa.string(), keep_aside)
     except InputError:
         raise
     except FileNotFoundError:
@@ -317,29 +338,50 @@ class _Bad:
         return out if limit is None else out[:limit]
 
 
-def _as_strings(name: str, column: str, arr: pa.Array) -> pa.Array:
+def _combine(column) -> pa.Array:
+    """One array from a column's chunks (dictionary chunks are unified first)."""
+    if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type) and column.num_chunks > 1:
+            column = column.unify_dictionaries()
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
+
+
+def _id_column(name: str, column: str, arr: pa.Array) -> pa.Array:
+    """An identifier column as strings, or as a dictionary of strings (kept encoded)."""
     t = arr.type
     if pa.types.is_dictionary(t):
-        arr = arr.dictionary_decode()
-        t = arr.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return arr.cast(pa.string())
-    if pa.types.is_integer(t):
+        values = arr.dictionary
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            arr = arr.dictionary_decode()
+            t = arr.type
+        else:
+            if pa.types.is_large_string(values.type):
+                arr = pa.DictionaryArray.from_arrays(arr.indices, values.cast(pa.string()))
+            return arr
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t):
         return arr.cast(pa.string())
     raise InputError(Problem(name, None, column, "bad_column_type",
                              f"column must hold strings (identifiers are kept exactly as written), not {t}"))
 
 
 def _missing(arr: pa.Array) -> np.ndarray:
-    """Null, or an empty string."""
+    """Null, or an empty string (fast when there is none)."""
+    if pa.types.is_dictionary(arr.type):
+        empty = np.array([not v for v in arr.dictionary.to_pylist()] + [True], dtype=bool)
+        if arr.null_count == 0 and not empty[:-1].any():
+            return np.zeros(len(arr), dtype=bool)
+        return empty[arr.indices.fill_null(len(arr.dictionary)).to_numpy(zero_copy_only=False)]
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        if arr.null_count == 0 and (len(arr) == 0 or pc.min(pc.binary_length(arr)).as_py() > 0):
+            return np.zeros(len(arr), dtype=bool)
         return pc.fill_null(pc.equal(arr, ""), True).to_numpy(zero_copy_only=False)
     return arr.is_null().to_numpy(zero_copy_only=False)
 
 
 def _encode_small(arr: pa.Array) -> tuple[np.ndarray, list]:
-    """Codes and dictionary of a low-cardinality string column (normalised: trimmed, lowercase)."""
-    enc = pc.dictionary_encode(arr)
+    """Codes (-1: null) and names of a low-cardinality column, normalised: trimmed, lowercase."""
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(_as_display(arr))
     raw = enc.dictionary.to_pylist()
     names: list = []
     remap = np.empty(len(raw) + 1, dtype=np.int32)
@@ -349,7 +391,8 @@ def _encode_small(arr: pa.Array) -> tuple[np.ndarray, list]:
             names.append(norm)
         remap[i] = names.index(norm)
     remap[len(raw)] = -1
-    idx = enc.indices.fill_null(len(raw)).to_numpy(zero_copy_only=False)
+    indices = enc.indices
+    idx = (indices.fill_null(len(raw)) if indices.null_count else indices).to_numpy(zero_copy_only=False)
     return remap[idx], names
 
 
@@ -482,12 +525,13 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions) -> _Typed:
     bad = _Bad(n)
     ids = {}
     for column in ID_COLUMNS:
-        arr = table.column(column).combine_chunks()
-        arr = _as_strings(name, options.source_name(column), arr)
+        arr = _id_column(name, options.source_name(column), _combine(table.column(column)))
+        if column == "message_id" and pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
         bad.add(_missing(arr), options.source_name(column), "missing_value", "missing value", arr)
         ids[column] = arr
 
-    ts_raw = table.column("timestamp").combine_chunks()
+    ts_raw = _combine(table.column("timestamp"))
     if pa.types.is_dictionary(ts_raw.type):
         ts_raw = ts_raw.dictionary_decode()
     try:
@@ -500,7 +544,7 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions) -> _Typed:
             "not a timestamp (ISO-8601 such as 2026-10-05T09:00:00+03:00, or epoch seconds/milliseconds)",
             ts_raw)
 
-    direction = _as_display(table.column("direction").combine_chunks())
+    direction = _combine(table.column("direction"))
     dcodes, dnames = _encode_small(direction)
     lookup = np.array([DIRECTIONS.get(d, -1) if d else -2 for d in dnames] + [-2], dtype=np.int8)
     dvals = lookup[dcodes]
@@ -509,14 +553,14 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions) -> _Typed:
             "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
             direction)
 
-    mt = _as_display(table.column("message_type").combine_chunks())
+    mt = _combine(table.column("message_type"))
     mcodes, mnames = _encode_small(mt)
     empty_type = np.array([not t for t in mnames] + [True], dtype=bool)
     bad.add(empty_type[mcodes], options.source_name("message_type"), "missing_value", "missing value", mt)
 
     status = statuses = None
     if "status" in table.column_names:
-        st = _as_display(table.column("status").combine_chunks())
+        st = _combine(table.column("status"))
         scodes, snames = _encode_small(st)
         # An empty status means "no status given" (delivered), not an error.
         remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
@@ -553,7 +597,9 @@ def _unify(parts: list[tuple[np.ndarray, list]]) -> tuple[np.ndarray, list[str]]
     out = []
     for codes, ns in parts:
         remap = np.array([index.get(n, -1) if n else -1 for n in ns] + [-1], dtype=np.int32)
-        out.append(remap[np.where(codes < 0, len(ns), codes)])
+        out.append(remap[codes])          # code -1 picks the last entry: -1
+    if len(out) == 1:
+        return out[0], names
     return (np.concatenate(out) if out else np.zeros(0, np.int32)), names
 
 
@@ -609,6 +655,18 @@ def from_table(table: pa.Table | "pandas.DataFrame", options: LoadOptions | None
     return assemble([name], [type_columns(name, RawFile(table), options)], options)
 
 
+def _encode_ids(arrays: list[pa.Array]) -> tuple[np.ndarray, pa.Array]:
+    """int32 codes and one dictionary for identifier arrays (strings or dictionaries) of all files."""
+    chunks = [a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a) for a in arrays]
+    chunks = [c for c in chunks if len(c)] or chunks[:1]
+    if not chunks:
+        return np.zeros(0, np.int32), pa.array([], pa.string())
+    if len(chunks) > 1:
+        chunks = pa.chunked_array(chunks).unify_dictionaries().chunks
+    codes = [c.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False) for c in chunks]
+    return (codes[0] if len(codes) == 1 else np.concatenate(codes)), chunks[0].dictionary
+
+
 def assemble(files: list[str], typed: list[_Typed], options: LoadOptions) -> MessageLog:
     offsets = np.zeros(len(files) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([t.n_rows for t in typed])
@@ -626,31 +684,32 @@ def assemble(files: list[str], typed: list[_Typed], options: LoadOptions) -> Mes
         arrays = [a for a in arrays if len(a)] or arrays[:1]
         return pa.chunked_array(arrays, type=pa.string()).combine_chunks() if arrays else pa.array([], pa.string())
 
-    def take(arr: pa.Array, k: np.ndarray) -> pa.Array:
-        return arr if k.all() else arr.filter(pa.array(k))
+    def take(arr, k: np.ndarray):
+        if k.all():
+            return arr
+        return arr.filter(pa.array(k)) if isinstance(arr, pa.Array) else arr[k]
 
     def join(arrays, dtype):
+        if len(arrays) == 1:
+            return arrays[0]
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
     message_id = cat([take(t.message_id, k) for t, k in zip(typed, keep)])
-    benc = pc.dictionary_encode(cat([take(t.business_id, k) for t, k in zip(typed, keep)]))
-    senc = pc.dictionary_encode(cat([take(t.subscriber_id, k) for t, k in zip(typed, keep)]))
-    mtype, mtypes = _unify([(t.mtype[k], t.mtypes) for t, k in zip(typed, keep)])
+    business, businesses = _encode_ids([take(t.business_id, k) for t, k in zip(typed, keep)])
+    subscriber, subscribers = _encode_ids([take(t.subscriber_id, k) for t, k in zip(typed, keep)])
+    mtype, mtypes = _unify([(take(t.mtype, k), t.mtypes) for t, k in zip(typed, keep)])
     if any(t.status is not None for t in typed):
-        status, statuses = _unify([((t.status[k] if t.status is not None else np.full(int(k.sum()), -1, np.int32)),
+        status, statuses = _unify([((take(t.status, k) if t.status is not None else np.full(int(k.sum()), -1, np.int32)),
                                     t.statuses) for t, k in zip(typed, keep)])
     else:
         status, statuses = None, []
     return MessageLog(
         sources=list(files), offsets=offsets,
-        row=join([t.positions[k] + offsets[i] for i, (t, k) in enumerate(zip(typed, keep))], np.int64),
+        row=join([take(t.positions, k) + offsets[i] for i, (t, k) in enumerate(zip(typed, keep))], np.int64),
         message_id=message_id,
-        business=benc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
-        businesses=benc.dictionary,
-        subscriber=senc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
-        subscribers=senc.dictionary,
-        timestamp=join([t.timestamp[k] for t, k in zip(typed, keep)], np.int64),
-        inbound=join([t.inbound[k] for t, k in zip(typed, keep)], bool),
+        business=business, businesses=businesses, subscriber=subscriber, subscribers=subscribers,
+        timestamp=join([take(t.timestamp, k) for t, k in zip(typed, keep)], np.int64),
+        inbound=join([take(t.inbound, k) for t, k in zip(typed, keep)], bool),
         mtype=mtype, message_types=mtypes, status=status, statuses=statuses,
         rejected=rejected, problems=problems,
     )

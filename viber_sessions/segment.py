@@ -31,31 +31,38 @@ CLOSE_NAMES = ("open", "expired", "message_limit", "unanswered_limit")
 
 
 @numba.njit(cache=True, nogil=True)
-def _kernel(newconv, ts, inbound, can_open, allowed, window, max_bm, max_un, close_at_limit,
-            sess, reason, s_row, s_origin, s_close, s_in, s_out):  # pragma: no cover - compiled
-    """The state machine of RULES.md section 4, one pass over messages ordered by
-    (conversation, timestamp, inbound first, input order). Returns the number of sessions.
+def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, window, max_bm, max_un,
+            close_at_limit, sess, reason, s_row, s_origin, s_close, s_in, s_out):  # pragma: no cover - compiled
+    """The state machine of RULES.md section 4, one pass over the rows in ``order`` (by
+    conversation, timestamp, inbound first, input order). Rows whose ``billing`` is already
+    DUPLICATE or EXCLUDED take no part. Returns the number of sessions.
 
-    Per message: ``sess`` (session number or -1) and ``reason`` (0 in a session, 1 no_session,
+    Per row: ``sess`` (session number or -1) and ``reason`` (0 in a session, 1 no_session,
     2 type_not_allowed). Per session: the row that opened it, origin (0 subscriber,
     1 rollover), the limit that closed it (0 none, 2 message_limit, 3 unanswered_limit) and
     its inbound and outbound message counts.
     """
-    n = ts.shape[0]
     ns = 0
     is_open = False
     cur = -1
     start = np.int64(0)
     bm = 0
     un = 0
-    for i in range(n):
-        if newconv[i]:
+    prev_b = -1
+    prev_s = -1
+    for p in range(order.shape[0]):
+        i = order[p]
+        if billing[i] >= 2:         # DUPLICATE or EXCLUDED
+            continue
+        if business[i] != prev_b or subscriber[i] != prev_s:
             is_open = False
+            prev_b = business[i]
+            prev_s = subscriber[i]
         t = ts[i]
         if is_open and t - start >= window:
             is_open = False
         if not is_open:
-            if inbound[i] and can_open[i]:
+            if inbound[i] and can_open_t[mtype[i]]:
                 cur = ns
                 ns += 1
                 s_row[cur] = i
@@ -76,7 +83,7 @@ def _kernel(newconv, ts, inbound, can_open, allowed, window, max_bm, max_un, clo
             sess[i] = cur
             reason[i] = 0
             s_in[cur] += 1
-        elif not allowed[i]:
+        elif not allowed_t[mtype[i]]:
             sess[i] = -1
             reason[i] = 2
         else:
@@ -106,49 +113,151 @@ def _kernel(newconv, ts, inbound, can_open, allowed, window, max_bm, max_un, clo
     return ns
 
 
-def run_kernel(newconv, ts, inbound, can_open, allowed, limits: Limits):
-    """The compiled pass on already ordered arrays; returns per-message and per-session arrays."""
+@numba.njit(cache=True, nogil=True)
+def _finish(billing, sess, reason, billable):  # pragma: no cover - compiled
+    """Per row: out of session (reason given, or one_sided) unless in a billable session."""
+    for i in range(billing.shape[0]):
+        if billing[i] >= 2:
+            continue
+        k = sess[i]
+        if k < 0:
+            billing[i] = 1
+        elif not billable[k]:
+            billing[i] = 1
+            reason[i] = 3
+
+
+def run_kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, limits: Limits):
+    """The compiled pass; returns per-row (session, reason) and the per-session arrays."""
     n = len(ts)
-    bound = int(np.count_nonzero(can_open & inbound)) + int(np.count_nonzero(allowed & ~inbound)) \
-        // limits.max_business_messages + 1
-    sess = np.empty(n, dtype=np.int64)
-    reason = np.empty(n, dtype=np.int8)
+    active = int(np.count_nonzero(billing < DUPLICATE))
+    bound = active + 1 if limits.max_business_messages < 2 else \
+        int(np.count_nonzero(inbound)) + active // limits.max_business_messages + 1
+    sess = np.full(n, -1, dtype=np.int64)
+    reason = np.zeros(n, dtype=np.int8)
     s_row = np.empty(bound, dtype=np.int64)
     s_origin = np.empty(bound, dtype=np.int8)
     s_close = np.empty(bound, dtype=np.int8)
     s_in = np.empty(bound, dtype=np.int32)
     s_out = np.empty(bound, dtype=np.int32)
-    count = _kernel(newconv, ts, inbound, can_open, allowed, np.int64(limits.window_ns),
-                    limits.max_business_messages, limits.max_unanswered,
+    count = _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t,
+                    np.int64(limits.window_ns), limits.max_business_messages, limits.max_unanswered,
                     limits.after_message_limit == "close", sess, reason, s_row, s_origin, s_close, s_in, s_out)
     return sess, reason, s_row[:count], s_origin[:count], s_close[:count], s_in[:count], s_out[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_occurrences(offsets, data):  # pragma: no cover - compiled
+    """True for the first row of each distinct string (Arrow layout: offsets into data), with
+    an open-addressing hash table; equal hashes are confirmed byte by byte, so it is exact."""
+    n = offsets.shape[0] - 1
+    first = np.ones(n, dtype=np.bool_)
+    hashes = np.empty(n, dtype=np.uint64)
+    size = 1
+    while size < 2 * n + 2:
+        size *= 2
+    mask = size - 1
+    table = np.full(size, -1, dtype=np.int32)
+    for i in range(n):
+        h = np.uint64(14695981039346656037)
+        for b in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[b])) * np.uint64(1099511628211)
+        h ^= h >> np.uint64(29)
+        hashes[i] = h
+        slot = np.int64(h & np.uint64(mask))
+        while True:
+            r = table[slot]
+            if r < 0:
+                table[slot] = i
+                break
+            if hashes[r] == h:
+                la = offsets[i + 1] - offsets[i]
+                if la == offsets[r + 1] - offsets[r]:
+                    same = True
+                    a, c = offsets[i], offsets[r]
+                    for j in range(la):
+                        if data[a + j] != data[c + j]:
+                            same = False
+                            break
+                    if same:
+                        first[i] = False
+                        break
+            slot = (slot + 1) & mask
+    return first
 
 
 def first_occurrences(message_id: pa.Array) -> np.ndarray:
     """True for the first row (in input order) of each message_id."""
     if len(message_id) == 0:
         return np.zeros(0, dtype=bool)
-    codes = pc.dictionary_encode(message_id).indices.to_numpy(zero_copy_only=False)
-    # dictionary_encode numbers values in order of first appearance: a row is a first occurrence
-    # exactly when its code is larger than every code before it.
-    seen = np.maximum.accumulate(codes)
-    first = np.empty(len(codes), dtype=bool)
-    first[0] = True
-    first[1:] = codes[1:] > seen[:-1]
-    return first
+    if isinstance(message_id, pa.ChunkedArray):
+        message_id = message_id.combine_chunks()
+    if pa.types.is_large_string(message_id.type):
+        message_id = message_id.cast(pa.string())
+    if message_id.null_count or len(message_id) >= 2 ** 31 - 1:
+        codes = pc.dictionary_encode(message_id).indices.to_numpy(zero_copy_only=False)
+        # dictionary_encode numbers values in order of first appearance
+        seen = np.maximum.accumulate(codes)
+        first = np.empty(len(codes), dtype=bool)
+        first[0] = True
+        first[1:] = codes[1:] > seen[:-1]
+        return first
+    _, offsets_buf, data_buf = message_id.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=message_id.offset + len(message_id) + 1)
+    offsets = offsets[message_id.offset:]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return _first_occurrences(offsets, data)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_key(business, subscriber, n_subscribers, ts, inbound):  # pragma: no cover - compiled
+    """One int64 key per row: (conversation, time in the coarsest whole unit, outbound), or an
+    empty array when that does not fit in 63 bits."""
+    n = ts.shape[0]
+    lo = ts[0]
+    hi = ts[0]
+    conv_max = 0
+    for i in range(n):
+        t = ts[i]
+        if t < lo:
+            lo = t
+        if t > hi:
+            hi = t
+        c = np.int64(business[i]) * n_subscribers + subscriber[i]
+        if c > conv_max:
+            conv_max = c
+    unit = np.int64(1_000_000_000)
+    while unit > 1:
+        whole = True
+        for i in range(n):
+            if (ts[i] - lo) % unit != 0:
+                whole = False
+                break
+        if whole:
+            break
+        unit //= 1000
+    span = (hi - lo) // unit * 2 + 2
+    if conv_max >= (np.int64(2) ** 62) // span:
+        return np.empty(0, dtype=np.int64)
+    key = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        key[i] = ((np.int64(business[i]) * n_subscribers + subscriber[i]) * span
+                  + (ts[i] - lo) // unit * 2 + (0 if inbound[i] else 1))
+    return key
 
 
 def conversation_order(business: np.ndarray, subscriber: np.ndarray, n_subscribers: int,
-                       ts: np.ndarray, inbound: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Conversation codes and the processing order: by conversation, timestamp, inbound before
-    outbound, then input order (the sort is stable)."""
+                       ts: np.ndarray, inbound: np.ndarray) -> np.ndarray:
+    """The processing order: by conversation, timestamp, inbound before outbound, then input
+    order (the sorts are stable). One int64 key sorted when (conversation, time, direction)
+    fits in 63 bits, else a lexsort of the three."""
+    if len(ts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = _sort_key(business, subscriber, np.int64(max(n_subscribers, 1)), ts, inbound)
+    if len(key):
+        return np.argsort(key, kind="stable")
     conv = business.astype(np.int64) * max(n_subscribers, 1) + subscriber
-    if len(ts) and ts.min() > -(2 ** 61) and ts.max() < 2 ** 61:
-        tkey = ts * 2 + (~inbound)
-        order = np.lexsort((tkey, conv))
-    else:
-        order = np.lexsort(((~inbound).astype(np.int8), ts, conv))
-    return conv, order
+    return np.lexsort(((~inbound).astype(np.int8), ts, conv))
 
 
 @dataclass(eq=False)
@@ -216,53 +325,33 @@ def segment(messages, limits: Limits | None = None, options: LoadOptions | None 
     n = len(log)
     billing = np.full(n, SESSION, dtype=np.int8)
     reason = np.zeros(n, dtype=np.int8)
-    session = np.full(n, -1, dtype=np.int64)
 
     first = first_occurrences(log.message_id)
     billing[~first] = DUPLICATE
     reason[~first] = R_DUPLICATE
-    active = first
     if log.status is not None and log.statuses:
         unbilled = np.array([s in limits.unbilled_statuses for s in log.statuses] + [False], dtype=bool)
-        excluded = unbilled[np.where(log.status < 0, len(log.statuses), log.status)] & first
+        excluded = unbilled[log.status] & first          # status -1 (none) picks the last entry: False
         billing[excluded] = EXCLUDED
         reason[excluded] = R_EXCLUDED
-        active = first & ~excluded
 
-    idx = np.flatnonzero(active)
-    ts_all = log.timestamp
-    data_end = int(ts_all.max()) if n else 0
-    business, subscriber = log.business[idx], log.subscriber[idx]
-    ts, inbound, mtype = ts_all[idx], log.inbound[idx], log.mtype[idx]
-    conv, order = conversation_order(business, subscriber, len(log.subscribers), ts, inbound)
-
+    data_end = int(log.timestamp.max()) if n else 0
+    order = conversation_order(log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
     types = log.message_types
-    opening = np.array([t not in limits.non_opening_types for t in types] + [False], dtype=bool)
-    in_session = np.array([t in limits.session_types for t in types] + [False], dtype=bool)
-    o_conv = conv[order]
-    o_ts = ts[order]
-    o_in = inbound[order]
-    o_type = mtype[order]
-    newconv = np.ones(len(order), dtype=bool)
-    newconv[1:] = o_conv[1:] != o_conv[:-1]
-    sess, why, s_row, s_origin, s_close, s_in, s_out = run_kernel(
-        newconv, o_ts, o_in, opening[o_type] & o_in, in_session[o_type] & ~o_in, limits)
-
-    s_start = o_ts[s_row]
-    s_close = s_close.copy()
+    can_open_t = np.array([t not in limits.non_opening_types for t in types] + [False], dtype=bool)
+    allowed_t = np.array([t in limits.session_types for t in types] + [False], dtype=bool)
+    session, reason_k, s_row, s_origin, s_close, s_in, s_out = run_kernel(
+        order, log.business, log.subscriber, log.timestamp, log.inbound, log.mtype, billing, can_open_t, allowed_t,
+        limits)
+    inactive = billing >= DUPLICATE
+    reason_k[inactive] = reason[inactive]
+    reason = reason_k
+    s_start = log.timestamp[s_row]
     unclosed = s_close == 0
     s_close[unclosed] = np.where(s_start[unclosed] + limits.window_ns <= data_end, C_EXPIRED, C_OPEN)
     billable = (s_in > 0) & (s_out > 0)
-
-    rows = idx[order]                       # loaded-row index of each ordered message
-    has = sess >= 0
-    session[rows[has]] = sess[has]
-    out = ~has.copy()
-    out[has] = ~billable[sess[has]]
-    billing[rows] = np.where(out, OUT_OF_SESSION, SESSION)
-    one_sided = has & out
-    reason[rows] = np.where(one_sided, R_ONE_SIDED, why)
-    s_first = rows[s_row]
+    _finish(billing, session, reason, billable)
+    s_first = s_row
     return Segmentation(
         log=log, limits=limits, billing=billing, reason=reason, session=session,
         s_business=log.business[s_first], s_subscriber=log.subscriber[s_first], s_start=s_start,
