@@ -5,6 +5,7 @@ Counting is array work (numpy); money is Decimal, applied to the few aggregated 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Iterable, Sequence
@@ -79,96 +80,150 @@ def account_codes(seg: Segmentation, accounts: Sequence[str] | None) -> np.ndarr
     """Business codes of the selected accounts (None: all)."""
     if not accounts:
         return None
-    names = seg.log.businesses.to_pylist()
-    index = {b: i for i, b in enumerate(names)}
+    index = {b: i for i, b in enumerate(seg.log.businesses.to_pylist())}
     return np.array(sorted(index[a] for a in set(accounts) if a in index), dtype=np.int64)
 
 
-def check_prices(seg: Segmentation, tariff: Tariff, selected: np.ndarray | None = None) -> None:
-    """Refuse a log whose outbound messages have a type the tariff does not price."""
+@dataclass
+class Tally:
+    """Everything an invoice needs, as integer counts keyed by names: tallies of disjoint parts
+    of the data (buckets of conversations, cluster partitions) add up to the tally of the
+    whole, so the invoice of a log billed in parts is exactly the invoice of the log."""
+
+    rows: RowCounts
+    first_ts: int | None                                   # earliest loaded timestamp
+    present: set = field(default_factory=set)              # accounts with a message in the period
+    sessions: Counter = field(default_factory=Counter)     # billable sessions starting in the period
+    in_session: Counter = field(default_factory=Counter)   # period messages in billable sessions
+    lines: Counter = field(default_factory=Counter)        # (account, direction, type) out of session
+    outbound_types: Counter = field(default_factory=Counter)   # (account, type): every billed-or-free outbound
+    not_allowed: Counter = field(default_factory=Counter)  # (account, type): type_not_allowed in the period
+
+    def __add__(self, other: "Tally") -> "Tally":
+        r, o = self.rows, other.rows
+        firsts = [t for t in (self.first_ts, other.first_ts) if t is not None]
+        return Tally(
+            rows=RowCounts(read=r.read + o.read, duplicates=r.duplicates + o.duplicates, rejected=r.rejected + o.rejected,
+                           excluded=r.excluded + o.excluded, in_session=r.in_session + o.in_session,
+                           out_of_session=r.out_of_session + o.out_of_session),
+            first_ts=min(firsts) if firsts else None, present=self.present | other.present,
+            sessions=self.sessions + other.sessions, in_session=self.in_session + other.in_session,
+            lines=self.lines + other.lines, outbound_types=self.outbound_types + other.outbound_types,
+            not_allowed=self.not_allowed + other.not_allowed)
+
+
+def _name_counts(names: list[str], codes: np.ndarray, minlength: int) -> Counter:
+    counts = np.bincount(codes, minlength=minlength)
+    return Counter({names[i]: int(c) for i, c in enumerate(counts.tolist()) if c})
+
+
+def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = None,
+          rows: RowCounts | None = None) -> Tally:
+    """Count what ``period``'s invoice needs from one segmentation (array work only)."""
     log = seg.log
-    relevant = ~log.inbound & ((seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION))
+    names = log.businesses.to_pylist()
+    nb = len(names)
+    selected = account_codes(seg, accounts)
+    keep = np.ones(nb, dtype=bool)
     if selected is not None:
-        relevant &= np.isin(log.business, selected)
-    counts = np.bincount(log.mtype[relevant], minlength=len(log.message_types))
-    missing = [(t, int(c)) for t, c in zip(log.message_types, counts) if c and tariff.outbound_price(t) is None]
-    if missing:
-        listed = ", ".join(f"{t!r} ({c} row{'s' if c != 1 else ''})" for t, c in missing)
-        raise BillingError(f"{tariff.source}: outbound_prices has no price for message type {listed}; "
-                           "add it, or a `default` price, to [outbound_prices]")
+        keep[:] = False
+        keep[selected] = True
+    lo, hi = period.start_ns, period.end_ns
+    in_period = (log.timestamp >= lo) & (log.timestamp < hi)
+    mine = keep[log.business]
+    present = np.bincount(log.business[in_period], minlength=nb) > 0
+    billed = seg.s_billable & (seg.s_start >= lo) & (seg.s_start < hi) & keep[seg.s_business]
+
+    def grouped(mask: np.ndarray, with_direction: bool) -> Counter:
+        nt = max(len(log.message_types), 1)
+        key = log.business[mask].astype(np.int64) * 2
+        if with_direction:
+            key += ~log.inbound[mask]
+        key = key * nt + log.mtype[mask]
+        keys, counts = np.unique(key, return_counts=True)
+        out = Counter()
+        for k, c in zip(keys.tolist(), counts.tolist()):
+            b, rest = divmod(k, 2 * nt)
+            outbound, t = divmod(rest, nt)
+            if with_direction:
+                out[(names[b], "outbound" if outbound else "inbound", log.message_types[t])] = c
+            else:
+                out[(names[b], log.message_types[t])] = c
+        return out
+
+    active = (seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)
+    return Tally(
+        rows=rows or row_counts(seg),
+        first_ts=int(log.timestamp.min()) if len(log) else None,
+        present={names[b] for b in np.flatnonzero(present & keep).tolist()},
+        sessions=_name_counts(names, seg.s_business[billed], nb),
+        in_session=_name_counts(names, log.business[in_period & mine & (seg.billing == SESSION)], nb),
+        lines=grouped(in_period & mine & (seg.billing == OUT_OF_SESSION), True),
+        outbound_types=grouped(active & mine & ~log.inbound, False),
+        not_allowed=grouped(in_period & mine & (seg.reason == R_TYPE_NOT_ALLOWED), False),
+    )
 
 
 def bill(seg: Segmentation, tariff: Tariff, period: Period, accounts: Sequence[str] | None = None) -> Invoice:
     """The invoice of ``period`` for every account with a loaded message in it (or ``accounts``)."""
-    log = seg.log
-    selected = account_codes(seg, accounts)
-    check_prices(seg, tariff, selected)
-    lo, hi = period.start_ns, period.end_ns
-    nb = len(log.businesses)
-    in_period = (log.timestamp >= lo) & (log.timestamp < hi)
-    present = np.bincount(log.business[in_period], minlength=nb) > 0
-    if selected is not None:
-        keep = np.zeros(nb, dtype=bool)
-        keep[selected] = True
-        present &= keep
+    return price(tally(seg, period, accounts), tariff, period, seg.limits)
 
-    billed = seg.s_billable & (seg.s_start >= lo) & (seg.s_start < hi)
-    sessions = np.bincount(seg.s_business[billed], minlength=nb)
-    in_session = np.bincount(log.business[in_period & (seg.billing == SESSION)], minlength=nb)
 
-    oos = in_period & (seg.billing == OUT_OF_SESSION)
-    nt = max(len(log.message_types), 1)
-    key = (log.business[oos].astype(np.int64) * 2 + ~log.inbound[oos]) * nt + log.mtype[oos]
-    keys, counts = np.unique(key, return_counts=True)
-    lines_by_account: dict[int, list[Line]] = {}
-    for k, c in zip(keys.tolist(), counts.tolist()):
-        b, rest = divmod(k, 2 * nt)
-        outbound, t = divmod(rest, nt)
-        direction = "outbound" if outbound else "inbound"
-        mtype = log.message_types[t]
+def check_prices(t: Tally, tariff: Tariff) -> None:
+    """Refuse a log whose outbound messages have a type the tariff does not price."""
+    per_type = Counter()
+    for (_, mtype), c in t.outbound_types.items():
+        per_type[mtype] += c
+    missing = [(m, c) for m, c in sorted(per_type.items()) if tariff.outbound_price(m) is None]
+    if missing:
+        listed = ", ".join(f"{m!r} ({c} row{'s' if c != 1 else ''})" for m, c in missing)
+        raise BillingError(f"{tariff.source}: outbound_prices has no price for message type {listed}; "
+                           "add it, or a `default` price, to [outbound_prices]")
+
+
+def price(t: Tally, tariff: Tariff, period: Period, limits=None) -> Invoice:
+    """Apply the tariff's Decimal prices to a tally: the invoice lines and totals."""
+    check_prices(t, tariff)
+    limits = limits or tariff.limits
+    lines_by_account: dict[str, list[Line]] = {}
+    for (b, direction, mtype), c in t.lines.items():
         unit = tariff.unit_price(direction, mtype)
         lines_by_account.setdefault(b, []).append(Line(direction, mtype, c, unit, money.times(c, unit)))
-
-    names = log.businesses.to_pylist()
     result = []
-    for b in sorted(np.flatnonzero(present).tolist(), key=lambda i: names[i]):
+    for b in sorted(t.present):
         lines = tuple(sorted(lines_by_account.get(b, []), key=lambda l: (l.direction, l.message_type)))
-        s_amount = money.times(int(sessions[b]), tariff.session_price)
+        s_amount = money.times(t.sessions[b], tariff.session_price)
         total = money.total([tariff.monthly_fee, s_amount, *(l.amount for l in lines)])
-        result.append(AccountInvoice(business_id=names[b], subscription_fee=tariff.monthly_fee,
-                                     sessions=int(sessions[b]), session_price=tariff.session_price,
-                                     sessions_amount=s_amount, in_session_messages=int(in_session[b]),
-                                     out_of_session=lines, total=total))
+        result.append(AccountInvoice(business_id=b, subscription_fee=tariff.monthly_fee, sessions=t.sessions[b],
+                                     session_price=tariff.session_price, sessions_amount=s_amount,
+                                     in_session_messages=t.in_session[b], out_of_session=lines, total=total))
     return Invoice(period=str(period), timezone=period.tz, currency=tariff.currency, places=tariff.places,
-                   rows=row_counts(seg), accounts=tuple(result), total=money.total(a.total for a in result),
-                   warnings=tuple(warnings(seg, period, present)))
+                   rows=t.rows, accounts=tuple(result), total=money.total(a.total for a in result),
+                   warnings=tuple(warnings(t, period, limits)))
 
 
-def warnings(seg: Segmentation, period: Period, present: np.ndarray) -> list[str]:
+def warnings(t: Tally, period: Period, limits) -> list[str]:
     """Things a reader of the invoice should know (each one line, in a fixed order)."""
-    log, limits = seg.log, seg.limits
     out: list[str] = []
-    lo, hi = period.start_ns, period.end_ns
-    if len(log) == 0:
-        out.append("no message was loaded")
-        return out
-    first = int(log.timestamp.min())
-    if first > lo - limits.window_ns:
-        out.append(f"the loaded data starts at {iso_utc(np.array([first]))[0].as_py()}, less than one session "
+    lo = period.start_ns
+    if t.first_ts is None:
+        return ["no message was loaded"]
+    if t.first_ts > lo - limits.window_ns:
+        out.append(f"the loaded data starts at {iso_utc(np.array([t.first_ts]))[0].as_py()}, less than one session "
                    f"window ({limits.window_hours:g} h) before the period start "
                    f"{iso_utc(np.array([lo]))[0].as_py()}: sessions that began before the data are not seen, "
                    "so messages of such sessions may be billed as out of session")
-    if not present.any():
+    if not t.present:
         out.append(f"no account has a message timestamped in {period}")
-    in_period = (log.timestamp >= lo) & (log.timestamp < hi)
-    bad = in_period & (seg.reason == R_TYPE_NOT_ALLOWED) & present[log.business]
-    if bad.any():
-        names = log.businesses.to_pylist()
-        for b in sorted(np.unique(log.business[bad]).tolist(), key=lambda i: names[i]):
-            sel = bad & (log.business == b)
-            types = sorted({log.message_types[t] for t in np.unique(log.mtype[sel]).tolist()})
-            out.append(f"account {names[b]!r}: {int(sel.sum())} business message(s) of a type not allowed in a "
-                       f"session ({', '.join(types)}) sent while a session was open; billed per message")
-    if log.n_rejected:
-        out.append(f"{log.n_rejected} invalid row(s) were rejected and billed nowhere (see --rejects)")
+    by_account: dict[str, list] = {}
+    for (b, mtype), c in t.not_allowed.items():
+        if b in t.present:
+            by_account.setdefault(b, []).append((mtype, c))
+    for b in sorted(by_account):
+        types = sorted(m for m, _ in by_account[b])
+        n = sum(c for _, c in by_account[b])
+        out.append(f"account {b!r}: {n} business message(s) of a type not allowed in a "
+                   f"session ({', '.join(types)}) sent while a session was open; billed per message")
+    if t.rows.rejected:
+        out.append(f"{t.rows.rejected} invalid row(s) were rejected and billed nowhere (see --rejects)")
     return out
