@@ -161,6 +161,53 @@ def _warn(lines, quiet):
             click.echo(f"warning: {line}", err=True)
 
 
+def _memory_limit(text, engine, request, quiet):
+    """The memory limit asked for, or chosen because the input is clearly larger than memory."""
+    from . import chunked
+    from .load import expand_inputs
+
+    if engine == "dask":
+        return None
+    if text is not None:
+        return chunked.parse_memory(text)
+    files = [f for f in expand_inputs(list(request.inputs)) if f != "-"]
+    limit = chunked.automatic_limit(files) if files else None
+    if limit is not None and not quiet:
+        click.echo(f"note: the input looks larger than the available memory; billing it in buckets within "
+                   f"{limit / 2**30:.1f} GiB (set --memory-limit to choose)", err=True)
+    return limit
+
+
+class _progress:
+    """Rich progress bars on stderr, only when stderr is a terminal and not --quiet."""
+
+    def __init__(self, quiet):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bars = None
+        self.tasks = {}
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             console=Console(stderr=True), transient=True)
+        self.bars.start()
+        return self.update
+
+    def update(self, what, done, total):
+        if what not in self.tasks:
+            self.tasks[what] = self.bars.add_task(what, total=total)
+        self.bars.update(self.tasks[what], completed=done, total=total)
+
+    def __exit__(self, *exc):
+        if self.bars is not None:
+            self.bars.stop()
+        return False
+
+
 def _format_for(output, choices=("table", "json", "csv")):
     if output:
         low = output.lower()
@@ -191,7 +238,16 @@ def _format_for(output, choices=("table", "json", "csv")):
               help="Write one row per input row (.csv or .parquet): session, billing and reason.")
 @click.option("--sessions-out", type=click.Path(dir_okay=False), default=None,
               help="Write one row per session (.csv or .parquet).")
-def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, **kw):
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              help="Bill within about this much memory (e.g. 4GB): partition the log by conversation on disk "
+                   "and bill bucket by bucket. Chosen automatically when the input is clearly larger than memory.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]').")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limit, workdir, engine, scheduler, **kw):
     """Bill LOG... (CSV, CSV.gz, Parquet, directories, globs; - for stdin) for one month.
 
     \b
@@ -200,10 +256,31 @@ def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, **kw):
           --tariff sample_data/tariff.toml --period 2026-10 --tz Europe/Moscow
     """
     from . import core, render
+    from .errors import UsageError
 
-    result = core.run_invoice(_request(kw))
+    request = _request(kw)
     fmt = fmt or _format_for(output)
-    core.write_outputs(result, tz=kw["tz"], messages_out=messages_out, sessions_out=sessions_out, rejects=rejects)
+    limit = _memory_limit(memory_limit, engine, request, quiet)
+    if (limit is not None or engine == "dask") and (messages_out or sessions_out):
+        raise UsageError("--messages-out and --sessions-out need the whole log in memory: they cannot be combined "
+                         "with --memory-limit or --engine dask")
+    with _progress(quiet) as progress:
+        if engine == "dask":
+            from . import distributed
+
+            result = distributed.run_invoice(request, scheduler or "local", progress=progress)
+        elif limit is not None:
+            result = core.run_invoice_chunked(request, limit, workdir, progress)
+        else:
+            result = core.run_invoice(request)
+    if limit is not None or engine == "dask":
+        if rejects:
+            render.write_table(result.rejected, rejects)
+        sources = list(kw["inputs"])
+    else:
+        core.write_outputs(result, tz=kw["tz"], messages_out=messages_out, sessions_out=sessions_out,
+                           rejects=rejects)
+        sources = result.log.sources
     if fmt == "table":
         if output:
             with render.atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
@@ -211,7 +288,7 @@ def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, **kw):
         else:
             render.invoice_table(result.invoice, _console())
     else:
-        provenance = _provenance(result.log.sources, kw["tariff_path"])
+        provenance = _provenance(sources, kw["tariff_path"])
         _emit(render.invoice_json(result.invoice, provenance) if fmt == "json" else render.invoice_csv(result.invoice),
               output)
     if fmt != "table" or output:

@@ -56,6 +56,17 @@ def run_invoice(request: Request, stdin=None) -> Result:
     return Result(log=log, tariff=tariff, segmentation=seg, invoice=bill(seg, tariff, period, request.accounts))
 
 
+def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None = None, progress=None):
+    """The invoice of a log larger than memory (see :mod:`viber_sessions.chunked`)."""
+    from . import chunked
+
+    period = Period.parse(request.period, request.tz)
+    check_timezone(request.tz, "--tz")
+    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
+    return chunked.run_invoice(request.inputs, request.load_options(), tariff, period, memory_limit,
+                               request.accounts, workdir, progress)
+
+
 def write_outputs(result: Result, tz: str, messages_out: str | None = None, sessions_out: str | None = None,
                   rejects: str | None = None) -> None:
     """The optional audit files of an invoice run."""

@@ -514,14 +514,15 @@ class _Typed:
         return int(self.bad.mask.sum()) + len(self.malformed)
 
 
-def type_columns(name: str, raw: RawFile, options: LoadOptions) -> _Typed:
-    """Convert one file's raw columns; invalid cells are collected, not raised."""
+def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -> _Typed:
+    """Convert one file's raw columns (or one batch of them, whose first row is row ``base`` of
+    the file, counting from 0); invalid cells are collected, not raised."""
     table = raw.table
     n = table.num_rows
     n_rows = n + len(raw.malformed)
-    positions = np.arange(n_rows, dtype=np.int64)
+    positions = np.arange(base, base + n_rows, dtype=np.int64)
     if raw.malformed:
-        positions = np.delete(positions, [r - 1 for r, _ in raw.malformed])
+        positions = np.delete(positions, [r - 1 - base for r, _ in raw.malformed])
     bad = _Bad(n)
     ids = {}
     for column in ID_COLUMNS:

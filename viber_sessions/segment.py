@@ -317,16 +317,22 @@ class Segmentation:
         return np.array(CLOSE_NAMES, dtype=object)[self.s_close]
 
 
-def segment(messages, limits: Limits | None = None, options: LoadOptions | None = None) -> Segmentation:
+def segment(messages, limits: Limits | None = None, options: LoadOptions | None = None,
+            duplicates: np.ndarray | None = None, data_end: int | None = None) -> Segmentation:
     """Sessions of every conversation of ``messages`` (a :class:`MessageLog`, or a pandas /
-    pyarrow table with the canonical columns) under ``limits``."""
+    pyarrow table with the canonical columns) under ``limits``.
+
+    When ``messages`` is one part of a larger log (a bucket of whole conversations),
+    ``duplicates`` marks its rows that repeat a message id seen earlier anywhere in the log,
+    and ``data_end`` is the latest timestamp of the whole log.
+    """
     limits = limits or Limits()
     log = messages if isinstance(messages, MessageLog) else from_table(messages, options)
     n = len(log)
     billing = np.full(n, SESSION, dtype=np.int8)
     reason = np.zeros(n, dtype=np.int8)
 
-    first = first_occurrences(log.message_id)
+    first = first_occurrences(log.message_id) if duplicates is None else ~duplicates
     billing[~first] = DUPLICATE
     reason[~first] = R_DUPLICATE
     if log.status is not None and log.statuses:
@@ -335,7 +341,8 @@ def segment(messages, limits: Limits | None = None, options: LoadOptions | None 
         billing[excluded] = EXCLUDED
         reason[excluded] = R_EXCLUDED
 
-    data_end = int(log.timestamp.max()) if n else 0
+    if data_end is None:
+        data_end = int(log.timestamp.max()) if n else 0
     order = conversation_order(log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
     types = log.message_types
     can_open_t = np.array([t not in limits.non_opening_types for t in types] + [False], dtype=bool)

@@ -1,0 +1,397 @@
+"""Billing a log larger than memory: partition by conversation onto disk, bill bucket by bucket.
+
+Pass 1 streams every input (a Parquet batch or a CSV block at a time), types and validates
+each batch exactly as the in-memory loader does, and appends its rows to one of N Parquet
+bucket files chosen by a hash of the conversation key (business_id, subscriber_id), and the
+(message_id, row) pairs to N id-bucket files chosen by a hash of the message id.
+Pass 2 finds, per id bucket, the rows that repeat an earlier message id (exact: ids are
+compared as strings, in input order). Pass 3 reads one conversation bucket at a time,
+segments it with the same kernel and tallies it; the tallies add up exactly (integers) and
+the Decimal prices are applied once, by the same code as the in-memory invoice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator, Sequence
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .billing import Invoice, RowCounts, Tally, price, tally
+from .errors import InputError, UsageError
+from .load import (CANONICAL, DICT, DICT_COLUMNS, REJECTED_SCHEMA, LoadOptions, MessageLog, RawFile, _check_columns,
+                   _csv_header, _csv_opener, _first_line, _is_parquet, _rejected_table, expand_inputs, type_columns)
+from .segment import first_occurrences, segment
+from .tariff import Tariff
+from .timeutil import Period
+
+#: Bytes of memory one row needs while its bucket is billed (measured about 190; with margin).
+BYTES_PER_ROW = 400
+MAX_BUCKETS = 256
+BATCH_ROWS = 1_000_000
+
+BUCKET_SCHEMA = pa.schema([
+    ("row", pa.int64()), ("message_id", pa.string()), ("business_id", pa.string()),
+    ("subscriber_id", pa.string()), ("timestamp", pa.int64()), ("inbound", pa.bool_()),
+    ("message_type", pa.string()), ("status", pa.string()),
+])
+ID_SCHEMA = pa.schema([("row", pa.int64()), ("message_id", pa.string())])
+
+Progress = Callable[[str, int, int], None]   # (what, done, total)
+
+
+def parse_memory(text: str) -> int:
+    """'4GB', '512MB', '1.5G', '300KiB' or a number of bytes."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b?)\s*", str(text), re.IGNORECASE)
+    if not m:
+        raise UsageError(f"--memory-limit must be a size such as 4GB or 512MB, not {text!r}")
+    value = float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower())
+    if value < 1:
+        raise UsageError(f"--memory-limit must be positive, not {text!r}")
+    return int(value)
+
+
+def available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def estimate_rows(files: Sequence[str]) -> int:
+    """Rows of the inputs: exact for Parquet (metadata), estimated for CSV (file size / the
+    bytes per row of its first block; a compressed file is counted as 4 times its size)."""
+    total = 0
+    for name in files:
+        if name == "-":
+            continue
+        if _is_parquet(name):
+            total += pq.ParquetFile(name).metadata.num_rows
+            continue
+        size = os.path.getsize(name) * (4 if name.lower().endswith(".gz") else 1)
+        with pa.input_stream(name, compression="detect") as fh:
+            head = fh.read(1 << 20)
+        lines = max(head.count(b"\n"), 1)
+        total += int(size / (len(head) / lines)) + 1
+    return total
+
+
+def automatic_limit(files: Sequence[str]) -> int | None:
+    """A memory limit when the input is clearly larger than the available memory, else None."""
+    avail = available_memory()
+    if avail is None:
+        return None
+    need = estimate_rows(files) * BYTES_PER_ROW // 2
+    return avail // 2 if need > avail * 0.8 else None
+
+
+@dataclass
+class Plan:
+    buckets: int
+    batch_rows: int
+    rows_estimate: int
+
+
+def plan(files: Sequence[str], memory_limit: int) -> Plan:
+    rows = estimate_rows(files)
+    per_bucket = max(1, memory_limit // BYTES_PER_ROW)
+    buckets = min(MAX_BUCKETS, max(1, math.ceil(rows / per_bucket)))
+    return Plan(buckets=buckets, batch_rows=max(1000, min(BATCH_ROWS, per_bucket)), rows_estimate=rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hashing
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_strings(offsets, data):  # pragma: no cover - compiled
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        h = np.uint64(14695981039346656037)
+        for b in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[b])) * np.uint64(1099511628211)
+        h ^= h >> np.uint64(31)
+        out[i] = h * np.uint64(0x9E3779B97F4A7C15)
+    return out
+
+
+def hash_strings(arr: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string (dictionary arrays: of each value, then taken)."""
+    if pa.types.is_dictionary(arr.type):
+        return hash_strings(arr.dictionary)[arr.indices.to_numpy(zero_copy_only=False)]
+    arr = arr.cast(pa.string())
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=arr.offset + len(arr) + 1)[arr.offset:]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return _hash_strings(offsets, data)
+
+
+def conversation_bucket(business: pa.Array, subscriber: pa.Array, buckets: int) -> np.ndarray:
+    h = hash_strings(business) * np.uint64(1099511628211) ^ hash_strings(subscriber)
+    return (h % np.uint64(buckets)).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 1: stream, type, partition
+
+
+def _batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[tuple[pa.Table, list]]:
+    """(batch with canonical column names, CSV lines set aside since the last batch)."""
+    wanted = {options.source_name(c): c for c in CANONICAL}
+    try:
+        if _is_parquet(name):
+            pf = pq.ParquetFile(name)
+            names = pf.schema_arrow.names
+            _check_columns(name, names, options)
+            present = [s for s in wanted if s in names]
+            as_dict = [s for s in present if wanted[s] in DICT_COLUMNS and pa.types.is_string(pf.schema_arrow.field(s).type)]
+            pf = pq.ParquetFile(name, read_dictionary=as_dict or None)
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=present):
+                table = pa.Table.from_batches([batch])
+                yield table.rename_columns([wanted[c] for c in table.column_names]), []
+            return
+        opener = _csv_opener(name, None)
+        names = _csv_header(name, opener())
+        _check_columns(name, names, options)
+        present = [s for s in wanted if s in names]
+        types = {s: (DICT if wanted[s] in DICT_COLUMNS else pa.string()) for s in present}
+        malformed: list = []
+
+        def keep_aside(row):
+            malformed.append((row.number - 1, row.text))
+            return "skip"
+
+        reader = pacsv.open_csv(
+            opener(), read_options=pacsv.ReadOptions(use_threads=False, block_size=max(1 << 16, batch_rows * 64)),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
+            convert_options=pacsv.ConvertOptions(include_columns=present, column_types=types,
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+        base = 0
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            # The reader may report malformed lines of blocks ahead: keep those that fall inside
+            # this batch's rows (base + 1 ... base + rows + k), the rest for the next batches.
+            malformed.sort()
+            k = 0
+            while k < len(malformed) and malformed[k][0] <= base + table.num_rows + k:
+                k += 1
+            mine, malformed[:] = malformed[:k], malformed[k:]
+            base += table.num_rows + k
+            yield table.rename_columns([wanted[c] for c in table.column_names]), mine
+        if malformed:
+            yield pa.Table.from_batches([], schema=reader.schema).rename_columns(
+                [wanted[c] for c in reader.schema.names]), sorted(malformed)
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(_problem(name, "missing_file", "no such file")) from None
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
+        raise InputError(_problem(name, "unreadable", _first_line(str(exc)))) from None
+
+
+def _problem(name, code, message):
+    from .errors import Problem
+    return Problem(name, None, None, code, message)
+
+
+@dataclass
+class _Partitioned:
+    files: list[str]
+    offsets: np.ndarray
+    bucket_paths: list[str]
+    id_paths: list[str]
+    rejected: pa.Table
+    ts_min: int | None
+    ts_max: int | None
+    problems: list = field(default_factory=list)
+
+
+def _names(names: list, codes: np.ndarray) -> pa.Array:
+    return pa.array(list(names) + [None], pa.string()).take(pa.array(np.where(codes < 0, len(names), codes)))
+
+
+def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: int, workdir: str,
+              progress: Progress | None = None) -> _Partitioned:
+    bucket_paths = [os.path.join(workdir, f"conv-{b:04d}.parquet") for b in range(buckets)]
+    id_paths = [os.path.join(workdir, f"ids-{b:04d}.parquet") for b in range(buckets)]
+    writers = [None] * buckets
+    id_writers = [None] * buckets
+    offsets = [0]
+    rejected_parts = []
+    n_bad = 0
+    first_bad = None
+    ts_min = ts_max = None
+    try:
+        for fi, name in enumerate(files):
+            base = 0
+            for table, malformed in _batches(name, options, batch_rows):
+                t = type_columns(name, RawFile(table, malformed), options, base)
+                base += t.n_rows
+                if t.n_invalid:
+                    n_bad += t.n_invalid
+                    if options.on_invalid == "error":
+                        first_bad = first_bad or t.problems(limit=1)[0][1]
+                        continue
+                    rejected_parts.append(_rejected_table([t], np.array([offsets[-1]], dtype=np.int64), [t.problems()]))
+                if first_bad is not None:
+                    continue
+                keep = ~t.bad.mask
+                if not keep.any():
+                    continue
+                kp = pa.array(keep)
+                business = t.business_id.filter(kp)
+                subscriber = t.subscriber_id.filter(kp)
+                message_id = t.message_id.filter(kp)
+                ts = t.timestamp[keep]
+                lo, hi = int(ts.min()), int(ts.max())
+                ts_min = lo if ts_min is None else min(ts_min, lo)
+                ts_max = hi if ts_max is None else max(ts_max, hi)
+                rows = t.positions[keep] + offsets[-1]
+                part = pa.table({
+                    "row": rows, "message_id": message_id, "business_id": _decode(business),
+                    "subscriber_id": _decode(subscriber), "timestamp": ts, "inbound": t.inbound[keep],
+                    "message_type": _names(t.mtypes, t.mtype[keep]),
+                    "status": _names(t.statuses, t.status[keep]) if t.status is not None
+                    else pa.nulls(len(rows), pa.string()),
+                }, schema=BUCKET_SCHEMA)
+                _scatter(part, conversation_bucket(business, subscriber, buckets), bucket_paths, writers,
+                         BUCKET_SCHEMA)
+                ids = pa.table({"row": rows, "message_id": message_id}, schema=ID_SCHEMA)
+                _scatter(ids, (hash_strings(message_id) % np.uint64(buckets)).astype(np.int64), id_paths,
+                         id_writers, ID_SCHEMA)
+            offsets.append(offsets[-1] + base)
+            if progress:
+                progress("files", fi + 1, len(files))
+    finally:
+        for w in writers + id_writers:
+            if w is not None:
+                w.close()
+    if first_bad is not None:
+        raise InputError([first_bad], total=n_bad)
+    rejected = pa.concat_tables(rejected_parts) if rejected_parts else REJECTED_SCHEMA.empty_table()
+    return _Partitioned(files=list(files), offsets=np.array(offsets, dtype=np.int64), bucket_paths=bucket_paths,
+                        id_paths=id_paths, rejected=rejected, ts_min=ts_min, ts_max=ts_max)
+
+
+def _decode(arr: pa.Array) -> pa.Array:
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _scatter(table: pa.Table, bucket: np.ndarray, paths, writers, schema) -> None:
+    order = np.argsort(bucket, kind="stable")
+    sorted_b = bucket[order]
+    bounds = np.searchsorted(sorted_b, np.arange(len(paths) + 1))
+    for b in np.unique(sorted_b).tolist():
+        piece = table.take(pa.array(order[bounds[b]:bounds[b + 1]]))
+        if writers[b] is None:
+            writers[b] = pq.ParquetWriter(paths[b], schema, compression="lz4")
+        writers[b].write_table(piece)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 2: duplicates; pass 3: bill bucket by bucket
+
+
+def duplicate_rows(id_paths: Sequence[str]) -> np.ndarray:
+    """Sorted global rows that repeat a message id seen at an earlier row."""
+    found = []
+    for path in id_paths:
+        if not os.path.exists(path):
+            continue
+        t = pq.read_table(path)
+        order = np.argsort(t.column("row").to_numpy(), kind="stable")
+        t = t.take(pa.array(order))
+        first = first_occurrences(t.column("message_id").combine_chunks())
+        found.append(t.column("row").to_numpy()[~first])
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+def bucket_log(table: pa.Table, files: list[str], offsets: np.ndarray) -> MessageLog:
+    """A MessageLog of one bucket (rows keep their global numbers)."""
+    order = np.argsort(table.column("row").to_numpy(), kind="stable")   # input order inside the bucket
+    table = table.take(pa.array(order))
+    benc = pc.dictionary_encode(table.column("business_id").combine_chunks())
+    senc = pc.dictionary_encode(table.column("subscriber_id").combine_chunks())
+    tenc = pc.dictionary_encode(table.column("message_type").combine_chunks())
+    status = table.column("status").combine_chunks()
+    if status.null_count == len(status):
+        st_codes, statuses = None, []
+    else:
+        senc2 = pc.dictionary_encode(status)
+        st_codes = senc2.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        statuses = senc2.dictionary.to_pylist()
+    return MessageLog(
+        sources=files, offsets=offsets, row=table.column("row").to_numpy(),
+        message_id=table.column("message_id").combine_chunks(),
+        business=benc.indices.to_numpy(zero_copy_only=False).astype(np.int32), businesses=benc.dictionary,
+        subscriber=senc.indices.to_numpy(zero_copy_only=False).astype(np.int32), subscribers=senc.dictionary,
+        timestamp=table.column("timestamp").to_numpy(), inbound=table.column("inbound").to_numpy(zero_copy_only=False),
+        mtype=tenc.indices.to_numpy(zero_copy_only=False).astype(np.int32), message_types=tenc.dictionary.to_pylist(),
+        status=st_codes, statuses=statuses, rejected=REJECTED_SCHEMA.empty_table(), problems=[])
+
+
+@dataclass
+class ChunkedResult:
+    invoice: Invoice
+    rejected: pa.Table
+    buckets: int
+    rows_read: int
+
+
+def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, period: Period, memory_limit: int,
+                accounts: Sequence[str] = (), workdir: str | None = None,
+                progress: Progress | None = None) -> ChunkedResult:
+    """The invoice of a log of any size, within about ``memory_limit`` bytes."""
+    files = expand_inputs(list(inputs))
+    if "-" in files:
+        raise UsageError("standard input cannot be billed with --memory-limit; write it to a file first")
+    p = plan(files, memory_limit)
+    tmp = tempfile.mkdtemp(prefix="viber-sessions-", dir=workdir)
+    try:
+        parts = partition(files, options, p.buckets, p.batch_rows, tmp, progress)
+        dups = duplicate_rows(parts.id_paths)
+        total: Tally | None = None
+        n_rejected = parts.rejected.num_rows
+        rows_read = int(parts.offsets[-1])
+        for b, path in enumerate(parts.bucket_paths):
+            if os.path.exists(path):
+                log = bucket_log(pq.read_table(path), parts.files, parts.offsets)
+                is_dup = np.zeros(len(log), dtype=bool)
+                if len(dups):
+                    pos = np.searchsorted(dups, log.row)
+                    is_dup = (pos < len(dups)) & (dups[np.minimum(pos, len(dups) - 1)] == log.row)
+                seg = segment(log, tariff.limits, duplicates=is_dup, data_end=parts.ts_max)
+                counts = np.bincount(seg.billing, minlength=4)
+                rows = RowCounts(read=len(log), duplicates=int(counts[2]), rejected=0, excluded=int(counts[3]),
+                                 in_session=int(counts[0]), out_of_session=int(counts[1]))
+                part = tally(seg, period, accounts, rows=rows)
+                total = part if total is None else total + part
+                del log, seg
+            if progress:
+                progress("buckets", b + 1, len(parts.bucket_paths))
+        rejected_tally = Tally(rows=RowCounts(read=n_rejected, duplicates=0, rejected=n_rejected, excluded=0,
+                                              in_session=0, out_of_session=0), first_ts=None)
+        total = rejected_tally if total is None else total + rejected_tally
+        if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
+            raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
+        return ChunkedResult(invoice=price(total, tariff, period, tariff.limits), rejected=parts.rejected,
+                             buckets=p.buckets, rows_read=rows_read)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
