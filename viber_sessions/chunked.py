@@ -79,14 +79,17 @@ def estimate_rows(files: Sequence[str]) -> int:
     for name in files:
         if name == "-":
             continue
-        if _is_parquet(name):
-            total += pq.ParquetFile(name).metadata.num_rows
-            continue
-        size = os.path.getsize(name) * (4 if name.lower().endswith(".gz") else 1)
-        with pa.input_stream(name, compression="detect") as fh:
-            head = fh.read(1 << 20)
-        lines = max(head.count(b"\n"), 1)
-        total += int(size / (len(head) / lines)) + 1
+        try:
+            if _is_parquet(name):
+                total += pq.ParquetFile(name).metadata.num_rows
+                continue
+            size = os.path.getsize(name) * (4 if name.lower().endswith(".gz") else 1)
+            with pa.input_stream(name, compression="detect") as fh:
+                head = fh.read(1 << 20)
+        except (OSError, pa.ArrowException):
+            continue        # unreadable: the loader reports it
+        if head:
+            total += int(size / (len(head) / max(head.count(b"\n"), 1))) + 1
     return total
 
 

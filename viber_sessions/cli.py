@@ -652,8 +652,12 @@ def compare(per_message, window_hours, max_unanswered, max_business_messages, af
 @click.option("--days", type=click.IntRange(min=1), default=31, show_default=True, help="How many days.")
 @click.option("--accounts", type=click.IntRange(min=1, max=1000), default=6, show_default=True,
               help="How many business accounts.")
+@click.option("--shape", type=click.Choice(["realistic", "one_conversation", "one_message_conversations"]),
+              default="realistic", show_default=True,
+              help="realistic traffic, or a benchmark worst case: one huge conversation of 11-message sessions, "
+                   "or every row its own conversation.")
 @verbose_option
-def generate(out, rows, seed, start, days, accounts):
+def generate(out, rows, seed, start, days, accounts, shape):
     """Write a realistic synthetic message log to OUT (.csv, .csv.gz or .parquet).
 
     The log has several accounts, short chats, broadcasts, unanswered bursts, long
@@ -666,7 +670,7 @@ def generate(out, rows, seed, start, days, accounts):
     """
     from .generate import GeneratorOptions, write_log
 
-    write_log(out, GeneratorOptions(rows=rows, seed=seed, start=start, days=days, accounts=accounts))
+    write_log(out, GeneratorOptions(rows=rows, seed=seed, start=start, days=days, accounts=accounts, shape=shape))
 
 
 def main():

@@ -47,6 +47,33 @@ class GeneratorOptions:
     accounts: int = 6
     duplicate_share: float = 0.002
     chunk_rows: int = CHUNK
+    shape: str = "realistic"
+
+
+SHAPES = ("realistic", "one_conversation", "one_message_conversations")
+
+
+def worst_case_chunk(shape: str, n: int, first_id: int, t0: int) -> pa.Table:
+    """The benchmark's worst cases. ``one_conversation``: one subscriber writes, the business
+    sends 10 unanswered messages, again and again (a session of 11 messages each, closed at
+    the unanswered limit: about 90,900 sessions per million rows). ``one_message_conversations``:
+    every row its own conversation."""
+    k = first_id + np.arange(n, dtype=np.int64)
+    if shape == "one_conversation":
+        inbound = k % 11 == 0
+        subscriber = np.full(n, "+79001234567", dtype=object)
+    else:
+        inbound = k % 2 == 0
+        subscriber = _subscriber_ids(k).astype(object)
+    return pa.table({
+        "message_id": pa.array(np.char.add("m", k.astype(str))),
+        "timestamp": pa.array(t0 + k * 1_000_000_000, pa.timestamp("ns", tz="UTC")).cast(pa.timestamp("s", tz="UTC")),
+        "business_id": pa.array(np.full(n, "shop", dtype=object), pa.string()),
+        "subscriber_id": pa.array(subscriber, pa.string()),
+        "direction": pa.array(np.where(inbound, "inbound", "outbound")),
+        "message_type": pa.array(np.full(n, "text", dtype=object), pa.string()),
+        "status": pa.array(np.full(n, "delivered", dtype=object), pa.string()),
+    })
 
 
 def _start_ns(text: str) -> int:
@@ -156,7 +183,10 @@ def write_log(out: str, opts: GeneratorOptions) -> None:
             done = 0
             while done < opts.rows:
                 n = min(opts.chunk_rows, opts.rows - done)
-                table = generate_chunk(rng, n, done, opts, t0, span, pool)
+                if opts.shape == "realistic":
+                    table = generate_chunk(rng, n, done, opts, t0, span, pool)
+                else:
+                    table = worst_case_chunk(opts.shape, n, done, t0)
                 if kind == "csv":
                     table = table.set_column(1, "timestamp", _iso(table.column("timestamp")))
                 if writer is None:

@@ -186,6 +186,22 @@ def _first_occurrences(offsets, data):  # pragma: no cover - compiled
     return first
 
 
+def warm_up() -> None:
+    """Load the compiled kernels (numba's first call costs about half a second, mostly its own
+    start-up): called on a thread while the input is being read, it costs no wall time."""
+    one = np.zeros(1, dtype=np.int64)
+    flag = np.zeros(1, dtype=bool)
+    codes = np.zeros(1, dtype=np.int32)
+    _first_occurrences(np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.uint8))
+    _sort_key(codes, codes, np.int64(1), one, flag)
+    billing = np.zeros(1, dtype=np.int8)
+    sess = np.full(1, -1, dtype=np.int64)
+    reason = np.zeros(1, dtype=np.int8)
+    _kernel(one, codes, codes, one, flag, codes, billing, flag, flag, np.int64(1), 1, 1, False, sess, reason,
+            one.copy(), billing.copy(), billing.copy(), codes.copy(), codes.copy())
+    _finish(billing, sess, reason, flag)
+
+
 def first_occurrences(message_id: pa.Array) -> np.ndarray:
     """True for the first row (in input order) of each message_id."""
     if len(message_id) == 0:

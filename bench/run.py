@@ -1,0 +1,195 @@
+"""The benchmark of issue 4: the floor and `viber-sessions invoice` side by side.
+
+    python bench/run.py                 # 1M and 10M rows (Parquet and CSV) and the worst cases
+    python bench/run.py --huge          # also a 100M-row log billed with --memory-limit 4GB
+    python bench/run.py --sizes 1000000 --repeat 1   # a quick look
+
+Logs are made with `viber-sessions generate` into bench/data/ (kept between runs). Every
+figure is a whole process (interpreter start and imports included), timed with
+/usr/bin/time: wall seconds and peak resident memory; each is the best of --repeat runs.
+The results go to bench/results.md with the machine they ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TARIFF = ROOT / "sample_data" / "tariff.toml"
+CLI = shutil.which("viber-sessions") or "viber-sessions"
+TIME = "/usr/bin/time"
+
+
+def sh(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def dataset(data: Path, name: str, rows: int, shape: str = "realistic", ext: str = "parquet") -> Path:
+    path = data / f"{name}.{ext}"
+    if not path.exists():
+        print(f"generating {path} ({rows:,} rows, {shape})", file=sys.stderr)
+        sh([CLI, "generate", str(path), "--rows", str(rows), "--seed", "1", "--start", "2026-09-29", "--days", "33",
+            "--shape", shape])
+    return path
+
+
+def measure(cmd: list[str], repeat: int) -> dict:
+    """Best wall time and its peak RSS over ``repeat`` runs of a whole process."""
+    best = None
+    for _ in range(repeat):
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+            out = subprocess.run([TIME, "-f", "%e %M", "-o", tf.name, *cmd], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr}")
+            wall, rss = tf.read().split()[-2:]
+        run = {"seconds": float(wall), "peak_mb": int(rss) / 1024, "stdout": out.stdout}
+        if best is None or run["seconds"] < best["seconds"]:
+            best = run
+    return best
+
+
+def floor(path: Path, repeat: int) -> dict:
+    result = measure([sys.executable, str(HERE / "floor.py"), str(path)], repeat)
+    result["inner_seconds"] = json.loads(result["stdout"])["seconds"]
+    return result
+
+
+def invoice(path: Path, repeat: int, *extra: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        return measure([CLI, "invoice", str(path), "--tariff", str(TARIFF), "--period", "2026-10", "--format", "json",
+                        "-q", "--output", os.path.join(tmp, "invoice.json"), *extra], repeat)
+
+
+def kernel_rate(path: Path, repeat: int) -> float:
+    """Rows per second of the segmentation step alone, on already ordered arrays."""
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    from viber_sessions import load
+    from viber_sessions.segment import conversation_order, run_kernel
+    from viber_sessions.tariff import Limits
+
+    log = load(str(path))
+    order = conversation_order(log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
+    arrays = [np.ascontiguousarray(a[order]) for a in (log.business, log.subscriber, log.timestamp, log.inbound,
+                                                       log.mtype)]
+    n = len(order)
+    ident = np.arange(n, dtype=np.int64)
+    billing = np.zeros(n, dtype=np.int8)
+    types = log.message_types
+    can_open = np.array([t != "image" for t in types] + [False])
+    allowed = np.array([t in ("text", "image") for t in types] + [False])
+    run_kernel(ident[:10], *[a[:10] for a in arrays], billing[:10], can_open, allowed, Limits())   # load it
+    best = float("inf")
+    for _ in range(max(repeat, 3)):
+        t = time.perf_counter()
+        run_kernel(ident, *arrays, billing, can_open, allowed, Limits())
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")) / 2**20
+    except (OSError, StopIteration):
+        mem = float("nan")
+    return [f"- machine: {platform.platform()}, {os.cpu_count()} cores ({cpu}), {mem:.1f} GiB memory",
+            f"- Python {platform.python_version()}; numpy {version('numpy')}, pyarrow {version('pyarrow')}, "
+            f"numba {version('numba')}, pandas {version('pandas')}; viber-sessions {version('viber-sessions')}",
+            f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000000,10000000", help="rows of the realistic logs (comma-separated)")
+    ap.add_argument("--worst-rows", type=int, default=1_000_000, help="rows of the worst-case logs")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (the best counts)")
+    ap.add_argument("--huge", action="store_true", help="also bill a 100M-row log with --memory-limit 4GB")
+    ap.add_argument("--huge-rows", type=int, default=100_000_000)
+    ap.add_argument("--data", default=str(HERE / "data"), help="where the generated logs are kept")
+    ap.add_argument("--out", default=str(HERE / "results.md"))
+    args = ap.parse_args()
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+
+    rows_out = []
+    by_size = {}
+    for n in sizes:
+        for ext in ("parquet", "csv"):
+            path = dataset(data, f"realistic-{n}", n, ext=ext)
+            print(f"timing {path.name}", file=sys.stderr)
+            f, i = floor(path, args.repeat), invoice(path, args.repeat)
+            by_size[(n, ext)] = i
+            rows_out.append((f"realistic, {n:,} rows, {ext}", n, f, i))
+    for shape in ("one_conversation", "one_message_conversations"):
+        path = dataset(data, f"{shape}-{args.worst_rows}", args.worst_rows, shape=shape)
+        print(f"timing {path.name}", file=sys.stderr)
+        rows_out.append((f"{shape.replace('_', ' ')}, {args.worst_rows:,} rows, parquet", args.worst_rows,
+                         floor(path, args.repeat), invoice(path, args.repeat)))
+
+    lines = ["# Benchmark results", "", "Reproduce with `python bench/run.py` (add `--huge` for the 100M-row run).", ""]
+    lines += machine()
+    lines += ["", "Each figure is a whole process (interpreter start and imports included), the best of "
+              f"{args.repeat} runs; memory is the peak resident set. *Floor*: `bench/floor.py` (read the columns "
+              "with `pyarrow.parquet.read_table` / `pyarrow.csv.read_csv`, `dictionary_encode` the message, business "
+              "and subscriber ids, `numpy.lexsort` by conversation and time); its own in-process time is in "
+              "brackets. *Invoice*: `viber-sessions invoice LOG --tariff sample_data/tariff.toml --period 2026-10 "
+              "--format json`.", "",
+              "| log | floor s | invoice s | invoice / floor | floor MB | invoice MB | memory ratio | invoice rows/s |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for label, n, f, i in rows_out:
+        lines.append(f"| {label} | {f['seconds']:.2f} ({f['inner_seconds']:.2f}) | {i['seconds']:.2f} | "
+                     f"{i['seconds'] / f['seconds']:.2f} | {f['peak_mb']:.0f} | {i['peak_mb']:.0f} | "
+                     f"{i['peak_mb'] / f['peak_mb']:.2f} | {n / i['seconds']:,.0f} |")
+
+    lines += ["", "Targets: invoice at most 1.5x the floor (Parquet and CSV) on the realistic log, at most 2x on the "
+              "one-conversation worst case; peak memory at most 3x the floor's.", ""]
+    if len(sizes) >= 2:
+        small, big = min(sizes), max(sizes)
+        for ext in ("parquet", "csv"):
+            ratio = by_size[(big, ext)]["seconds"] / by_size[(small, ext)]["seconds"]
+            lines.append(f"- growth, {ext}: the {big:,}-row invoice takes {ratio:.2f}x the {small:,}-row one "
+                         f"(target: at most {1.2 * big / small:.0f}x)")
+    print("timing the segmentation kernel", file=sys.stderr)
+    big = max(sizes)
+    lines.append("")
+    lines.append("Segmentation step alone (`run_kernel` on arrays already in conversation order; target at least "
+                 "20 million rows/s):")
+    lines.append("")
+    for label, path in ((f"realistic, {big:,} rows", data / f"realistic-{big}.parquet"),
+                        (f"one conversation, {args.worst_rows:,} rows", data / f"one_conversation-{args.worst_rows}.parquet"),
+                        (f"one-message conversations, {args.worst_rows:,} rows",
+                         data / f"one_message_conversations-{args.worst_rows}.parquet")):
+        lines.append(f"- {label}: {kernel_rate(path, args.repeat) / 1e6:.0f} million rows/s")
+
+    if args.huge:
+        path = dataset(data, f"realistic-{args.huge_rows}", args.huge_rows)
+        print(f"timing {path.name} with --memory-limit 4GB", file=sys.stderr)
+        i = invoice(path, 1, "--memory-limit", "4GB")
+        lines += ["", f"Larger than memory: `viber-sessions invoice` on a {args.huge_rows:,}-row Parquet log "
+                  f"({path.stat().st_size / 2**30:.1f} GiB on disk) with `--memory-limit 4GB`: "
+                  f"{i['seconds']:.0f} s ({args.huge_rows / i['seconds']:,.0f} rows/s), peak memory "
+                  f"{i['peak_mb'] / 1024:.2f} GiB (limit 4 GiB)."]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""--engine dask: the same kernel on a Dask cluster gives exactly the in-memory invoice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from distributed import Client, LocalCluster
+
+from viber_sessions import core, distributed
+from viber_sessions.cli import cli
+from viber_sessions.render import invoice_dict
+
+HERE = Path(__file__).parent
+TARIFF = str(HERE.parent / "sample_data" / "tariff.toml")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dask")
+    a, b = root / "a.parquet", root / "b.csv"
+    for path, seed, start in ((a, 41, "2026-09-28"), (b, 42, "2026-10-05")):
+        r = CliRunner().invoke(cli, ["generate", str(path), "--rows", "5000", "--seed", str(seed), "--start", start,
+                                     "--days", "35"])
+        assert r.exit_code == 0
+    with open(b, "a", encoding="utf-8") as fh:
+        fh.write("bad,not-a-time,bank,+79009999999,inbound,text,\n")
+    pq.write_table(pq.read_table(a), a, row_group_size=1000)      # several pieces per file
+    return [str(a), str(b)]
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
+def test_dask_equals_in_memory(client, logs, tz, monkeypatch):
+    monkeypatch.setattr(distributed, "PIECE_ROWS", 1500)
+    assert len(distributed.pieces(logs)) == 4
+    request = core.Request(inputs=logs, tariff=TARIFF, period="2026-10", tz=tz, on_invalid="skip")
+    whole = core.run_invoice(request).invoice
+    on_cluster = distributed.run_invoice(request, client=client, buckets=5)
+    assert invoice_dict(on_cluster.invoice) == invoice_dict(whole)
+    assert on_cluster.invoice.rows.rejected == 1
+    assert on_cluster.rejected.column("file_row").to_pylist() == [5001]
+
+
+def test_dask_reports_the_first_bad_row(client, logs):
+    request = core.Request(inputs=logs, tariff=TARIFF, period="2026-10")
+    with pytest.raises(Exception) as info:
+        distributed.run_invoice(request, client=client)
+    assert "b.csv, row 5001, column 'timestamp'" in str(info.value)
+
+
+def test_pieces_cut_parquet_by_row_groups(logs, monkeypatch):
+    monkeypatch.setattr(distributed, "PIECE_ROWS", 1)
+    ps = distributed.pieces(logs)
+    assert [(p.row_groups, p.base) for p in ps] == [((g,), g * 1000) for g in range(5)] + [(None, 0)]

@@ -1,0 +1,242 @@
+"""Billing on a Dask cluster (``pip install 'viber-sessions[dask]'``).
+
+The same steps as the out-of-core path, as cluster tasks: every input piece (a file, or a
+range of a Parquet file's row groups) is read and typed by the loader of the in-memory path,
+on a worker; rows get a bucket column (hash of the conversation key) and are shuffled on it;
+``map_partitions`` runs the same segmentation kernel and tally on each partition; the client
+adds the integer tallies and applies the Decimal prices once. Inputs must be paths every
+worker can read (a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .billing import RowCounts, Tally, price, tally
+from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, conversation_bucket, hash_strings, _names
+from .errors import InputError, UsageError
+from .load import (CANONICAL, DICT_COLUMNS, REJECTED_SCHEMA, LoadOptions, RawFile, _check_columns, _rejected_table,
+                   expand_inputs, read_raw, type_columns)
+from .segment import first_occurrences, segment
+from .tariff import Tariff, load_tariff
+from .timeutil import Period
+
+ROW_BITS = 40               # order key = file index << 40 | row in file: input order across files
+PIECE_ROWS = 2_000_000
+
+
+def _require_dask():
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError("--engine dask needs Dask: pip install 'viber-sessions[dask]'") from None
+
+
+@dataclass(frozen=True)
+class Piece:
+    file_index: int
+    name: str
+    row_groups: tuple[int, ...] | None   # None: the whole file
+    base: int                            # row of the file where the piece starts (0-based)
+
+
+def pieces(files: Sequence[str]) -> list[Piece]:
+    """Files cut into pieces of about PIECE_ROWS rows (Parquet by row groups; CSV whole)."""
+    out = []
+    for i, name in enumerate(files):
+        if name.lower().endswith((".parquet", ".pq")):
+            meta = pq.ParquetFile(name).metadata
+            groups, rows, base = [], 0, 0
+            for g in range(meta.num_row_groups):
+                groups.append(g)
+                rows += meta.row_group(g).num_rows
+                if rows >= PIECE_ROWS:
+                    out.append(Piece(i, name, tuple(groups), base))
+                    base += rows
+                    groups, rows = [], 0
+            if groups or not out or out[-1].file_index != i:
+                out.append(Piece(i, name, tuple(groups), base))
+        else:
+            out.append(Piece(i, name, None, 0))
+    return out
+
+
+def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
+    """Read and type one piece on a worker: its rows as a pandas frame, and its problems."""
+    if not piece.row_groups:
+        raw = read_raw(piece.name, options)
+    else:
+        wanted = {options.source_name(c): c for c in CANONICAL}
+        pf = pq.ParquetFile(piece.name)
+        names = pf.schema_arrow.names
+        _check_columns(piece.name, names, options)
+        present = [s for s in wanted if s in names]
+        as_dict = [s for s in present
+                   if wanted[s] in DICT_COLUMNS and pa.types.is_string(pf.schema_arrow.field(s).type)]
+        table = pq.ParquetFile(piece.name, read_dictionary=as_dict or None).read_row_groups(
+            list(piece.row_groups), columns=present)
+        raw = RawFile(table.rename_columns([wanted[c] for c in table.column_names]))
+    t = type_columns(piece.name, raw, options, piece.base)
+    keep = ~t.bad.mask
+    kp = pa.array(keep)
+    business, subscriber = t.business_id.filter(kp), t.subscriber_id.filter(kp)
+    message_id = t.message_id.filter(kp)
+    frame = pd.DataFrame({
+        "row": (np.int64(piece.file_index) << ROW_BITS) + t.positions[keep],
+        "message_id": np.asarray(message_id.to_numpy(zero_copy_only=False), dtype=object),
+        "business_id": np.asarray(_plain(business).to_numpy(zero_copy_only=False), dtype=object),
+        "subscriber_id": np.asarray(_plain(subscriber).to_numpy(zero_copy_only=False), dtype=object),
+        "timestamp": t.timestamp[keep],
+        "inbound": t.inbound[keep],
+        "message_type": np.asarray(_names(t.mtypes, t.mtype[keep]).to_numpy(zero_copy_only=False), dtype=object),
+        "status": np.asarray((_names(t.statuses, t.status[keep]) if t.status is not None
+                              else pa.nulls(int(keep.sum()), pa.string())).to_numpy(zero_copy_only=False), dtype=object),
+        "bucket": conversation_bucket(business, subscriber, buckets),
+        "id_bucket": (hash_strings(message_id) % np.uint64(buckets)).astype(np.int64),
+    })
+    problems = t.problems() if t.n_invalid else []
+    rejected = _rejected_table([t], np.zeros(1, dtype=np.int64), [problems]) if problems else None
+    return {"frame": frame, "n_rows": t.n_rows, "n_invalid": t.n_invalid,
+            "first_problem": problems[0][1] if problems else None, "rejected": rejected,
+            "ts_max": int(t.timestamp[keep].max()) if keep.any() else None,
+            "file_index": piece.file_index}
+
+
+def _plain(arr: pa.Array) -> pa.Array:
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _stats(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "frame"}
+
+
+def _frame(result: dict) -> pd.DataFrame:
+    return result["frame"]
+
+
+def _dups(pdf: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one id partition that repeat a message id seen at an earlier row."""
+    pdf = pdf.sort_values("row", kind="stable")
+    if len(pdf) == 0:
+        return pd.DataFrame({"row": np.zeros(0, dtype=np.int64)})
+    first = first_occurrences(pa.array(pdf["message_id"].tolist(), pa.string()))
+    return pd.DataFrame({"row": pdf["row"].to_numpy()[~first]})
+
+
+def _bill(pdf: pd.DataFrame, dups: np.ndarray, tariff: Tariff, period: Period, accounts, data_end) -> pd.DataFrame:
+    """Segment and tally one partition of whole conversations (on a worker)."""
+    if len(pdf) == 0:
+        return pd.DataFrame({"tally": pd.Series([], dtype=object)})
+    table = pa.Table.from_pandas(pdf[[f.name for f in BUCKET_SCHEMA]], schema=BUCKET_SCHEMA, preserve_index=False)
+    log = bucket_log(table, ["<cluster>"], np.array([0, 2 ** 62], dtype=np.int64))
+    is_dup = np.isin(log.row, dups)
+    seg = segment(log, tariff.limits, duplicates=is_dup, data_end=data_end)
+    counts = np.bincount(seg.billing, minlength=4)
+    rows = RowCounts(read=len(log), duplicates=int(counts[2]), rejected=0, excluded=int(counts[3]),
+                     in_session=int(counts[0]), out_of_session=int(counts[1]))
+    return pd.DataFrame({"tally": [pickle.dumps(tally(seg, period, accounts, rows=rows))]})
+
+
+def client_for(scheduler: str):
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
+
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=max(1, os.cpu_count() or 1), threads_per_worker=1, dashboard_address=None)
+        return Client(cluster), cluster
+    return Client(scheduler), None
+
+
+def run_invoice(request, scheduler: str = "local", client=None, progress=None, buckets: int | None = None
+                ) -> ChunkedResult:
+    """The invoice of ``request`` computed on a Dask cluster (``scheduler`` address or 'local')."""
+    _require_dask()
+    import dask
+    import dask.dataframe as dd
+    from distributed import as_completed
+
+    period = Period.parse(request.period, request.tz)
+    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
+    options = request.load_options()
+    files = expand_inputs(list(request.inputs))
+    if "-" in files:
+        raise UsageError("standard input cannot be billed with --engine dask; write it to a file first")
+    import logging
+
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
+    own = None
+    if client is None:
+        client, own = client_for(scheduler)
+    try:
+        with dask.config.set({"dataframe.convert-string": False}):
+            plan = pieces(files)
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            buckets = buckets or max(2 * n_workers, len(plan))
+            loaded = [dask.delayed(load_piece)(p, options, buckets) for p in plan]
+            futures = client.compute(loaded)
+            stats = client.gather(client.map(_stats, futures))
+            n_bad = sum(s["n_invalid"] for s in stats)
+            if n_bad and options.on_invalid == "error":
+                first = next(s["first_problem"] for s in stats if s["first_problem"] is not None)
+                raise InputError([first], total=n_bad)
+            n_rows = {}
+            for s in stats:
+                n_rows[s["file_index"]] = n_rows.get(s["file_index"], 0) + s["n_rows"]
+            offsets = np.zeros(len(files) + 1, dtype=np.int64)
+            offsets[1:] = np.cumsum([n_rows.get(i, 0) for i in range(len(files))])
+            rejected = [_globalize(s["rejected"], offsets[s["file_index"]]) for s in stats if s["rejected"] is not None]
+            ends = [s["ts_max"] for s in stats if s["ts_max"] is not None]
+            data_end = max(ends) if ends else 0
+            if progress:
+                progress("files", len(plan), len(plan))
+
+            meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+                ("row", "int64"), ("message_id", object), ("business_id", object), ("subscriber_id", object),
+                ("timestamp", "int64"), ("inbound", "bool"), ("message_type", object), ("status", object),
+                ("bucket", "int64"), ("id_bucket", "int64"))})
+            frames = dd.from_delayed([dask.delayed(_frame)(f) for f in futures], meta=meta, verify_meta=False)
+            ids = frames[["row", "message_id", "id_bucket"]].shuffle(on="id_bucket", npartitions=buckets)
+            dup_rows = ids.map_partitions(_dups, meta=pd.DataFrame({"row": pd.Series(dtype="int64")})).compute()
+            dups = np.sort(dup_rows["row"].to_numpy())
+            shuffled = frames.shuffle(on="bucket", npartitions=buckets)
+            billed = shuffled.map_partitions(_bill, dups, tariff, period, list(request.accounts), data_end,
+                                             meta=pd.DataFrame({"tally": pd.Series(dtype=object)}))
+            parts = client.compute(billed.to_delayed())
+            total = None
+            for done, future in enumerate(as_completed(parts), start=1):
+                for blob in future.result()["tally"]:
+                    part = pickle.loads(blob)
+                    total = part if total is None else total + part
+                if progress:
+                    progress("cluster tasks", done, len(parts))
+        rows_read = int(offsets[-1])
+        n_rej = sum(t.num_rows for t in rejected)
+        rej_tally = Tally(rows=RowCounts(read=n_rej, duplicates=0, rejected=n_rej, excluded=0, in_session=0,
+                                         out_of_session=0), first_ts=None)
+        total = rej_tally if total is None else total + rej_tally
+        if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
+            raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
+        rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
+        return ChunkedResult(invoice=price(total, tariff, period, tariff.limits), rejected=rej, buckets=buckets,
+                             rows_read=rows_read)
+    finally:
+        if own is not None:
+            client.close()
+            own.close()
+
+
+def _globalize(rejected: pa.Table, offset: int) -> pa.Table:
+    rows = pa.array(rejected.column("file_row").to_numpy() - 1 + offset, pa.int64())
+    return rejected.set_column(0, "row", rows)
