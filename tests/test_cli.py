@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import pytest
 from click.testing import CliRunner
 
 from viber_sessions.cli import cli
@@ -171,3 +170,11 @@ def test_generate_is_deterministic(tmp_path):
     assert a.equals(b) and a.num_rows == 3000
     assert set(a.column_names) == {"message_id", "timestamp", "business_id", "subscriber_id", "direction",
                                    "message_type", "status"}
+
+
+def test_unknown_account_is_warned():
+    result = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Europe/Moscow",
+                 "--format", "json", "--account", "taxi", "--account", "nobody")
+    doc = json.loads(result.stdout)
+    assert [a["business_id"] for a in doc["accounts"]] == ["taxi"]
+    assert "--account 'nobody': no message of this account is timestamped in 2026-10" in doc["warnings"]

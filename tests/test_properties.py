@@ -6,11 +6,9 @@ from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import viber_sessions as vs
 from viber_sessions.billing import bill
 from viber_sessions.segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, segment
 from viber_sessions.tariff import Limits, parse_tariff

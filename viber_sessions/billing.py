@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from . import money
 from .errors import BillingError
 from .segment import DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION, Segmentation
 from .tariff import Tariff
-from .timeutil import NS, Period, iso_utc
+from .timeutil import Period, iso_utc
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
 
 def bill(seg: Segmentation, tariff: Tariff, period: Period, accounts: Sequence[str] | None = None) -> Invoice:
     """The invoice of ``period`` for every account with a loaded message in it (or ``accounts``)."""
-    return price(tally(seg, period, accounts), tariff, period, seg.limits)
+    return price(tally(seg, period, accounts), tariff, period, seg.limits, accounts)
 
 
 def check_prices(t: Tally, tariff: Tariff) -> None:
@@ -181,7 +181,7 @@ def check_prices(t: Tally, tariff: Tariff) -> None:
                            "add it, or a `default` price, to [outbound_prices]")
 
 
-def price(t: Tally, tariff: Tariff, period: Period, limits=None) -> Invoice:
+def price(t: Tally, tariff: Tariff, period: Period, limits=None, accounts: Sequence[str] | None = None) -> Invoice:
     """Apply the tariff's Decimal prices to a tally: the invoice lines and totals."""
     check_prices(t, tariff)
     limits = limits or tariff.limits
@@ -199,10 +199,10 @@ def price(t: Tally, tariff: Tariff, period: Period, limits=None) -> Invoice:
                                      in_session_messages=t.in_session[b], out_of_session=lines, total=total))
     return Invoice(period=str(period), timezone=period.tz, currency=tariff.currency, places=tariff.places,
                    rows=t.rows, accounts=tuple(result), total=money.total(a.total for a in result),
-                   warnings=tuple(warnings(t, period, limits)))
+                   warnings=tuple(warnings(t, period, limits, accounts)))
 
 
-def warnings(t: Tally, period: Period, limits) -> list[str]:
+def warnings(t: Tally, period: Period, limits, accounts: Sequence[str] | None = None) -> list[str]:
     """Things a reader of the invoice should know (each one line, in a fixed order)."""
     out: list[str] = []
     lo = period.start_ns
@@ -215,6 +215,8 @@ def warnings(t: Tally, period: Period, limits) -> list[str]:
                    "so messages of such sessions may be billed as out of session")
     if not t.present:
         out.append(f"no account has a message timestamped in {period}")
+    for a in sorted(set(accounts or ()) - t.present):
+        out.append(f"--account {a!r}: no message of this account is timestamped in {period}")
     by_account: dict[str, list] = {}
     for (b, mtype), c in t.not_allowed.items():
         if b in t.present:

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import numba
@@ -394,7 +394,7 @@ def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, per
         total = rejected_tally if total is None else total + rejected_tally
         if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
             raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
-        return ChunkedResult(invoice=price(total, tariff, period, tariff.limits), rejected=parts.rejected,
+        return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, accounts), rejected=parts.rejected,
                              buckets=p.buckets, rows_read=rows_read)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,7 +8,6 @@ from typing import Mapping, Sequence
 
 from . import render
 from .billing import Invoice, bill
-from .errors import UsageError
 from .load import LoadOptions, MessageLog, load
 from .segment import Segmentation, segment, warm_up
 from .tariff import Tariff, load_tariff

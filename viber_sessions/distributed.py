@@ -229,8 +229,8 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
         if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
             raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
-        return ChunkedResult(invoice=price(total, tariff, period, tariff.limits), rejected=rej, buckets=buckets,
-                             rows_read=rows_read)
+        return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, list(request.accounts)),
+                             rejected=rej, buckets=buckets, rows_read=rows_read)
     finally:
         if own is not None:
             client.close()

@@ -11,8 +11,7 @@ import numpy as np
 
 from . import money
 from .errors import UsageError
-from .segment import (BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, SESSION, OUT_OF_SESSION,
-                      Segmentation)
+from .segment import (BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, Segmentation)
 from .tariff import Tariff
 from .timeutil import NS, Period, iso_utc, month_labels
 

@@ -7,12 +7,11 @@ the error path, where the offending rows are described one by one.
 from __future__ import annotations
 
 import glob
-import io
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -671,9 +670,10 @@ def load(inputs: Sequence[str] | str, options: LoadOptions | None = None, stdin=
     return assemble(read, typed, options)
 
 
-def from_table(table: pa.Table | "pandas.DataFrame", options: LoadOptions | None = None,
+def from_table(table, options: LoadOptions | None = None,
                name: str = "<table>") -> MessageLog:
-    """A :class:`MessageLog` from an in-memory table with the canonical columns (for library use)."""
+    """A :class:`MessageLog` from an in-memory pyarrow Table or pandas DataFrame with the
+    canonical columns (for library use)."""
     options = options or LoadOptions()
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)

@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import money
-from .errors import InputError, Problem, UsageError
+from .errors import InputError, Problem
 from .load import parse_timestamps, read_any
 from .segment import CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION, Segmentation
 from .tariff import Tariff
-from .timeutil import NS, Period, iso_utc, month_labels
+from .timeutil import NS, Period, iso_utc
 
 SESSION_COLUMNS = ("business_id", "subscriber_id", "start")
 AGGREGATE_COLUMNS = ("business_id", "sessions", "out_of_session_messages", "amount")
@@ -297,7 +297,6 @@ def _describe_time(seg: Segmentation, t: int, conversation: list[int], ids: list
 
 
 def _reconcile_aggregate(seg, tariff, path, table, grain, tz, period) -> Reconciliation:
-    log = seg.log
     businesses = _strings(path, table, "business_id")
     keys = _strings_any(table, "date" if grain == "day" else "period")
     sessions = _ints(path, _strings_any(table, "sessions"), "sessions")

@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 
 from .load import LoadOptions, MessageLog, from_table
 from .tariff import Limits
-from .timeutil import iso_utc
 
 # Billing classes of a loaded row (``Segmentation.billing``).
 SESSION, OUT_OF_SESSION, DUPLICATE, EXCLUDED = 0, 1, 2, 3
