@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 from .billing import Invoice, RowCounts, Tally, price, tally
 from .errors import InputError, UsageError
 from .load import (CANONICAL, DICT, DICT_COLUMNS, REJECTED_SCHEMA, LoadOptions, MessageLog, RawFile, _check_columns,
-                   _csv_header, _csv_opener, _first_line, _is_parquet, _rejected_table, expand_inputs, type_columns)
+                   _csv_header, _csv_opener, _is_parquet, _rejected_table, expand_inputs, parquet_dictionary_columns,
+                   reading, type_columns)
 from .segment import first_occurrences, segment
 from .tariff import Tariff
 from .timeutil import Period
@@ -158,14 +159,13 @@ def conversation_bucket(business: pa.Array, subscriber: pa.Array, buckets: int) 
 def _batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[tuple[pa.Table, list]]:
     """(batch with canonical column names, CSV lines set aside since the last batch)."""
     wanted = {options.source_name(c): c for c in CANONICAL}
-    try:
+    with reading(name):
         if _is_parquet(name):
             pf = pq.ParquetFile(name)
             names = pf.schema_arrow.names
             _check_columns(name, names, options)
             present = [s for s in wanted if s in names]
-            as_dict = [s for s in present if wanted[s] in DICT_COLUMNS and pa.types.is_string(pf.schema_arrow.field(s).type)]
-            pf = pq.ParquetFile(name, read_dictionary=as_dict or None)
+            pf = pq.ParquetFile(name, read_dictionary=parquet_dictionary_columns(pf.schema_arrow, wanted) or None)
             for batch in pf.iter_batches(batch_size=batch_rows, columns=present):
                 table = pa.Table.from_batches([batch])
                 yield table.rename_columns([wanted[c] for c in table.column_names]), []
@@ -201,17 +201,6 @@ def _batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[tuple
         if malformed:
             yield pa.Table.from_batches([], schema=reader.schema).rename_columns(
                 [wanted[c] for c in reader.schema.names]), sorted(malformed)
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(_problem(name, "missing_file", "no such file")) from None
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
-        raise InputError(_problem(name, "unreadable", _first_line(str(exc)))) from None
-
-
-def _problem(name, code, message):
-    from .errors import Problem
-    return Problem(name, None, None, code, message)
 
 
 @dataclass

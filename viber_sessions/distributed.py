@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from .billing import RowCounts, Tally, price, tally
 from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, conversation_bucket, hash_strings, _names
 from .errors import InputError, UsageError
-from .load import (CANONICAL, DICT_COLUMNS, REJECTED_SCHEMA, LoadOptions, RawFile, _check_columns, _rejected_table,
-                   expand_inputs, read_raw, type_columns)
+from .load import (CANONICAL, REJECTED_SCHEMA, LoadOptions, RawFile, _check_columns, _rejected_table, expand_inputs,
+                   parquet_dictionary_columns, read_raw, reading, type_columns)
 from .segment import first_occurrences, segment
 from .tariff import Tariff, load_tariff
 from .timeutil import Period
@@ -76,14 +76,12 @@ def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
         raw = read_raw(piece.name, options)
     else:
         wanted = {options.source_name(c): c for c in CANONICAL}
-        pf = pq.ParquetFile(piece.name)
-        names = pf.schema_arrow.names
-        _check_columns(piece.name, names, options)
-        present = [s for s in wanted if s in names]
-        as_dict = [s for s in present
-                   if wanted[s] in DICT_COLUMNS and pa.types.is_string(pf.schema_arrow.field(s).type)]
-        table = pq.ParquetFile(piece.name, read_dictionary=as_dict or None).read_row_groups(
-            list(piece.row_groups), columns=present)
+        with reading(piece.name):
+            pf = pq.ParquetFile(piece.name)
+            names = pf.schema_arrow.names
+            _check_columns(piece.name, names, options)
+            table = pq.ParquetFile(piece.name, read_dictionary=parquet_dictionary_columns(pf.schema_arrow, wanted)
+                                   or None).read_row_groups(list(piece.row_groups), columns=[s for s in wanted if s in names])
         raw = RawFile(table.rename_columns([wanted[c] for c in table.column_names]))
     t = type_columns(piece.name, raw, options, piece.base)
     keep = ~t.bad.mask

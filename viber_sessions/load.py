@@ -6,6 +6,7 @@ the error path, where the offending rows are described one by one.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import sys
@@ -199,6 +200,25 @@ DICT = pa.dictionary(pa.int32(), pa.string())
 DICT_COLUMNS = ("business_id", "subscriber_id", "direction", "message_type", "status")
 
 
+@contextlib.contextmanager
+def reading(name: str):
+    """Turn the errors of reading ``name`` into one InputError line that names the file."""
+    try:
+        yield
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(Problem(name, None, None, "missing_file", "no such file")) from None
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
+        raise InputError(Problem(name, None, None, "unreadable", _first_line(str(exc)))) from None
+
+
+def parquet_dictionary_columns(schema: pa.Schema, wanted: Mapping[str, str]) -> list[str]:
+    """The source columns to read dictionary-encoded: strings among DICT_COLUMNS."""
+    return [src for src in wanted if src in schema.names and wanted[src] in DICT_COLUMNS
+            and (pa.types.is_string(schema.field(src).type) or pa.types.is_large_string(schema.field(src).type))]
+
+
 def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
     """One file's rows with the canonical columns it has, renamed to canonical names.
 
@@ -210,14 +230,13 @@ def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
     """
     wanted = {options.source_name(c): c for c in CANONICAL}
     malformed: list[tuple[int, str]] = []
-    try:
+    with reading(name):
         if name != "-" and _is_parquet(name):
             schema = pq.read_schema(name)
             _check_columns(name, schema.names, options)
             present = [src for src in wanted if src in schema.names]
-            as_dict = [src for src in present if wanted[src] in DICT_COLUMNS
-                       and (pa.types.is_string(schema.field(src).type) or pa.types.is_large_string(schema.field(src).type))]
-            table = pq.read_table(name, columns=present, read_dictionary=as_dict or None)
+            table = pq.read_table(name, columns=present,
+                                  read_dictionary=parquet_dictionary_columns(schema, wanted) or None)
         else:
             opener = _csv_opener(name, stdin)
             names = _csv_header(name, opener())
@@ -250,30 +269,18 @@ def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
                     return "skip"
 
                 table = read(pa.string(), keep_aside)
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(Problem(name, None, None, "missing_file", "no such file")) from None
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
-        raise InputError(Problem(name, None, None, "unreadable", _first_line(str(exc)))) from None
     return RawFile(table.rename_columns([wanted[c] for c in table.column_names]), malformed)
 
 
 def read_any(name: str) -> pa.Table:
     """A whole CSV (every column as text) or Parquet file, for side inputs such as statements."""
-    try:
+    with reading(name):
         if _is_parquet(name):
             return pq.read_table(name)
         opener = _csv_opener(name, None)
         names = _csv_header(name, opener())
         return pacsv.read_csv(opener(), convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in names}, strings_can_be_null=False))
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(Problem(name, None, None, "missing_file", "no such file")) from None
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError, EOFError) as exc:
-        raise InputError(Problem(name, None, None, "unreadable", _first_line(str(exc)))) from None
 
 
 def _first_line(text: str) -> str:
