@@ -58,3 +58,19 @@ def test_kernel_on_ordered_arrays_counts_sessions():
     # each subscriber message opens a session; the 11th unanswered message is out of session
     assert len(s_row) == 10
     assert (reason == 1).sum() == 10 * 89
+
+
+def test_segment_accepts_a_pandas_frame_and_returns_both_tables():
+    import pandas as pd
+
+    import viber_sessions as vs
+
+    frame = pd.DataFrame({"message_id": ["a", "b", "c"], "timestamp": ["2026-10-05T09:00:00Z"] * 3,
+                          "business_id": ["shop"] * 3, "subscriber_id": ["007"] * 3,
+                          "direction": ["in", "out", "out"], "message_type": ["text", "text", "video"]})
+    seg = vs.segment(frame, vs.Limits())
+    assert seg.assignment().column("billing").to_pylist() == ["session", "session", "out_of_session"]
+    assert seg.assignment().column("reason").to_pylist() == ["", "", "type_not_allowed"]
+    sessions = seg.sessions("Europe/Moscow").to_pylist()
+    assert [(s["session_id"], s["billable"], s["billed_period"]) for s in sessions] == \
+        [("shop/007/20261005T090000Z", True, "2026-10")]

@@ -331,6 +331,17 @@ class Segmentation:
     def close_names(self) -> np.ndarray:
         return np.array(CLOSE_NAMES, dtype=object)[self.s_close]
 
+    def assignment(self) -> pa.Table:
+        """One row per input row, in input order: session_id, billing and reason (the
+        ``--messages-out`` table)."""
+        from .render import messages_table
+        return messages_table(self)
+
+    def sessions(self, tz: str = "UTC") -> pa.Table:
+        """One row per session (the ``--sessions-out`` table); ``tz`` decides billed_period."""
+        from .render import sessions_table
+        return sessions_table(self, tz)
+
 
 def segment(messages, limits: Limits | None = None, options: LoadOptions | None = None,
             duplicates: np.ndarray | None = None, data_end: int | None = None) -> Segmentation:
