@@ -140,7 +140,13 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
         if with_direction:
             key += ~log.inbound[mask]
         key = key * nt + log.mtype[mask]
-        keys, counts = np.unique(key, return_counts=True)
+        bins = nb * 2 * nt
+        if bins <= 4 * len(key) + 1024:          # a dense count is cheaper than sorting the keys
+            counts = np.bincount(key, minlength=bins)
+            keys = np.flatnonzero(counts)
+            counts = counts[keys]
+        else:
+            keys, counts = np.unique(key, return_counts=True)
         out = Counter()
         for k, c in zip(keys.tolist(), counts.tolist()):
             b, rest = divmod(k, 2 * nt)
