@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from viber_sessions.cli import cli
+from viber_sessions.render import MESSAGES_COLUMNS, SESSIONS_COLUMNS
 
 ROOT = Path(__file__).parent.parent
 CASES = Path(__file__).parent / "cases"
@@ -105,11 +106,13 @@ def test_messages_out_columns_and_sessions_out(tmp_path):
     m = pq.read_table(tmp_path / "m.parquet")
     assert m.column_names[:9] == ["message_id", "business_id", "subscriber_id", "timestamp", "direction",
                                   "message_type", "session_id", "billing", "reason"]
+    assert tuple(m.column_names) == MESSAGES_COLUMNS
     assert m.num_rows == 18
     assert m.column("billing").to_pylist().count("duplicate") == 1
     s = pacsv.read_csv(tmp_path / "s.csv", convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
     assert s.column_names == ["session_id", "business_id", "subscriber_id", "start", "expires_at", "origin",
                               "close_reason", "inbound_messages", "outbound_messages", "billable", "billed_period"]
+    assert tuple(s.column_names) == SESSIONS_COLUMNS
     first = s.slice(0, 1).to_pylist()[0]
     assert first["session_id"] == "old/+79000000007/20260920T070000Z"
     assert first["billed_period"] == "2026-09" and first["close_reason"] == "expired"

@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .errors import ViberSessionsError
+from .generate import SHAPES
 
 _state = {"verbose": False, "args": []}
 
@@ -420,6 +421,9 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
     if rejects:
         render.write_table(log.rejected, rejects)
     fmt = fmt or (_format_for(output, ("csv", "parquet")) if output else ("table" if sys.stdout.isatty() else "csv"))
+    if fmt == "parquet" and not output:
+        from .errors import UsageError
+        raise UsageError("--format parquet needs --output FILE.parquet")
     if fmt == "table" and not output:
         from rich.table import Table
 
@@ -652,7 +656,7 @@ def compare(per_message, window_hours, max_unanswered, max_business_messages, af
 @click.option("--days", type=click.IntRange(min=1), default=31, show_default=True, help="How many days.")
 @click.option("--accounts", type=click.IntRange(min=1, max=1000), default=6, show_default=True,
               help="How many business accounts.")
-@click.option("--shape", type=click.Choice(["realistic", "one_conversation", "one_message_conversations"]),
+@click.option("--shape", type=click.Choice(SHAPES),
               default="realistic", show_default=True,
               help="realistic traffic, or a benchmark worst case: one huge conversation of 11-message sessions, "
                    "or every row its own conversation.")

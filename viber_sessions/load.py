@@ -39,7 +39,6 @@ EPOCH_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 ON_INVALID = ("error", "skip")
 
 _ISO_NAIVE = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-_ISO_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)"
 _RE_NAIVE = f"^{_ISO_NAIVE}$"
 _RE_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s?(Z|[+-]\d{2}(:?\d{2})?)$"
 _RE_INT = r"^-?\d{1,19}$"
@@ -122,18 +121,6 @@ class MessageLog:
         names = pa.array(self.statuses + [None], pa.string())
         idx = np.where(self.status < 0, len(self.statuses), self.status)
         return names.take(pa.array(idx))
-
-    def select(self, mask: np.ndarray) -> "MessageLog":
-        """The rows where ``mask`` holds (dictionaries are kept; rejected rows are kept as they are)."""
-        idx = pa.array(np.flatnonzero(mask))
-        return MessageLog(
-            sources=self.sources, offsets=self.offsets, row=self.row[mask],
-            message_id=self.message_id.take(idx), business=self.business[mask],
-            businesses=self.businesses, subscriber=self.subscriber[mask], subscribers=self.subscribers,
-            timestamp=self.timestamp[mask], inbound=self.inbound[mask], mtype=self.mtype[mask],
-            message_types=self.message_types,
-            status=None if self.status is None else self.status[mask], statuses=self.statuses,
-            rejected=self.rejected, problems=self.problems)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,9 +26,6 @@ from .errors import UsageError
 from .segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, Segmentation
 from .timeutil import iso_utc, month_labels
 
-FORMATS = ("table", "json", "csv")
-
-
 # ---------------------------------------------------------------------------------------------
 # The invoice
 

@@ -328,9 +328,6 @@ class Segmentation:
             pc.binary_join_element_wise(stamp, "Z", ""), "/")
         return pc.binary_join_element_wise(ids, suffix, "")
 
-    def close_names(self) -> np.ndarray:
-        return np.array(CLOSE_NAMES, dtype=object)[self.s_close]
-
     def assignment(self) -> pa.Table:
         """One row per input row, in input order: session_id, billing and reason (the
         ``--messages-out`` table)."""

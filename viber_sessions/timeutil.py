@@ -79,8 +79,3 @@ def iso_utc(ts_ns: np.ndarray) -> pa.Array:
     detailed = pc.strftime(arr, "%Y-%m-%dT%H:%M:%S")  # seconds with 9 decimals
     trimmed = pc.utf8_rtrim(pc.utf8_rtrim(detailed, "0"), ".")
     return pc.if_else(pa.array(frac != 0), pc.binary_join_element_wise(trimmed, "Z", ""), whole)
-
-
-def format_local(ts_ns: int, tz: str) -> str:
-    dt = datetime.fromtimestamp(ts_ns // NS, tz=ZoneInfo(tz))
-    return dt.isoformat()

@@ -62,11 +62,8 @@ def _rows(log: MessageLog, mask: np.ndarray, column: str, code: str, message, va
 
 def _conflicting_duplicates(log: MessageLog) -> list[Problem]:
     codes = pc.dictionary_encode(log.message_id).indices.to_numpy(zero_copy_only=False)
-    first_of = np.full(codes.max() + 1, -1, dtype=np.int64)
-    # the first row of each id: the last write wins when writing in reverse order
-    rev = np.arange(len(codes))[::-1]
-    first_of[codes[rev]] = rev
-    first = first_of[codes]
+    _, first_index, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    first = first_index[inverse]          # the row where each row's id was first seen
     dup = first != np.arange(len(codes))
     if not dup.any():
         return []
