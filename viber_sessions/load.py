@@ -391,10 +391,11 @@ def _id_column(name: str, column: str, arr: pa.Array) -> pa.Array:
 def _missing(arr: pa.Array) -> np.ndarray:
     """Null, or an empty string (fast when there is none)."""
     if pa.types.is_dictionary(arr.type):
-        empty = np.array([not v for v in arr.dictionary.to_pylist()] + [True], dtype=bool)
+        values = arr.dictionary
+        empty = np.append(pc.fill_null(pc.equal(values, ""), True).to_numpy(zero_copy_only=False), True)
         if arr.null_count == 0 and not empty[:-1].any():
             return np.zeros(len(arr), dtype=bool)
-        return empty[arr.indices.fill_null(len(arr.dictionary)).to_numpy(zero_copy_only=False)]
+        return empty[arr.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)]
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         if arr.null_count == 0 and (len(arr) == 0 or pc.min(pc.binary_length(arr)).as_py() > 0):
             return np.zeros(len(arr), dtype=bool)
