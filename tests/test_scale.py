@@ -85,3 +85,31 @@ def test_parse_memory():
     assert chunked.parse_memory("512 MiB") == 512 * 2**20
     assert chunked.parse_memory("1.5g") == int(1.5 * 2**30)
     assert chunked.parse_memory("1000") == 1000
+
+
+# --- generated logs: the partitioned path equals the in-memory one, whatever the data -----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from test_properties import logs as random_logs, to_table  # noqa: E402
+from viber_sessions import core  # noqa: E402
+from viber_sessions.render import invoice_dict  # noqa: E402
+from viber_sessions.tariff import load_tariff  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(rows=random_logs(max_rows=80, spread=300), split=st.integers(0, 80), tz=st.sampled_from(["UTC", "Asia/Kolkata"]))
+def test_partitioned_equals_in_memory_on_random_logs(rows, split, tz, tmp_path_factory):
+    root = tmp_path_factory.mktemp("random")
+    table = to_table(rows)
+    split = min(split, table.num_rows)
+    paths = [str(root / "a.parquet"), str(root / "b.parquet")]
+    pq.write_table(table.slice(0, split), paths[0])
+    pq.write_table(table.slice(split), paths[1])
+    tariff = load_tariff(TARIFF).replace(default_outbound_price=load_tariff(TARIFF).outbound_price("video"))
+    request = core.Request(inputs=paths, tariff=tariff, period="2026-10", tz=tz)
+    whole = core.run_invoice(request).invoice
+    parts = core.run_invoice_chunked(request, memory_limit=2000).invoice
+    assert invoice_dict(parts) == invoice_dict(whole)
