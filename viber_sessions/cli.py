@@ -678,6 +678,9 @@ def generate(out, rows, seed, start, days, accounts, shape):
 
 
 def main():
+    from . import segment
+
+    segment.SKIP_BLAS_PROBE = True
     cli(prog_name="viber-sessions")
 
 

@@ -7,6 +7,7 @@ where the previous one closed - is a single compiled pass (numba) over the order
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numba
@@ -185,9 +186,27 @@ def _first_occurrences(offsets, data):  # pragma: no cover - compiled
     return first
 
 
+#: Set by the command line (its own process only): numba's first compile probes for a BLAS by
+#: importing scipy.linalg.cython_blas, a quarter of a second when scipy is installed; these
+#: kernels use no BLAS, so the probe is answered "absent" for that moment.
+SKIP_BLAS_PROBE = False
+
+
 def warm_up() -> None:
-    """Load the compiled kernels (numba's first call costs about half a second, mostly its own
-    start-up): called on a thread while the input is being read, it costs no wall time."""
+    """Load the compiled kernels (numba's first call costs a third of a second, mostly its own
+    start-up); called on a thread while the input is being read."""
+    probe = "scipy.linalg.cython_blas"
+    hide = SKIP_BLAS_PROBE and probe not in sys.modules and "numba.np.arraymath" not in sys.modules
+    if hide:
+        sys.modules[probe] = None
+    try:
+        _warm_up()
+    finally:
+        if hide and sys.modules.get(probe, 0) is None:
+            del sys.modules[probe]
+
+
+def _warm_up() -> None:
     one = np.zeros(1, dtype=np.int64)
     flag = np.zeros(1, dtype=bool)
     codes = np.zeros(1, dtype=np.int32)
