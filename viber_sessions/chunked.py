@@ -32,7 +32,7 @@ from .errors import InputError, UsageError
 from .load import (CANONICAL, DICT, DICT_COLUMNS, REJECTED_SCHEMA, LoadOptions, MessageLog, RawFile, _check_columns,
                    _csv_header, _csv_opener, _is_parquet, _rejected_table, expand_inputs, parquet_dictionary_columns,
                    reading, type_columns)
-from .segment import first_occurrences, segment
+from .segment import first_occurrences, load_kernels, segment
 from .tariff import Tariff
 from .timeutil import Period
 
@@ -136,6 +136,7 @@ def _hash_strings(offsets, data):  # pragma: no cover - compiled
 
 def hash_strings(arr: pa.Array) -> np.ndarray:
     """A 64-bit hash of each string (dictionary arrays: of each value, then taken)."""
+    load_kernels()
     if pa.types.is_dictionary(arr.type):
         return hash_strings(arr.dictionary)[arr.indices.to_numpy(zero_copy_only=False)]
     arr = arr.cast(pa.string())

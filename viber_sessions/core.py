@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from . import render
 from .billing import Invoice, bill
 from .load import LoadOptions, MessageLog, load
-from .segment import Segmentation, segment, warm_up
+from .segment import Segmentation, segment
 from .tariff import Tariff, load_tariff
 from .timeutil import Period, check_timezone
 
@@ -42,16 +41,10 @@ class Result:
 
 
 def prepare(request: Request, stdin=None) -> tuple[MessageLog, Tariff]:
-    """Check the options, read the tariff, then load the log (cheap checks first). The compiled
-    kernels are loaded on a thread meanwhile (reading the input leaves the interpreter free)."""
+    """Check the options, read the tariff, then load the log (cheap checks first)."""
     check_timezone(request.tz, "--tz")
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
-    warming = threading.Thread(target=warm_up, name="viber-sessions-warm-up", daemon=True)
-    warming.start()
-    try:
-        return load(request.inputs, request.load_options(), stdin=stdin), tariff
-    finally:
-        warming.join()
+    return load(request.inputs, request.load_options(), stdin=stdin), tariff
 
 
 def run_invoice(request: Request, stdin=None) -> Result:

@@ -192,21 +192,29 @@ def _first_occurrences(offsets, data):  # pragma: no cover - compiled
 SKIP_BLAS_PROBE = False
 
 
-def warm_up() -> None:
-    """Load the compiled kernels (numba's first call costs a third of a second, mostly its own
-    start-up); called on a thread while the input is being read."""
+_loaded = False
+
+
+def load_kernels() -> None:
+    """Load every compiled kernel once per process (numba's first call costs a fifth of a
+    second, mostly its own start-up), answering its BLAS probe when the CLI asks for that.
+    Loading on a thread while the input is read was measured: no gain, both hold the GIL."""
+    global _loaded
+    if _loaded:
+        return
     probe = "scipy.linalg.cython_blas"
     hide = SKIP_BLAS_PROBE and probe not in sys.modules and "numba.np.arraymath" not in sys.modules
     if hide:
         sys.modules[probe] = None
     try:
-        _warm_up()
+        _call_each_kernel()
     finally:
         if hide and sys.modules.get(probe, 0) is None:
             del sys.modules[probe]
+    _loaded = True
 
 
-def _warm_up() -> None:
+def _call_each_kernel() -> None:
     one = np.zeros(1, dtype=np.int64)
     flag = np.zeros(1, dtype=bool)
     codes = np.zeros(1, dtype=np.int32)
@@ -370,6 +378,7 @@ def segment(messages, limits: Limits | None = None, options: LoadOptions | None 
     """
     limits = limits or Limits()
     log = messages if isinstance(messages, MessageLog) else from_table(messages, options)
+    load_kernels()
     n = len(log)
     billing = np.full(n, SESSION, dtype=np.int8)
     reason = np.zeros(n, dtype=np.int8)
