@@ -31,7 +31,7 @@ from .billing import Invoice, RowCounts, Tally, price, tally
 from .errors import InputError, UsageError
 from .load import (CANONICAL, DICT, DICT_COLUMNS, REJECTED_SCHEMA, LoadOptions, MessageLog, RawFile, _check_columns,
                    _csv_header, _csv_opener, _is_parquet, _rejected_table, expand_inputs, parquet_dictionary_columns,
-                   reading, type_columns)
+                   reading, type_columns, names_of, _Typed)
 from .segment import first_occurrences, load_kernels, segment
 from .tariff import Tariff
 from .timeutil import Period
@@ -98,6 +98,11 @@ def automatic_limit(files: Sequence[str]) -> int | None:
     """A memory limit when the input is clearly larger than the available memory, else None."""
     avail = available_memory()
     if avail is None:
+        return None
+    # cheap first: a log needs far less than 20 times its size on disk (Parquet, the densest,
+    # about 13 bytes a row; gzip about a quarter of CSV), so most runs open no file here
+    on_disk = sum(os.path.getsize(f) for f in files if f != "-" and os.path.exists(f))
+    if on_disk * 20 <= avail * 0.8:
         return None
     need = estimate_rows(files) * BYTES_PER_ROW // 2
     return avail // 2 if need > avail * 0.8 else None
@@ -216,8 +221,22 @@ class _Partitioned:
     problems: list = field(default_factory=list)
 
 
-def _names(names: list, codes: np.ndarray) -> pa.Array:
-    return pa.array(list(names) + [None], pa.string()).take(pa.array(np.where(codes < 0, len(names), codes)))
+def bucket_rows(t: _Typed, row_base: int, buckets: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """The valid rows of a typed batch in the bucket layout (``row`` = ``row_base`` + row in the
+    file), with each row's conversation bucket and message-id bucket."""
+    keep = ~t.bad.mask
+    kp = pa.array(keep)
+    business, subscriber = _decode(t.business_id.filter(kp)), _decode(t.subscriber_id.filter(kp))
+    message_id = t.message_id.filter(kp)
+    table = pa.table({
+        "row": t.positions[keep] + row_base, "message_id": message_id, "business_id": business,
+        "subscriber_id": subscriber, "timestamp": t.timestamp[keep], "inbound": t.inbound[keep],
+        "message_type": names_of(t.mtypes, t.mtype[keep]),
+        "status": names_of(t.statuses, t.status[keep]) if t.status is not None
+        else pa.nulls(int(keep.sum()), pa.string()),
+    }, schema=BUCKET_SCHEMA)
+    return (table, conversation_bucket(business, subscriber, buckets),
+            (hash_strings(message_id) % np.uint64(buckets)).astype(np.int64))
 
 
 def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: int, workdir: str,
@@ -245,30 +264,15 @@ def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: 
                     rejected_parts.append(_rejected_table([t], np.array([offsets[-1]], dtype=np.int64), [t.problems()]))
                 if first_bad is not None:
                     continue
-                keep = ~t.bad.mask
-                if not keep.any():
+                if t.bad.mask.all():
                     continue
-                kp = pa.array(keep)
-                business = t.business_id.filter(kp)
-                subscriber = t.subscriber_id.filter(kp)
-                message_id = t.message_id.filter(kp)
-                ts = t.timestamp[keep]
+                part, conv_bucket, id_bucket = bucket_rows(t, offsets[-1], buckets)
+                ts = part.column("timestamp").to_numpy()
                 lo, hi = int(ts.min()), int(ts.max())
                 ts_min = lo if ts_min is None else min(ts_min, lo)
                 ts_max = hi if ts_max is None else max(ts_max, hi)
-                rows = t.positions[keep] + offsets[-1]
-                part = pa.table({
-                    "row": rows, "message_id": message_id, "business_id": _decode(business),
-                    "subscriber_id": _decode(subscriber), "timestamp": ts, "inbound": t.inbound[keep],
-                    "message_type": _names(t.mtypes, t.mtype[keep]),
-                    "status": _names(t.statuses, t.status[keep]) if t.status is not None
-                    else pa.nulls(len(rows), pa.string()),
-                }, schema=BUCKET_SCHEMA)
-                _scatter(part, conversation_bucket(business, subscriber, buckets), bucket_paths, writers,
-                         BUCKET_SCHEMA)
-                ids = pa.table({"row": rows, "message_id": message_id}, schema=ID_SCHEMA)
-                _scatter(ids, (hash_strings(message_id) % np.uint64(buckets)).astype(np.int64), id_paths,
-                         id_writers, ID_SCHEMA)
+                _scatter(part, conv_bucket, bucket_paths, writers, BUCKET_SCHEMA)
+                _scatter(part.select(["row", "message_id"]), id_bucket, id_paths, id_writers, ID_SCHEMA)
             offsets.append(offsets[-1] + base)
             if progress:
                 progress("files", fi + 1, len(files))

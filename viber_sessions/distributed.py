@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .billing import RowCounts, Tally, price, tally
-from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, conversation_bucket, hash_strings, _names
+from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, bucket_rows
 from .errors import InputError, UsageError
 from .load import (CANONICAL, REJECTED_SCHEMA, LoadOptions, RawFile, _check_columns, _rejected_table, expand_inputs,
                    parquet_dictionary_columns, read_raw, reading, type_columns)
@@ -85,32 +85,18 @@ def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
         raw = RawFile(table.rename_columns([wanted[c] for c in table.column_names]))
     t = type_columns(piece.name, raw, options, piece.base)
     keep = ~t.bad.mask
-    kp = pa.array(keep)
-    business, subscriber = t.business_id.filter(kp), t.subscriber_id.filter(kp)
-    message_id = t.message_id.filter(kp)
-    frame = pd.DataFrame({
-        "row": (np.int64(piece.file_index) << ROW_BITS) + t.positions[keep],
-        "message_id": np.asarray(message_id.to_numpy(zero_copy_only=False), dtype=object),
-        "business_id": np.asarray(_plain(business).to_numpy(zero_copy_only=False), dtype=object),
-        "subscriber_id": np.asarray(_plain(subscriber).to_numpy(zero_copy_only=False), dtype=object),
-        "timestamp": t.timestamp[keep],
-        "inbound": t.inbound[keep],
-        "message_type": np.asarray(_names(t.mtypes, t.mtype[keep]).to_numpy(zero_copy_only=False), dtype=object),
-        "status": np.asarray((_names(t.statuses, t.status[keep]) if t.status is not None
-                              else pa.nulls(int(keep.sum()), pa.string())).to_numpy(zero_copy_only=False), dtype=object),
-        "bucket": conversation_bucket(business, subscriber, buckets),
-        "id_bucket": (hash_strings(message_id) % np.uint64(buckets)).astype(np.int64),
-    })
+    rows, bucket, id_bucket = bucket_rows(t, np.int64(piece.file_index) << ROW_BITS, buckets)
+    frame = pd.DataFrame({c: (np.asarray(rows.column(c).to_numpy(zero_copy_only=False), dtype=object)
+                              if pa.types.is_string(rows.schema.field(c).type) else rows.column(c).to_numpy())
+                          for c in rows.column_names})
+    frame["bucket"] = bucket
+    frame["id_bucket"] = id_bucket
     problems = t.problems() if t.n_invalid else []
     rejected = _rejected_table([t], np.zeros(1, dtype=np.int64), [problems]) if problems else None
     return {"frame": frame, "n_rows": t.n_rows, "n_invalid": t.n_invalid,
             "first_problem": problems[0][1] if problems else None, "rejected": rejected,
             "ts_max": int(t.timestamp[keep].max()) if keep.any() else None,
             "file_index": piece.file_index}
-
-
-def _plain(arr: pa.Array) -> pa.Array:
-    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
 
 
 def _stats(result: dict) -> dict:

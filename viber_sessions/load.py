@@ -113,14 +113,16 @@ class MessageLog:
         return f, global_rows - self.offsets[f] + 1
 
     def message_type_names(self) -> pa.Array:
-        return pa.array(self.message_types, pa.string()).take(pa.array(self.mtype))
+        return names_of(self.message_types, self.mtype)
 
     def status_names(self) -> pa.Array | None:
-        if self.status is None:
-            return None
-        names = pa.array(self.statuses + [None], pa.string())
-        idx = np.where(self.status < 0, len(self.statuses), self.status)
-        return names.take(pa.array(idx))
+        return None if self.status is None else names_of(self.statuses, self.status)
+
+
+def names_of(names: Sequence, codes: np.ndarray) -> pa.Array:
+    """The name of each code as strings (code -1: null)."""
+    idx = np.where(codes < 0, len(names), codes) if len(codes) and codes.min() < 0 else codes
+    return pa.array(list(names) + [None], pa.string()).take(pa.array(idx))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from . import money
 from .billing import Invoice
 from .errors import UsageError
+from .load import names_of
 from .segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, Segmentation
 from .timeutil import iso_utc, month_labels
 
@@ -132,10 +133,6 @@ SESSIONS_COLUMNS = ("session_id", "business_id", "subscriber_id", "start", "expi
                     "inbound_messages", "outbound_messages", "billable", "billed_period")
 
 
-def _names(names, codes: np.ndarray) -> pa.Array:
-    return pa.array(list(names), pa.string()).take(pa.array(codes))
-
-
 def messages_table(seg: Segmentation) -> pa.Table:
     """One row per input row, in input order: what each row became and why."""
     log = seg.log
@@ -149,12 +146,12 @@ def messages_table(seg: Segmentation) -> pa.Table:
         "business_id": log.businesses.take(pa.array(log.business)),
         "subscriber_id": log.subscribers.take(pa.array(log.subscriber)),
         "timestamp": iso_utc(log.timestamp),
-        "direction": _names(("outbound", "inbound"), log.inbound.astype(np.int8)),
+        "direction": names_of(("outbound", "inbound"), log.inbound.astype(np.int8)),
         "message_type": log.message_type_names(),
         "session_id": session_id,
-        "billing": _names(BILLING_NAMES, seg.billing),
-        "reason": _names(REASON_NAMES, seg.reason),
-        "source_file": _names(log.sources, file_idx),
+        "billing": names_of(BILLING_NAMES, seg.billing),
+        "reason": names_of(REASON_NAMES, seg.reason),
+        "source_file": names_of(log.sources, file_idx),
         "source_row": pa.array(file_row, pa.int64()),
     })
     order_key = log.row
@@ -178,15 +175,15 @@ def sessions_table(seg: Segmentation, tz: str, mask: np.ndarray | None = None) -
     """One row per session (where ``mask`` holds), ordered by business, subscriber and start."""
     log = seg.log
     labels_codes, labels = month_labels(seg.s_start, tz)
-    period = _names(labels, labels_codes) if len(labels) else pa.array([], pa.string())
+    period = names_of(labels, labels_codes) if len(labels) else pa.array([], pa.string())
     table = pa.table({
         "session_id": seg.session_ids(),
         "business_id": log.businesses.take(pa.array(seg.s_business)),
         "subscriber_id": log.subscribers.take(pa.array(seg.s_subscriber)),
         "start": iso_utc(seg.s_start),
         "expires_at": iso_utc(seg.s_expires),
-        "origin": _names(ORIGIN_NAMES, seg.s_origin),
-        "close_reason": _names(CLOSE_NAMES, seg.s_close),
+        "origin": names_of(ORIGIN_NAMES, seg.s_origin),
+        "close_reason": names_of(CLOSE_NAMES, seg.s_close),
         "inbound_messages": pa.array(seg.s_inbound, pa.int64()),
         "outbound_messages": pa.array(seg.s_outbound, pa.int64()),
         "billable": pa.array(seg.s_billable, pa.bool_()),
