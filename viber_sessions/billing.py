@@ -52,6 +52,7 @@ class RowCounts:
     excluded: int
     in_session: int
     out_of_session: int
+    blank_lines: int = 0      # blank lines and all-empty rows: outside the identity (not in ``read``)
 
     def balanced(self) -> bool:
         return self.read == self.duplicates + self.rejected + self.excluded + self.in_session + self.out_of_session
@@ -73,7 +74,7 @@ def row_counts(seg: Segmentation) -> RowCounts:
     counts = np.bincount(seg.billing, minlength=4)
     return RowCounts(read=seg.log.rows_read, duplicates=int(counts[DUPLICATE]), rejected=seg.log.n_rejected,
                      excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
-                     out_of_session=int(counts[OUT_OF_SESSION]))
+                     out_of_session=int(counts[OUT_OF_SESSION]), blank_lines=seg.log.blank_lines)
 
 
 def account_codes(seg: Segmentation, accounts: Sequence[str] | None) -> np.ndarray | None:
@@ -92,6 +93,7 @@ class Tally:
 
     rows: RowCounts
     first_ts: int | None                                   # earliest loaded timestamp
+    last_ts: int | None = None                             # latest loaded timestamp
     present: set = field(default_factory=set)              # accounts with a message in the period
     sessions: Counter = field(default_factory=Counter)     # billable sessions starting in the period
     in_session: Counter = field(default_factory=Counter)   # period messages in billable sessions
@@ -102,11 +104,13 @@ class Tally:
     def __add__(self, other: "Tally") -> "Tally":
         r, o = self.rows, other.rows
         firsts = [t for t in (self.first_ts, other.first_ts) if t is not None]
+        lasts = [t for t in (self.last_ts, other.last_ts) if t is not None]
         return Tally(
             rows=RowCounts(read=r.read + o.read, duplicates=r.duplicates + o.duplicates, rejected=r.rejected + o.rejected,
                            excluded=r.excluded + o.excluded, in_session=r.in_session + o.in_session,
-                           out_of_session=r.out_of_session + o.out_of_session),
-            first_ts=min(firsts) if firsts else None, present=self.present | other.present,
+                           out_of_session=r.out_of_session + o.out_of_session,
+                           blank_lines=r.blank_lines + o.blank_lines),
+            first_ts=min(firsts) if firsts else None, last_ts=max(lasts) if lasts else None, present=self.present | other.present,
             sessions=self.sessions + other.sessions, in_session=self.in_session + other.in_session,
             lines=self.lines + other.lines, outbound_types=self.outbound_types + other.outbound_types,
             not_allowed=self.not_allowed + other.not_allowed)
@@ -161,6 +165,7 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
     return Tally(
         rows=rows or row_counts(seg),
         first_ts=int(log.timestamp.min()) if len(log) else None,
+        last_ts=int(log.timestamp.max()) if len(log) else None,
         present={names[b] for b in np.flatnonzero(present & keep).tolist()},
         sessions=_name_counts(names, seg.s_business[billed], nb),
         in_session=_name_counts(names, log.business[in_period & mine & (seg.billing == SESSION)], nb),

@@ -94,6 +94,8 @@ class MessageLog:
     statuses: list[str]
     rejected: pa.Table
     problems: list[Problem]
+    blank_lines: int = 0                      # blank lines / all-empty rows (outside the row identity)
+    notices: tuple[Problem, ...] = ()         # load-time warnings (e.g. a last line without a line end)
 
     def __len__(self) -> int:
         return len(self.row)
