@@ -66,7 +66,9 @@ def test_table_format_on_terminal_shows_totals():
     result = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Europe/Moscow", "--format", "table")
     assert result.exit_code == 0
     assert "Total: 10007.85 RUB" in result.stdout
-    assert "Rows: 18 read = 1 duplicates + 0 rejected + 0 excluded + 9 in session + 8 out of session" in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert "Rows: 18 read = 1 duplicates + 0 rejected + 0 excluded + 9 in session + 8 out of session" in flat
+    assert "warning" not in result.stdout      # warnings go to stderr only
 
 
 def test_account_filter():
@@ -130,7 +132,7 @@ def test_usage_errors_exit_2():
     assert run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Mars/Base").exit_code == 2
     assert run("invoice", LOG, "--period", "2026-10").exit_code == 2
     r = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--messages-out", "x.txt")
-    assert r.exit_code == 2 and "use a .csv or .parquet file name" in r.stderr
+    assert r.exit_code == 2 and "use a name ending in .csv, .csv.gz, .parquet, .pq" in r.stderr
 
 
 def test_unpriced_type_names_type_and_count(tmp_path):
@@ -175,9 +177,18 @@ def test_generate_is_deterministic(tmp_path):
                                    "message_type", "status"}
 
 
-def test_unknown_account_is_warned():
+def test_unknown_account_is_an_error():
+    # a typo must not produce a zero invoice
     result = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Europe/Moscow",
-                 "--format", "json", "--account", "taxi", "--account", "nobody")
+                 "--format", "json", "--account", "taxi", "--account", "tax")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == "error: --account 'tax': no row of the loaded log belongs to this account " \
+                            "(did you mean 'taxi'?)\n"
+
+
+def test_account_without_messages_in_the_period_is_warned():
+    result = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-11", "--tz", "Europe/Moscow",
+                 "--format", "json", "--account", "taxi")
     doc = json.loads(result.stdout)
-    assert [a["business_id"] for a in doc["accounts"]] == ["taxi"]
-    assert "--account 'nobody': no message of this account is timestamped in 2026-10" in doc["warnings"]
+    assert doc["accounts"] == []
+    assert "--account 'taxi': no message of this account is timestamped in 2026-11" in doc["warnings"]

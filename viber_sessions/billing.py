@@ -95,6 +95,7 @@ class Tally:
     first_ts: int | None                                   # earliest loaded timestamp
     last_ts: int | None = None                             # latest loaded timestamp
     present: set = field(default_factory=set)              # accounts with a message in the period
+    seen: set = field(default_factory=set)                 # accounts with a loaded message at all
     sessions: Counter = field(default_factory=Counter)     # billable sessions starting in the period
     in_session: Counter = field(default_factory=Counter)   # period messages in billable sessions
     lines: Counter = field(default_factory=Counter)        # (account, direction, type) out of session
@@ -110,7 +111,8 @@ class Tally:
                            excluded=r.excluded + o.excluded, in_session=r.in_session + o.in_session,
                            out_of_session=r.out_of_session + o.out_of_session,
                            blank_lines=r.blank_lines + o.blank_lines),
-            first_ts=min(firsts) if firsts else None, last_ts=max(lasts) if lasts else None, present=self.present | other.present,
+            first_ts=min(firsts) if firsts else None, last_ts=max(lasts) if lasts else None,
+            present=self.present | other.present, seen=self.seen | other.seen,
             sessions=self.sessions + other.sessions, in_session=self.in_session + other.in_session,
             lines=self.lines + other.lines, outbound_types=self.outbound_types + other.outbound_types,
             not_allowed=self.not_allowed + other.not_allowed)
@@ -167,6 +169,7 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
         first_ts=int(log.timestamp.min()) if len(log) else None,
         last_ts=int(log.timestamp.max()) if len(log) else None,
         present={names[b] for b in np.flatnonzero(present & keep).tolist()},
+        seen=set(names) & set(accounts) if accounts else set(),
         sessions=_name_counts(names, seg.s_business[billed], nb),
         in_session=_name_counts(names, log.business[in_period & mine & (seg.billing == SESSION)], nb),
         lines=grouped(in_period & mine & (seg.billing == OUT_OF_SESSION), True),
@@ -178,6 +181,16 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
 def bill(seg: Segmentation, tariff: Tariff, period: Period, accounts: Sequence[str] | None = None) -> Invoice:
     """The invoice of ``period`` for every account with a loaded message in it (or ``accounts``)."""
     return price(tally(seg, period, accounts), tariff, period, seg.limits, accounts)
+
+
+def check_accounts(t: Tally, accounts: Sequence[str] | None) -> None:
+    """Refuse an ``--account`` that no loaded row has: a typo must not give a zero invoice."""
+    import difflib
+
+    for a in sorted(set(accounts or ()) - t.seen):
+        close = difflib.get_close_matches(a, sorted(t.seen | t.present), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise BillingError(f"--account {a!r}: no row of the loaded log belongs to this account{hint}")
 
 
 def check_prices(t: Tally, tariff: Tariff) -> None:
@@ -194,6 +207,7 @@ def check_prices(t: Tally, tariff: Tariff) -> None:
 
 def price(t: Tally, tariff: Tariff, period: Period, limits=None, accounts: Sequence[str] | None = None) -> Invoice:
     """Apply the tariff's Decimal prices to a tally: the invoice lines and totals."""
+    check_accounts(t, accounts)
     check_prices(t, tariff)
     limits = limits or tariff.limits
     lines_by_account: dict[str, list[Line]] = {}
@@ -219,11 +233,7 @@ def warnings(t: Tally, period: Period, limits, accounts: Sequence[str] | None = 
     lo = period.start_ns
     if t.first_ts is None:
         return ["no message was loaded"]
-    if t.first_ts > lo - limits.window_ns:
-        out.append(f"the loaded data starts at {iso_utc(np.array([t.first_ts]))[0].as_py()}, less than one session "
-                   f"window ({limits.window_hours:g} h) before the period start "
-                   f"{iso_utc(np.array([lo]))[0].as_py()}: sessions that began before the data are not seen, "
-                   "so messages of such sessions may be billed as out of session")
+    out += coverage_warnings(t.first_ts, t.last_ts, period, limits)
     if not t.present:
         out.append(f"no account has a message timestamped in {period}")
     for a in sorted(set(accounts or ()) - t.present):
@@ -239,4 +249,25 @@ def warnings(t: Tally, period: Period, limits, accounts: Sequence[str] | None = 
                    f"session ({', '.join(types)}) sent while a session was open; billed per message")
     if t.rows.rejected:
         out.append(f"{t.rows.rejected} invalid row(s) were rejected and billed nowhere (see --rejects)")
+    return out
+
+
+def coverage_warnings(first: int, last: int, period: Period, limits) -> list[str]:
+    """What part of ``period`` the loaded data (from ``first`` to ``last``, ns) does not cover."""
+    at = lambda ns: iso_utc(np.array([ns]))[0].as_py()  # noqa: E731
+    lo, hi, window = period.start_ns, period.end_ns, limits.window_ns
+    hours = f"{limits.window_hours:g} h"
+    if last < lo or first >= hi:
+        return [f"the loaded data ({at(first)} to {at(last)}) does not reach into the period {at(lo)} to {at(hi)}"]
+    out = []
+    if first > lo:
+        out.append(f"the loaded data starts at {at(first)}, after the period start {at(lo)}: the period is not "
+                   f"covered from {at(lo)} to {at(first)}, and sessions that began before the data are not seen")
+    elif first > lo - window:
+        out.append(f"the loaded data starts at {at(first)}, less than one session window ({hours}) before the "
+                   f"period start {at(lo)}: sessions that began before {at(first)} are not seen, so messages of "
+                   "such sessions may be billed as out of session")
+    if last < hi - window:
+        out.append(f"the loaded data ends at {at(last)}, more than one session window ({hours}) before the period "
+                   f"end {at(hi)}: the period is not covered from {at(last)} to {at(hi)}")
     return out

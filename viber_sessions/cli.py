@@ -5,8 +5,10 @@ Nothing here knows the billing rules; every command is a few lines over the core
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -96,6 +98,14 @@ def _period(kw):
     return Period.parse(kw["period"], kw["tz"]) if kw.get("period") else None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 class _Group(click.Group):
     """Translates domain errors into one line on stderr and an exit code; no traceback unless -v."""
 
@@ -117,9 +127,14 @@ class _Group(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            # SIGINT, or SIGTERM (turned into Terminated by main): the context managers on the way
+            # out have removed every temporary file and folder; the old outputs are untouched
+            terminated = isinstance(exc, Terminated)
+            if _state["verbose"]:
+                traceback.print_exc()
+            click.echo("terminated" if terminated else "interrupted", err=True)
+            ctx.exit(143 if terminated else 130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,20 +155,13 @@ def _provenance(paths, tariff_path):
 
 
 def _console(output=None):
+    """A rich console on stdout (the terminal's width, or COLUMNS), or plain text 120 wide into
+    ``output``."""
     from rich.console import Console
 
     if output is None:
         return Console(highlight=False)
     return Console(file=output, width=120, highlight=False, no_color=True)
-
-
-def _emit(text: str, output: str | None) -> None:
-    from . import render
-
-    if output:
-        render.write_text(output, text)
-    else:
-        click.echo(text, nl=False)
 
 
 def _warn(lines, quiet):
@@ -209,31 +217,55 @@ class _progress:
         return False
 
 
-def _format_for(output, choices=("table", "json", "csv")):
-    if output:
-        low = output.lower()
-        if low.endswith(".csv") and "csv" in choices:
-            return "csv"
-        if low.endswith((".parquet", ".pq")) and "parquet" in choices:
-            return "parquet"
-        if low.endswith((".txt", ".table")):
-            return "table"
-        return "json"
-    return "table" if sys.stdout.isatty() else "json"
+def _default_format(terminal: str, other: str) -> str:
+    return terminal if sys.stdout.isatty() else other
 
 
 # ---------------------------------------------------------------------------------------------
 # invoice
 
 
+def _one_period(values):
+    """The one month of a command that bills one (a repeated --period is refused, not reduced)."""
+    from .errors import UsageError
+
+    values = [v for v in values or () if v]
+    if len(values) > 1:
+        raise UsageError(f"--period was given {len(values)} times ({', '.join(values)}); one run bills one month")
+    return values[0] if values else None
+
+
+def _check_outputs(kw, outputs: dict) -> None:
+    """Refuse, before reading anything, an output that is an input or the tariff, or another output."""
+    from . import writing
+    from .load import expand_inputs
+
+    if not any(outputs.values()):
+        return
+    tariffs = kw.get("tariff_path") or ()
+    tariffs = [tariffs] if isinstance(tariffs, str) else list(tariffs)
+    files = [f for f in expand_inputs(list(kw["inputs"])) if f != "-"]
+    writing.check_outputs(outputs, files + tariffs + [kw.get(k) for k in ("statement",) if kw.get(k)])
+
+
+def _table_outputs(**paths) -> None:
+    """Refuse an unknown suffix of a CSV-or-Parquet output before any work."""
+    from . import writing
+
+    for option, path in paths.items():
+        if path:
+            writing.output_format(path, ("csv", "parquet"), option)
+
+
 @cli.command()
 @input_options()
 @invalid_options
-@click.option("--period", required=True, metavar="YYYY-MM", help="The billing month, in --tz.")
+@click.option("--period", "periods", required=True, multiple=True, metavar="YYYY-MM",
+              help="The billing month, in --tz.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default=None,
-              help="Invoice format (default: table on a terminal, else json; or from --output's suffix).")
+              help="Invoice format (default: from --output's suffix, else table on a terminal, else json).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Write the invoice to this file (atomically) instead of standard output.")
+              help="Write the invoice to this file (.json, .csv, .txt) instead of standard output.")
 @click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this business account (repeatable).")
 @click.option("--messages-out", type=click.Path(dir_okay=False), default=None,
               help="Write one row per input row (.csv or .parquet): session, billing and reason.")
@@ -248,19 +280,31 @@ def _format_for(output, choices=("table", "json", "csv")):
               help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]').")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
-def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limit, workdir, engine, scheduler, **kw):
+def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limit, workdir, engine, scheduler, periods,
+            **kw):
     """Bill LOG... (CSV, CSV.gz, Parquet, directories, globs; - for stdin) for one month.
+
+    Every output (--output, --messages-out, --sessions-out, --rejects) is written to a
+    temporary file and all are renamed together at the end: an error or Ctrl-C leaves the
+    previous files as they were.
 
     \b
     Example:
       viber-sessions invoice sample_data/messages.parquet \\
           --tariff sample_data/tariff.toml --period 2026-10 --tz Europe/Moscow
     """
-    from . import core, render
+    from . import core, render, writing
     from .errors import UsageError
 
+    kw["period"] = _one_period(periods)
+    if output:
+        fmt = fmt or writing.output_format(output, ("json", "csv", "table"))
+        writing.output_format(output, ("json", "csv", "table"))
+    fmt = fmt or _default_format("table", "json")
+    _table_outputs(**{"--messages-out": messages_out, "--sessions-out": sessions_out, "--rejects": rejects})
+    _check_outputs(kw, {"--output": output, "--messages-out": messages_out, "--sessions-out": sessions_out,
+                        "--rejects": rejects})
     request = _request(kw)
-    fmt = fmt or _format_for(output)
     limit = _memory_limit(memory_limit, engine, request, quiet)
     if (limit is not None or engine == "dask") and (messages_out or sessions_out):
         raise UsageError("--messages-out and --sessions-out need the whole log in memory: they cannot be combined "
@@ -273,27 +317,31 @@ def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limi
         elif limit is not None:
             result = core.run_invoice_chunked(request, limit, workdir, progress)
         else:
-            result = core.run_invoice(request)
-    if limit is not None or engine == "dask":
-        if rejects:
-            render.write_table(result.rejected, rejects)
-        sources = list(kw["inputs"])
-    else:
-        core.write_outputs(result, tz=kw["tz"], messages_out=messages_out, sessions_out=sessions_out,
-                           rejects=rejects)
-        sources = result.log.sources
-    if fmt == "table":
-        if output:
-            with render.atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-                render.invoice_table(result.invoice, _console(fh))
-        else:
-            render.invoice_table(result.invoice, _console())
-    else:
+            result = core.run_invoice(request, progress=progress)
+    in_memory = limit is None and engine != "dask"
+    sources = result.log.sources if in_memory else list(kw["inputs"])
+    text = None
+    if fmt == "table" and output:
+        buf = io.StringIO()
+        render.invoice_table(result.invoice, _console(buf))
+        text = buf.getvalue()
+    elif fmt != "table":
         provenance = _provenance(sources, kw["tariff_path"])
-        _emit(render.invoice_json(result.invoice, provenance) if fmt == "json" else render.invoice_csv(result.invoice),
-              output)
-    if fmt != "table" or output:
-        _warn(result.invoice.warnings, quiet)
+        text = (render.invoice_json(result.invoice, provenance) if fmt == "json"
+                else render.invoice_csv(result.invoice))
+    with writing.OutputSet() as out:
+        if in_memory:
+            core.write_outputs(result, kw["tz"], out, messages_out=messages_out, sessions_out=sessions_out,
+                               rejects=rejects)
+        elif rejects:
+            writing.write_table(result.rejected, out.stage(rejects), rejects)
+        if output:
+            writing.write_text(out.stage(output), text, output)
+    if text is None:
+        render.invoice_table(result.invoice, _console())
+    elif not output:
+        click.echo(text, nl=False)
+    _warn(result.invoice.warnings, quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,7 +401,7 @@ def validate(fmt, since, until, now, quiet, **kw):
     now_ns = _instant(now, kw["tz"], "--now") if now else time.time_ns()
     report = v.validate(kw["inputs"], options, tariff, now_ns=now_ns, since_ns=_instant(since, kw["tz"], "--since"),
                         until_ns=_instant(until, kw["tz"], "--until"))
-    fmt = fmt or _format_for(None)
+    fmt = fmt or _default_format("table", "json")
     if fmt == "json":
         click.echo(json.dumps({"rows_read": report.rows_read, "files": list(report.files), "counts": report.counts(),
                                "findings": [{"file": p.file, "row": p.row, "column": p.column, "code": p.code,
@@ -408,9 +456,20 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
       viber-sessions sessions sample_data/messages.parquet --tariff sample_data/tariff.toml \\
           --account shop --close-reason unanswered_limit
     """
-    from . import core, render, sessionlist
+    from . import core, render, sessionlist, writing
+    from .errors import UsageError
     from .segment import segment
 
+    if output:
+        kind = writing.output_format(output, ("csv", "parquet", "json"))
+        fmt = fmt or kind
+        if fmt == "table":
+            raise UsageError("--format table writes to the terminal; give --output a .csv, .parquet or .json name")
+    fmt = fmt or _default_format("table", "csv")
+    if fmt == "parquet" and not output:
+        raise UsageError("--format parquet needs --output FILE.parquet")
+    _table_outputs(**{"--rejects": rejects})
+    _check_outputs(kw, {"--output": output, "--rejects": rejects})
     request = _request(kw)
     period = _period(kw)
     log, tariff = core.prepare(request)
@@ -418,13 +477,14 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
     mask = sessionlist.select(seg, accounts, subscribers, period, close_reasons, billable)
     table = render.sessions_table(seg, kw["tz"], mask)
     line = sessionlist.summary_line(sessionlist.summary(seg, mask))
-    if rejects:
-        render.write_table(log.rejected, rejects)
-    fmt = fmt or (_format_for(output, ("csv", "parquet")) if output else ("table" if sys.stdout.isatty() else "csv"))
-    if fmt == "parquet" and not output:
-        from .errors import UsageError
-        raise UsageError("--format parquet needs --output FILE.parquet")
-    if fmt == "table" and not output:
+    with writing.OutputSet() as out:
+        if rejects:
+            writing.write_table(log.rejected, out.stage(rejects), rejects)
+        if output and fmt in ("csv", "parquet"):
+            writing.write_table(table, out.stage(output), output, fmt)
+        elif output:
+            writing.write_text(out.stage(output), _json_rows(table), output)
+    if fmt == "table":
         from rich.table import Table
 
         console = _console()
@@ -436,20 +496,14 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
         console.print(view)
         if table.num_rows > limit:
             console.print(f"... {table.num_rows - limit} more (use --output FILE for all)", markup=False)
-        console.print(line, markup=False, soft_wrap=True)
+        console.print(line, markup=False)
         return
     if output:
-        render.write_table(table, output) if fmt in ("csv", "parquet") else _emit(_json_rows(table), output)
+        pass
     elif fmt == "json":
         click.echo(_json_rows(table), nl=False)
     else:
-        import io
-
-        import pyarrow.csv as pacsv
-
-        buf = io.BytesIO()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))
-        sys.stdout.buffer.write(buf.getvalue())
+        sys.stdout.buffer.write(writing.csv_bytes(table))
         sys.stdout.flush()
     if not quiet:
         click.echo(line, err=True)
@@ -534,38 +588,36 @@ def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt,
       viber-sessions reconcile sample_data/messages.parquet --tariff sample_data/tariff.toml \\
           --statement provider.csv --period 2026-10 --details differences.csv
     """
-    from . import core, render
+    from . import core, render, writing
     from . import reconcile as rc
     from .segment import segment
 
+    _table_outputs(**{"--details": details, "--rejects": rejects})
+    _check_outputs({**kw, "statement": statement}, {"--details": details, "--rejects": rejects})
     request = _request(kw)
     period = _period(kw)
     log, tariff = core.prepare(request)
     seg = segment(log, tariff.limits)
     result = rc.reconcile(seg, tariff, statement, kw["tz"], period, time_tolerance, statement_map, kw["input_tz"])
-    if details:
-        render.write_table(rc.details_table(result, tariff.places), details)
-    if rejects:
-        render.write_table(log.rejected, rejects)
+    with writing.OutputSet() as out:
+        if details:
+            writing.write_table(rc.details_table(result, tariff.places), out.stage(details), details)
+        if rejects:
+            writing.write_table(log.rejected, out.stage(rejects), rejects)
     doc = rc.as_dict(result, tariff.places, tolerance)
-    fmt = fmt or _format_for(None, ("table", "json"))
+    fmt = fmt or _default_format("table", "json")
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        from rich.table import Table
-
         console = _console()
         console.print(f"Statement grain: {doc['grain']}; " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items()),
                       markup=False)
-        table = Table()
-        for col in ("business_id", "our sessions", "statement sessions", "difference", "our amount",
-                    "statement amount", "net difference", "gross difference"):
-            table.add_column(col, justify="left" if col == "business_id" else "right")
-        for a in doc["accounts"]:
-            table.add_row(a["business_id"], str(a["our_sessions"]), str(a["statement_sessions"]),
-                          f"{a['session_difference']:+d}", a["our_amount"], a["statement_amount"],
-                          a["amount_difference"], a["gross_difference"])
-        console.print(table)
+        cols = ["business_id", "our sessions", "statement sessions", "difference", "our amount", "statement amount",
+                "net difference", "gross difference"]
+        render.fit_table(console, cols, [[a["business_id"], str(a["our_sessions"]), str(a["statement_sessions"]),
+                                          f"{a['session_difference']:+d}", a["our_amount"], a["statement_amount"],
+                                          a["amount_difference"], a["gross_difference"]] for a in doc["accounts"]],
+                         set(cols[1:]))
         for d in doc["details"][:50]:
             console.print(f"{d['status']}: {d['business_id']} {d['subscriber_id'] or d['key']} "
                           f"{d['our_start'] or d['statement_start']}: {d['reason']}", markup=False, soft_wrap=True)
@@ -607,41 +659,40 @@ def compare(per_message, window_hours, max_unanswered, max_business_messages, af
           --period 2026-10 --window-hours 12 --max-unanswered 5 --per-message
     """
     from . import compare as cmp
-    from . import core, render
+    from . import core, render, writing
     from .tariff import load_tariff
     from .timeutil import Period
 
+    _table_outputs(**{"--rejects": rejects})
+    _check_outputs(kw, {"--rejects": rejects})
     paths = list(kw["tariff_path"])
     tariffs = [(p, load_tariff(p)) for p in paths]
     period = Period.parse(kw["period"], kw["tz"])
     log, _ = core.prepare(_request(kw, tariff=tariffs[0][1]))
     if rejects:
-        render.write_table(log.rejected, rejects)
+        with writing.OutputSet() as out:
+            writing.write_table(log.rejected, out.stage(rejects), rejects)
     variants = cmp.what_if_variants(tariffs, per_message, window_hours, max_unanswered, max_business_messages,
                                     after_message_limit)
     results = cmp.compare(log, variants, period, kw.get("accounts"))
     doc = cmp.comparison_dict(results, render.invoice_dict)
-    fmt = fmt or _format_for(None, ("table", "json"))
+    fmt = fmt or _default_format("table", "json")
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
-    from rich.table import Table
-
     console = _console()
-    table = Table(title=f"{doc['period']} ({doc['timezone']}), {doc['currency']}", title_justify="left")
-    table.add_column("business_id")
-    for k, v in enumerate(doc["variants"]):
-        table.add_column(f"[{k + 1}] total", justify="right")
-        if k:
-            table.add_column(f"[{k + 1}] - [1]", justify="right")
+    cols = ["business_id"]
+    for k in range(len(doc["variants"])):
+        cols += [f"[{k + 1}] total"] + ([f"[{k + 1}] - [1]"] if k else [])
+    rows = []
     for a in doc["accounts"] + [{"business_id": "TOTAL", "totals": doc["totals"], "differences": doc["differences"]}]:
         cells = [a["business_id"]]
         for k, (t, d) in enumerate(zip(a["totals"], a["differences"])):
             cells += [t] if k == 0 else [t, d]
-        table.add_row(*cells)
+        rows.append(cells)
     for k, v in enumerate(doc["variants"]):
         console.print(f"[{k + 1}] {v['name']}", markup=False)
-    console.print(table)
+    render.fit_table(console, cols, rows, set(cols[1:]), title=f"{doc['period']} ({doc['timezone']}), {doc['currency']}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -660,8 +711,9 @@ def compare(per_message, window_hours, max_unanswered, max_business_messages, af
               default="realistic", show_default=True,
               help="realistic traffic, or a benchmark worst case: one huge conversation of 11-message sessions, "
                    "or every row its own conversation.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @verbose_option
-def generate(out, rows, seed, start, days, accounts, shape):
+def generate(out, rows, seed, start, days, accounts, shape, force):
     """Write a realistic synthetic message log to OUT (.csv, .csv.gz or .parquet).
 
     The log has several accounts, short chats, broadcasts, unanswered bursts, long
@@ -670,10 +722,13 @@ def generate(out, rows, seed, start, days, accounts, shape):
 
     \b
     Example:
-      viber-sessions generate sample_data/messages.parquet --rows 50000 --seed 7
+      viber-sessions generate /tmp/messages.parquet --rows 50000 --seed 7
     """
+    from .errors import UsageError
     from .generate import GeneratorOptions, write_log
 
+    if os.path.lexists(out) and not force:
+        raise UsageError(f"{out} exists; give --force to replace it")
     write_log(out, GeneratorOptions(rows=rows, seed=seed, start=start, days=days, accounts=accounts, shape=shape))
 
 
@@ -681,6 +736,7 @@ def main():
     from . import segment
 
     segment.SKIP_BLAS_PROBE = True
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli(prog_name="viber-sessions")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from . import render
+from . import render, writing
 from .billing import Invoice, bill
 from .load import LoadOptions, MessageLog, load
 from .segment import Segmentation, segment
@@ -47,12 +47,20 @@ def prepare(request: Request, stdin=None) -> tuple[MessageLog, Tariff]:
     return load(request.inputs, request.load_options(), stdin=stdin), tariff
 
 
-def run_invoice(request: Request, stdin=None) -> Result:
-    """Load, segment and bill as ``request`` says. Raises ViberSessionsError subclasses only."""
+def run_invoice(request: Request, stdin=None, progress=None) -> Result:
+    """Load, segment and bill as ``request`` says. Raises ViberSessionsError subclasses only.
+
+    ``progress(what, done, total)``, when given, is told as each of the three steps ends."""
+    step = (lambda k: progress("billing", k, 3)) if progress else (lambda k: None)
     period = Period.parse(request.period, request.tz)
+    step(0)
     log, tariff = prepare(request, stdin)
+    step(1)
     seg = segment(log, tariff.limits)
-    return Result(log=log, tariff=tariff, segmentation=seg, invoice=bill(seg, tariff, period, request.accounts))
+    step(2)
+    invoice = bill(seg, tariff, period, request.accounts)
+    step(3)
+    return Result(log=log, tariff=tariff, segmentation=seg, invoice=invoice)
 
 
 def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None = None, progress=None):
@@ -66,15 +74,12 @@ def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None
                                request.accounts, workdir, progress)
 
 
-def write_outputs(result: Result, tz: str, messages_out: str | None = None, sessions_out: str | None = None,
-                  rejects: str | None = None) -> None:
-    """The optional audit files of an invoice run."""
-    for path in (messages_out, sessions_out, rejects):
-        if path:
-            render.table_format(path)  # refuse an unknown suffix before writing anything
+def write_outputs(result: Result, tz: str, out: writing.OutputSet, messages_out: str | None = None,
+                  sessions_out: str | None = None, rejects: str | None = None) -> None:
+    """Stage the optional audit files of an in-memory invoice run in ``out``."""
     if messages_out:
-        render.write_table(render.messages_table(result.segmentation), messages_out)
+        writing.write_table(render.messages_table(result.segmentation), out.stage(messages_out), messages_out)
     if sessions_out:
-        render.write_table(render.sessions_table(result.segmentation, tz), sessions_out)
+        writing.write_table(render.sessions_table(result.segmentation, tz), out.stage(sessions_out), sessions_out)
     if rejects:
-        render.write_table(result.log.rejected, rejects)
+        writing.write_table(result.log.rejected, out.stage(rejects), rejects)

@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import UsageError
-from .render import atomic_path, table_format
+from .writing import atomic_path, output_format
 
 ACCOUNT_NAMES = ["shop", "bank", "taxi", "pharmacy", "airline", "007delivery", "clinic", "cinema", "telecom", "+7bookstore"]
 OUT_TYPES = np.array(["text", "image", "video", "file", "text_button", "image_text_button"])
@@ -171,7 +171,7 @@ def _subscriber_ids(numbers: np.ndarray) -> np.ndarray:
 
 def write_log(out: str, opts: GeneratorOptions) -> None:
     """Write ``opts.rows`` rows to ``out`` (.csv, .csv.gz or .parquet), chunk by chunk."""
-    kind = table_format(out)
+    kind = output_format(out, ("csv", "parquet"), "OUT")
     rng = np.random.default_rng(opts.seed)
     t0 = _start_ns(opts.start)
     span = opts.days * 86400 * 1_000_000_000

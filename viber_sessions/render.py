@@ -1,31 +1,23 @@
 """Output: the invoice as a rich table, JSON or CSV; the per-message and per-session tables.
 
-Files are written atomically (a temporary file in the same folder, renamed at the end), so a
-failed run never leaves a half-written file behind.
+Files are written through :mod:`viber_sessions.writing` (staged, committed as one set).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from . import money
+from . import money, writing
 from .billing import Invoice
-from .errors import UsageError
 from .load import names_of
 from .segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, Segmentation
 from .timeutil import iso_utc, month_labels
+from .writing import atomic_path, output_format
 
 # ---------------------------------------------------------------------------------------------
 # The invoice
@@ -92,36 +84,62 @@ def invoice_csv(inv: Invoice) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=INVOICE_CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(invoice_rows(inv))
+    for row in invoice_rows(inv):
+        writer.writerow({k: writing.neutralise_text(v) if isinstance(v, str) else v for k, v in row.items()})
     return buf.getvalue()
 
 
-def invoice_table(inv: Invoice, console) -> None:
-    """Print the invoice as rich tables."""
+def fit_table(console, columns: list[str], rows: list[list[str]], right: set[str] = frozenset(), title: str = "",
+              footer: list[str] | None = None) -> None:
+    """Print ``rows`` so that no value is ever cut: a table when every column fits the console at
+    full width (the first column may wrap), else one block per row of ``column: value`` lines."""
     from rich.table import Table
 
-    fmt = lambda amount: money.fmt(amount, inv.places)  # noqa: E731
-    console.print(f"[bold]Invoice {inv.period}[/bold] ({inv.timezone}), amounts in {inv.currency}")
-    for a in inv.accounts:
-        table = Table(title=f"{a.business_id}", title_justify="left", show_footer=True)
-        table.add_column("item", footer="total", no_wrap=True)
-        table.add_column("direction")
-        table.add_column("type", no_wrap=True)
-        table.add_column("count", justify="right")
-        table.add_column("unit price", justify="right")
-        table.add_column("amount", justify="right", footer=fmt(a.total))
-        table.add_row("monthly fee", "", "", "1", fmt(a.subscription_fee), fmt(a.subscription_fee))
-        table.add_row("sessions", "", "", str(a.sessions), fmt(a.session_price), fmt(a.sessions_amount))
-        for l in a.out_of_session:
-            table.add_row("out of session", l.direction, l.message_type, str(l.count), fmt(l.unit_price), fmt(l.amount))
+    cells = rows + ([footer] if footer else [])
+    widths = [max([len(c[k]) for c in cells] + [max(len(w) for w in columns[k].split() or [""])])
+              for k in range(len(columns))]
+    first_min = min(widths[0], 12)
+    needed = first_min + sum(widths[1:]) + 3 * len(columns) + 1
+    if needed <= console.width:
+        table = Table(title=title or None, title_justify="left", show_footer=footer is not None)
+        for k, name in enumerate(columns):
+            foot = footer[k] if footer else ""
+            if k == 0:
+                table.add_column(name, footer=foot, overflow="fold", min_width=first_min, ratio=1)
+            else:
+                table.add_column(name, footer=foot, justify="right" if name in right else "left", no_wrap=True,
+                                 min_width=widths[k])
+        for r in rows:
+            table.add_row(*r)
         console.print(table)
-        console.print(f"  messages inside billed sessions (free): {a.in_session_messages}")
-    console.print(f"[bold]Total: {fmt(inv.total)} {inv.currency}[/bold] ({len(inv.accounts)} account(s))")
+        return
+    if title:
+        console.print(title, style="bold", markup=False)
+    for r in cells:
+        console.print(f"  {r[0]}", markup=False)
+        for name, value in zip(columns[1:], r[1:]):
+            if value != "":
+                console.print(f"    {name}: {value}", markup=False)
+
+
+def invoice_table(inv: Invoice, console) -> None:
+    """Print the invoice as rich tables. Numbers are never cut (see :func:`fit_table`). Warnings
+    are not part of the table: the CLI writes them to stderr."""
+    fmt = lambda amount: money.fmt(amount, inv.places)  # noqa: E731
+    console.print(f"Invoice {inv.period} ({inv.timezone}), amounts in {inv.currency}", style="bold", markup=False)
+    for a in inv.accounts:
+        rows = [["monthly fee", "1", fmt(a.subscription_fee), fmt(a.subscription_fee)],
+                ["sessions", str(a.sessions), fmt(a.session_price), fmt(a.sessions_amount)]]
+        rows += [[f"out of session {l.direction} {l.message_type}", str(l.count), fmt(l.unit_price), fmt(l.amount)]
+                 for l in a.out_of_session]
+        fit_table(console, ["item", "count", "unit price", "amount"], rows, {"count", "unit price", "amount"},
+                  title=a.business_id, footer=["total", "", "", fmt(a.total)])
+        console.print(f"  messages inside billed sessions (free): {a.in_session_messages}", markup=False)
+    console.print(f"Total: {fmt(inv.total)} {inv.currency} ({len(inv.accounts)} account(s))", style="bold",
+                  markup=False)
     r = inv.rows
     console.print(f"Rows: {r.read} read = {r.duplicates} duplicates + {r.rejected} rejected + {r.excluded} excluded"
-                  f" + {r.in_session} in session + {r.out_of_session} out of session", soft_wrap=True)
-    for w in inv.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
+                  f" + {r.in_session} in session + {r.out_of_session} out of session", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,50 +216,18 @@ def sessions_table(seg: Segmentation, tz: str, mask: np.ndarray | None = None) -
 
 
 # ---------------------------------------------------------------------------------------------
-# Writing files
+# Writing files: see :mod:`viber_sessions.writing` (kept here under their old names)
 
-
-def table_format(path: str) -> str:
-    low = path.lower()
-    if low.endswith((".parquet", ".pq")):
-        return "parquet"
-    if low.endswith((".csv", ".csv.gz")):
-        return "csv"
-    raise UsageError(f"{path}: cannot tell the format from the name; use a .csv or .parquet file name")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """A temporary path beside ``path`` that replaces it when the block ends without error."""
-    target = Path(path)
-    if not target.parent.exists():
-        raise UsageError(f"{path}: the folder {str(target.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a normal file follows the umask
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+table_format = lambda path: output_format(path, ("csv", "parquet"))  # noqa: E731
 
 
 def write_text(path: str, text: str) -> None:
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+        writing.write_text(tmp, text, path)
 
 
 def write_table(table: pa.Table, path: str) -> None:
-    """A table as CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``), atomically and
-    deterministically (no timestamps or writer ids that vary between runs)."""
-    kind = table_format(path)
+    """A table as CSV or Parquet, atomically (see :func:`viber_sessions.writing.write_table`)."""
+    kind = output_format(path, ("csv", "parquet"))
     with atomic_path(path) as tmp:
-        if kind == "parquet":
-            pq.write_table(table, tmp, compression="zstd")
-        else:
-            compression = "gzip" if path.lower().endswith(".gz") else None
-            with pa.output_stream(tmp, compression=compression) as out:
-                pacsv.write_csv(table, out, pacsv.WriteOptions(quoting_style="needed"))
+        writing.write_table(table, tmp, path, kind)

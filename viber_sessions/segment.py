@@ -302,6 +302,14 @@ def conversation_order(business: np.ndarray, subscriber: np.ndarray, n_subscribe
     return np.lexsort(((~inbound).astype(np.int8), ts, conv))
 
 
+def id_part(names: pa.Array) -> pa.Array:
+    """Identifiers as parts of a session id: ``%`` -> ``%25`` and ``/`` -> ``%2F`` (nothing else
+    changes, so ordinary ids read as written)."""
+    if not len(names):
+        return names
+    return pc.replace_substring(pc.replace_substring(names, "%", "%25"), "/", "%2F")
+
+
 @dataclass(eq=False)
 class Segmentation:
     """The per-message assignment and the sessions, aligned with the :class:`MessageLog` rows."""
@@ -333,7 +341,8 @@ class Segmentation:
 
     def session_ids(self) -> pa.Array:
         """Deterministic ids: ``business/subscriber/YYYYMMDDTHHMMSSZ`` (``-2``, ``-3`` ... when
-        two sessions of a conversation start at the same instant)."""
+        two sessions of a conversation start at the same instant). A ``%`` or ``/`` inside an id
+        is written ``%25`` / ``%2F``, so ``a/b`` + ``c`` and ``a`` + ``b/c`` never meet."""
         if self.n_sessions == 0:
             return pa.array([], pa.string())
         start = pa.array(self.s_start, pa.timestamp("ns", tz="UTC"))
@@ -350,8 +359,8 @@ class Segmentation:
         k = np.arange(self.n_sessions) - np.repeat(run_start, np.diff(np.append(run_start, self.n_sessions)))
         suffix = pa.array(np.where(k > 0, np.char.add("-", (k + 1).astype(str)), ""), pa.string())
         ids = pc.binary_join_element_wise(
-            self.log.businesses.take(pa.array(self.s_business)),
-            self.log.subscribers.take(pa.array(self.s_subscriber)),
+            id_part(self.log.businesses).take(pa.array(self.s_business)),
+            id_part(self.log.subscribers).take(pa.array(self.s_subscriber)),
             pc.binary_join_element_wise(stamp, "Z", ""), "/")
         return pc.binary_join_element_wise(ids, suffix, "")
 
