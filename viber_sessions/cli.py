@@ -102,8 +102,18 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C."""
 
 
-def _on_sigterm(signum, frame):
-    raise Terminated()
+def _quiet_logs() -> None:
+    """After a signal, no library logs its own shutdown (Dask's "Task exception was never
+    retrieved" and the like): the user sees one line. ``-v`` keeps them."""
+    if not _state["verbose"]:
+        import logging
+
+        logging.disable(logging.CRITICAL)
+
+
+def _on_signal(signum, frame):
+    _quiet_logs()
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 class _Group(click.Group):
@@ -134,6 +144,12 @@ class _Group(click.Group):
             if _state["verbose"]:
                 traceback.print_exc()
             click.echo("terminated" if terminated else "interrupted", err=True)
+            if not _state["verbose"]:
+                # what libraries print while shutting down after a signal (a Dask cluster closed
+                # half-started at exit) is noise after the one line above
+                sys.stderr.flush()
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stderr.fileno())
             ctx.exit(143 if terminated else 130)
 
 
@@ -143,8 +159,8 @@ class _Group(click.Group):
 def cli():
     """Turn Viber business message logs into exact session-based invoices.
 
-    Sessions follow RULES: a subscriber's message opens a 24 h session that holds up to 60
-    business messages and closes after 10 unanswered ones; see the README for every rule.
+    A subscriber's message opens a 24 h session that holds up to 60 business messages and
+    closes after 10 unanswered ones; the README's "The rules" section states every rule.
     """
 
 
@@ -312,6 +328,9 @@ def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limi
     with _progress(quiet) as progress:
         if engine == "dask":
             from . import distributed
+
+            if not _state["verbose"]:      # the workers' own log lines (they inherit the environment)
+                os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
 
             result = distributed.run_invoice(request, scheduler or "local", progress=progress)
         elif limit is not None:
@@ -736,7 +755,9 @@ def main():
     from . import segment
 
     segment.SKIP_BLAS_PROBE = True
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not when the parent ignores it
+        signal.signal(signal.SIGINT, _on_signal)
     cli(prog_name="viber-sessions")
 
 
