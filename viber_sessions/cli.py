@@ -658,11 +658,11 @@ def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt,
 @click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this business account (repeatable).")
 @click.option("--per-message", is_flag=True,
               help="Add a variant without sessions: every message billed at its type price, no monthly fee.")
-@click.option("--window-hours", type=click.FloatRange(min=1), default=None,
+@click.option("--window-hours", type=click.FloatRange(min=1, max=87600), default=None,
               help="Add a variant of the first tariff with this session window.")
-@click.option("--max-unanswered", type=click.IntRange(min=1), default=None,
+@click.option("--max-unanswered", type=click.IntRange(min=1, max=10**9), default=None,
               help="... with this unanswered limit (combines with the other what-if limits).")
-@click.option("--max-business-messages", type=click.IntRange(min=1), default=None,
+@click.option("--max-business-messages", type=click.IntRange(min=1, max=10**9), default=None,
               help="... with this business-message limit per session.")
 @click.option("--after-message-limit", type=click.Choice(["new_session", "close"]), default=None,
               help="... with this behaviour at the business-message limit.")
