@@ -1,4 +1,4 @@
-"""Invoice lines from a segmentation (RULES.md sections 6 and 7).
+"""Invoice lines from a segmentation (README, "The rules": billing and the accounting identity).
 
 Counting is array work (numpy); money is Decimal, applied to the few aggregated lines only.
 """
@@ -44,7 +44,7 @@ class AccountInvoice:
 
 @dataclass(frozen=True)
 class RowCounts:
-    """RULES.md section 7: every input row is exactly one of these."""
+    """The accounting identity: every input row is exactly one of these (blank lines are outside it)."""
 
     read: int
     duplicates: int

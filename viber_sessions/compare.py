@@ -78,8 +78,8 @@ def comparison_dict(results: list[tuple[Variant, Invoice]], invoice_dict) -> dic
                       "invoice": invoice_dict(inv)} for v, inv in results],
         "accounts": [{"business_id": b,
                       "totals": [fmt(account_total(inv, b)) for _, inv in results],
-                      "differences": [fmt(account_total(inv, b) - account_total(base, b)) for _, inv in results]}
+                      "differences": [fmt(money.diff(account_total(inv, b), account_total(base, b))) for _, inv in results]}
                      for b in names],
         "totals": [fmt(inv.total) for _, inv in results],
-        "differences": [fmt(inv.total - base.total) for _, inv in results],
+        "differences": [fmt(money.diff(inv.total, base.total)) for _, inv in results],
     }

@@ -1,4 +1,4 @@
-"""Split every conversation into sessions (RULES.md sections 2-5).
+"""Split every conversation into sessions (README, "The rules").
 
 All per-message work is array work: duplicate and status flags, conversation codes, the ordering,
 the type flags. The one inherently sequential step - where the next session opens depends on
@@ -25,6 +25,7 @@ BILLING_NAMES = ("session", "out_of_session", "duplicate", "excluded")
 R_NONE, R_NO_SESSION, R_TYPE_NOT_ALLOWED, R_ONE_SIDED, R_DUPLICATE, R_EXCLUDED = range(6)
 REASON_NAMES = ("", "no_session", "type_not_allowed", "one_sided", "duplicate", "excluded_status")
 # Session origins and close reasons.
+O_SUBSCRIBER, O_ROLLOVER = 0, 1
 ORIGIN_NAMES = ("subscriber", "rollover")
 C_OPEN, C_EXPIRED, C_MESSAGE_LIMIT, C_UNANSWERED_LIMIT = range(4)
 CLOSE_NAMES = ("open", "expired", "message_limit", "unanswered_limit")
@@ -33,14 +34,14 @@ CLOSE_NAMES = ("open", "expired", "message_limit", "unanswered_limit")
 @numba.njit(cache=True, nogil=True)
 def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, window, max_bm, max_un,
             close_at_limit, sess, reason, s_row, s_origin, s_close, s_in, s_out):  # pragma: no cover - compiled
-    """The state machine of RULES.md section 4, one pass over the rows in ``order`` (by
+    """The session state machine (README, "The rules"), one pass over the rows in ``order`` (by
     conversation, timestamp, inbound first, input order). Rows whose ``billing`` is already
     DUPLICATE or EXCLUDED take no part. Returns the number of sessions.
 
-    Per row: ``sess`` (session number or -1) and ``reason`` (0 in a session, 1 no_session,
-    2 type_not_allowed). Per session: the row that opened it, origin (0 subscriber,
-    1 rollover), the limit that closed it (0 none, 2 message_limit, 3 unanswered_limit) and
-    its inbound and outbound message counts.
+    Per row: ``sess`` (session number or -1) and ``reason`` (R_NONE in a session,
+    R_NO_SESSION, R_TYPE_NOT_ALLOWED). Per session: the row that opened it, origin
+    (O_SUBSCRIBER, O_ROLLOVER), the limit that closed it (C_OPEN for none, C_MESSAGE_LIMIT,
+    C_UNANSWERED_LIMIT) and its inbound and outbound message counts.
     """
     ns = 0
     is_open = False
@@ -52,7 +53,7 @@ def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t
     prev_s = -1
     for p in range(order.shape[0]):
         i = order[p]
-        if billing[i] >= 2:         # DUPLICATE or EXCLUDED
+        if billing[i] >= DUPLICATE:         # DUPLICATE or EXCLUDED take no part
             continue
         if business[i] != prev_b or subscriber[i] != prev_s:
             is_open = False
@@ -66,8 +67,8 @@ def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t
                 cur = ns
                 ns += 1
                 s_row[cur] = i
-                s_origin[cur] = 0
-                s_close[cur] = 0
+                s_origin[cur] = O_SUBSCRIBER
+                s_close[cur] = C_OPEN
                 s_in[cur] = 0
                 s_out[cur] = 0
                 start = t
@@ -76,24 +77,24 @@ def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t
                 is_open = True
             else:
                 sess[i] = -1
-                reason[i] = 1
+                reason[i] = R_NO_SESSION
                 continue
         if inbound[i]:
             un = 0
             sess[i] = cur
-            reason[i] = 0
+            reason[i] = R_NONE
             s_in[cur] += 1
         elif not allowed_t[mtype[i]]:
             sess[i] = -1
-            reason[i] = 2
+            reason[i] = R_TYPE_NOT_ALLOWED
         else:
             if bm == max_bm:
-                s_close[cur] = 2
+                s_close[cur] = C_MESSAGE_LIMIT
                 cur = ns
                 ns += 1
                 s_row[cur] = i
-                s_origin[cur] = 1
-                s_close[cur] = 0
+                s_origin[cur] = O_ROLLOVER
+                s_close[cur] = C_OPEN
                 s_in[cur] = 0
                 s_out[cur] = 0
                 start = t
@@ -102,13 +103,13 @@ def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t
             bm += 1
             un += 1
             sess[i] = cur
-            reason[i] = 0
+            reason[i] = R_NONE
             s_out[cur] += 1
             if un == max_un:
-                s_close[cur] = 3
+                s_close[cur] = C_UNANSWERED_LIMIT
                 is_open = False
             elif close_at_limit and bm == max_bm:
-                s_close[cur] = 2
+                s_close[cur] = C_MESSAGE_LIMIT
                 is_open = False
     return ns
 
@@ -117,14 +118,14 @@ def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t
 def _finish(billing, sess, reason, billable):  # pragma: no cover - compiled
     """Per row: out of session (reason given, or one_sided) unless in a billable session."""
     for i in range(billing.shape[0]):
-        if billing[i] >= 2:
+        if billing[i] >= DUPLICATE:
             continue
         k = sess[i]
         if k < 0:
-            billing[i] = 1
+            billing[i] = OUT_OF_SESSION
         elif not billable[k]:
-            billing[i] = 1
-            reason[i] = 3
+            billing[i] = OUT_OF_SESSION
+            reason[i] = R_ONE_SIDED
 
 
 def run_kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, limits: Limits):
