@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from viber_sessions.cli import cli
-from viber_sessions.render import MESSAGES_COLUMNS, SESSIONS_COLUMNS
+from viber_sessions.tables import MESSAGES_COLUMNS, SESSIONS_COLUMNS
 
 ROOT = Path(__file__).parent.parent
 CASES = Path(__file__).parent / "cases"

@@ -230,7 +230,6 @@ def price(t: Tally, tariff: Tariff, period: Period, limits=None, accounts: Seque
 def warnings(t: Tally, period: Period, limits, accounts: Sequence[str] | None = None) -> list[str]:
     """Things a reader of the invoice should know (each one line, in a fixed order)."""
     out: list[str] = []
-    lo = period.start_ns
     if t.first_ts is None:
         return ["no message was loaded"]
     out += coverage_warnings(t.first_ts, t.last_ts, period, limits)

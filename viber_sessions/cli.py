@@ -475,7 +475,7 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
       viber-sessions sessions sample_data/messages.parquet --tariff sample_data/tariff.toml \\
           --account shop --close-reason unanswered_limit
     """
-    from . import core, render, sessionlist, writing
+    from . import core, sessionlist, tables, writing
     from .errors import UsageError
     from .segment import segment
 
@@ -494,7 +494,7 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
     log, tariff = core.prepare(request)
     seg = segment(log, tariff.limits)
     mask = sessionlist.select(seg, accounts, subscribers, period, close_reasons, billable)
-    table = render.sessions_table(seg, kw["tz"], mask)
+    table = tables.sessions_table(seg, kw["tz"], mask)
     line = sessionlist.summary_line(sessionlist.summary(seg, mask))
     with writing.OutputSet() as out:
         if rejects:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from . import render, writing
+from . import tables, writing
 from .billing import Invoice, bill
 from .load import LoadOptions, MessageLog, load
 from .segment import Segmentation, segment
@@ -78,8 +78,8 @@ def write_outputs(result: Result, tz: str, out: writing.OutputSet, messages_out:
                   sessions_out: str | None = None, rejects: str | None = None) -> None:
     """Stage the optional audit files of an in-memory invoice run in ``out``."""
     if messages_out:
-        writing.write_table(render.messages_table(result.segmentation), out.stage(messages_out), messages_out)
+        writing.write_table(tables.messages_table(result.segmentation), out.stage(messages_out), messages_out)
     if sessions_out:
-        writing.write_table(render.sessions_table(result.segmentation, tz), out.stage(sessions_out), sessions_out)
+        writing.write_table(tables.sessions_table(result.segmentation, tz), out.stage(sessions_out), sessions_out)
     if rejects:
         writing.write_table(result.log.rejected, out.stage(rejects), rejects)

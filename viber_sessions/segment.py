@@ -368,12 +368,12 @@ class Segmentation:
     def assignment(self) -> pa.Table:
         """One row per input row, in input order: session_id, billing and reason (the
         ``--messages-out`` table)."""
-        from .render import messages_table
+        from .tables import messages_table
         return messages_table(self)
 
     def sessions(self, tz: str = "UTC") -> pa.Table:
         """One row per session (the ``--sessions-out`` table); ``tz`` decides billed_period."""
-        from .render import sessions_table
+        from .tables import sessions_table
         return sessions_table(self, tz)
 
 
