@@ -504,24 +504,11 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
         elif output:
             writing.write_text(out.stage(output), _json_rows(table), output)
     if fmt == "table":
-        from rich.table import Table
-
-        console = _console()
-        view = Table()
-        for col in table.column_names:
-            view.add_column(col, overflow="fold")
-        for row in table.slice(0, limit).to_pylist():
-            view.add_row(*("" if v is None else str(v) for v in row.values()))
-        console.print(view)
-        if table.num_rows > limit:
-            console.print(f"... {table.num_rows - limit} more (use --output FILE for all)", markup=False)
-        console.print(line, markup=False)
+        sessionlist.render_table(table, line, limit, _console())
         return
-    if output:
-        pass
-    elif fmt == "json":
+    if fmt == "json" and not output:
         click.echo(_json_rows(table), nl=False)
-    else:
+    elif not output:
         sys.stdout.buffer.write(writing.csv_bytes(table))
         sys.stdout.flush()
     if not quiet:
@@ -699,19 +686,7 @@ def compare(per_message, window_hours, max_unanswered, max_business_messages, af
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
-    console = _console()
-    cols = ["business_id"]
-    for k in range(len(doc["variants"])):
-        cols += [f"[{k + 1}] total"] + ([f"[{k + 1}] - [1]"] if k else [])
-    rows = []
-    for a in doc["accounts"] + [{"business_id": "TOTAL", "totals": doc["totals"], "differences": doc["differences"]}]:
-        cells = [a["business_id"]]
-        for k, (t, d) in enumerate(zip(a["totals"], a["differences"])):
-            cells += [t] if k == 0 else [t, d]
-        rows.append(cells)
-    for k, v in enumerate(doc["variants"]):
-        console.print(f"[{k + 1}] {v['name']}", markup=False)
-    render.fit_table(console, cols, rows, set(cols[1:]), title=f"{doc['period']} ({doc['timezone']}), {doc['currency']}")
+    cmp.render_table(doc, _console())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,3 +83,21 @@ def comparison_dict(results: list[tuple[Variant, Invoice]], invoice_dict) -> dic
         "totals": [fmt(inv.total) for _, inv in results],
         "differences": [fmt(money.diff(inv.total, base.total)) for _, inv in results],
     }
+
+
+def render_table(doc: dict, console) -> None:
+    """The comparison on a terminal: the variants, then totals and differences per account."""
+    from .render import fit_table
+
+    cols = ["business_id"]
+    for k in range(len(doc["variants"])):
+        cols += [f"[{k + 1}] total"] + ([f"[{k + 1}] - [1]"] if k else [])
+    rows = []
+    for a in doc["accounts"] + [{"business_id": "TOTAL", "totals": doc["totals"], "differences": doc["differences"]}]:
+        cells = [a["business_id"]]
+        for k, (t, d) in enumerate(zip(a["totals"], a["differences"])):
+            cells += [t] if k == 0 else [t, d]
+        rows.append(cells)
+    for k, v in enumerate(doc["variants"]):
+        console.print(f"[{k + 1}] {v['name']}", markup=False)
+    fit_table(console, cols, rows, set(cols[1:]), title=f"{doc['period']} ({doc['timezone']}), {doc['currency']}")

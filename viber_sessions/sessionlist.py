@@ -55,3 +55,18 @@ def summary_line(s: dict) -> str:
     origin = ", ".join(f"{k} {v}" for k, v in s["by_origin"].items() if v)
     return (f"{s['sessions']} sessions; closed: {close}; origin: {origin}; billable {s['billable']} "
             f"({s['billable_share'] * 100:.1f} %); median {s['median_messages']:g} messages per session")
+
+
+def render_table(table, line: str, limit: int, console) -> None:
+    """At most ``limit`` sessions on a terminal (long values wrap, none is cut), then the summary."""
+    from rich.table import Table
+
+    view = Table()
+    for col in table.column_names:
+        view.add_column(col, overflow="fold")
+    for row in table.slice(0, limit).to_pylist():
+        view.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(view)
+    if table.num_rows > limit:
+        console.print(f"... {table.num_rows - limit} more (use --output FILE for all)", markup=False)
+    console.print(line, markup=False)
