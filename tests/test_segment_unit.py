@@ -74,3 +74,19 @@ def test_segment_accepts_a_pandas_frame_and_returns_both_tables():
     sessions = seg.sessions("Europe/Moscow").to_pylist()
     assert [(s["session_id"], s["billable"], s["billed_period"]) for s in sessions] == \
         [("shop/007/20261005T090000Z", True, "2026-10")]
+
+
+def test_session_ids_never_collide_through_slashes():
+    import pandas as pd
+
+    from viber_sessions.segment import segment
+
+    rows = []
+    for k, (b, s) in enumerate([("a/b", "c"), ("a", "b/c"), ("a%2Fb", "c"), ("shop", "+79001234567")]):
+        rows += [(f"i{k}", "2026-10-01T10:00:00Z", b, s, "inbound", "text"),
+                 (f"o{k}", "2026-10-01T10:01:00Z", b, s, "outbound", "text")]
+    df = pd.DataFrame(rows, columns=["message_id", "timestamp", "business_id", "subscriber_id", "direction",
+                                     "message_type"])
+    ids = segment(df).session_ids().to_pylist()
+    assert sorted(ids) == ["a%252Fb/c/20261001T100000Z", "a%2Fb/c/20261001T100000Z", "a/b%2Fc/20261001T100000Z",
+                           "shop/+79001234567/20261001T100000Z"]

@@ -1,0 +1,61 @@
+"""viber_sessions.billing: the coverage warnings, the --account check, the tally's sums."""
+
+from __future__ import annotations
+
+import pytest
+
+from viber_sessions.billing import RowCounts, Tally, check_accounts, coverage_warnings
+from viber_sessions.errors import BillingError
+from viber_sessions.tariff import Limits
+from viber_sessions.timeutil import Period, to_ns
+from datetime import datetime, timezone
+
+OCT = Period.parse("2026-10", "UTC")
+
+
+def ns(text: str) -> int:
+    return to_ns(datetime.fromisoformat(text).replace(tzinfo=timezone.utc))
+
+
+def test_data_starting_days_after_the_period_start_says_what_is_not_covered():
+    got = coverage_warnings(ns("2026-10-05T00:00:00"), ns("2026-10-31T23:00:00"), OCT, Limits())
+    assert got == ["the loaded data starts at 2026-10-05T00:00:00Z, after the period start 2026-10-01T00:00:00Z: "
+                   "the period is not covered from 2026-10-01T00:00:00Z to 2026-10-05T00:00:00Z, and sessions that "
+                   "began before the data are not seen"]
+
+
+def test_data_starting_inside_the_lookback_window():
+    got = coverage_warnings(ns("2026-09-30T12:00:00"), ns("2026-11-02T00:00:00"), OCT, Limits())
+    assert got == ["the loaded data starts at 2026-09-30T12:00:00Z, less than one session window (24 h) before the "
+                   "period start 2026-10-01T00:00:00Z: sessions that began before 2026-09-30T12:00:00Z are not "
+                   "seen, so messages of such sessions may be billed as out of session"]
+
+
+def test_full_coverage_and_early_end():
+    assert coverage_warnings(ns("2026-09-29T00:00:00"), ns("2026-10-31T12:00:00"), OCT, Limits()) == []
+    got = coverage_warnings(ns("2026-09-29T00:00:00"), ns("2026-10-20T00:00:00"), OCT, Limits())
+    assert got == ["the loaded data ends at 2026-10-20T00:00:00Z, more than one session window (24 h) before the "
+                   "period end 2026-11-01T00:00:00Z: the period is not covered from 2026-10-20T00:00:00Z to "
+                   "2026-11-01T00:00:00Z"]
+    got = coverage_warnings(ns("2026-08-01T00:00:00"), ns("2026-08-20T00:00:00"), OCT, Limits())
+    assert got == ["the loaded data (2026-08-01T00:00:00Z to 2026-08-20T00:00:00Z) does not reach into the period "
+                   "2026-10-01T00:00:00Z to 2026-11-01T00:00:00Z"]
+
+
+def _tally(**kw):
+    return Tally(rows=RowCounts(1, 0, 0, 0, 1, 0), first_ts=0, **kw)
+
+
+def test_unknown_account_is_an_error_with_a_suggestion():
+    with pytest.raises(BillingError, match=r"--account 'shp': no row of the loaded log belongs to this account "
+                                           r"\(did you mean 'shop'\?\)"):
+        check_accounts(_tally(seen={"shop", "taxi"}), ["shop", "shp"])
+    check_accounts(_tally(seen={"shop"}), ["shop"])
+
+
+def test_tallies_add_up_including_new_fields():
+    a = Tally(rows=RowCounts(3, 1, 0, 0, 1, 1, blank_lines=2), first_ts=5, last_ts=9, seen={"a"})
+    b = Tally(rows=RowCounts(2, 0, 1, 0, 0, 1, blank_lines=1), first_ts=3, last_ts=7, seen={"b"})
+    c = a + b
+    assert (c.rows.read, c.rows.blank_lines, c.first_ts, c.last_ts, c.seen) == (5, 3, 3, 9, {"a", "b"})
+    assert c.rows.balanced()

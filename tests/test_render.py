@@ -1,0 +1,53 @@
+"""viber_sessions.render: the invoice as a person sees it (narrow terminals included)."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from rich.console import Console
+
+from viber_sessions import core, render
+
+CASES = Path(__file__).parent / "cases" / "invoice"
+
+
+def _invoice():
+    return core.run_invoice(core.Request(inputs=[str(CASES / "messages.csv")], tariff=str(CASES / "tariff.toml"),
+                                         period="2026-10", tz="Europe/Moscow")).invoice
+
+
+def _text(inv, width):
+    buf = io.StringIO()
+    render.invoice_table(inv, Console(file=buf, width=width, no_color=True, highlight=False))
+    return buf.getvalue()
+
+
+def test_no_amount_is_cut_at_any_width():
+    inv = _invoice()
+    amounts = {render.money.fmt(a.total, inv.places) for a in inv.accounts} | {"5000.00", "5005.75", "10007.85"}
+    for width in (40, 60, 80, 120):
+        text = _text(inv, width)
+        assert "…" not in text, (width, text)
+        assert max(len(line) for line in text.splitlines()) <= width
+        for amount in amounts:
+            assert re.search(rf"(?<![\d.]){re.escape(amount)}(?![\d.])", text), (width, amount)
+
+
+def test_sixty_columns_keep_the_table_layout():
+    text = _text(_invoice(), 60)
+    assert "┃ item" in text and "out of session outbound" in text and "│ 5005.75 │" in text
+
+
+def test_fit_table_falls_back_to_records_when_columns_cannot_fit():
+    buf = io.StringIO()
+    console = Console(file=buf, width=30, no_color=True)
+    render.fit_table(console, ["account", "our amount", "statement amount"], [["shop", "123456789.00", "1.00"]],
+                     {"our amount", "statement amount"})
+    assert buf.getvalue().splitlines() == ["  shop", "    our amount: 123456789.00", "    statement amount: 1.00"]
+
+
+def test_warnings_are_not_in_the_table():
+    inv = _invoice()
+    assert inv.warnings and "warning" not in _text(inv, 120)
