@@ -61,7 +61,8 @@ def test_validate_reports_every_problem(tmp_path):
     dup = next(f for f in doc["findings"] if f["code"] == "conflicting_duplicate")
     assert dup["file"] == str(extra) and dup["row"] == 3 and dup["value"] == "x1"
     assert "first seen in" in dup["message"] and "row 1" in dup["message"]
-    assert set(doc["findings"][0]) == {"file", "row", "column", "code", "message", "value"}
+    # the keys of a finding (validate.report_dict adds "severity"; tests/test_validate.py checks it)
+    assert {"file", "row", "column", "code", "message", "value"} <= set(doc["findings"][0])
 
 
 def test_validate_clean_log_exits_0():
@@ -262,6 +263,37 @@ def test_reconcile_per_account_and_day(log, tmp_path):
     assert r.exit_code == 1 and doc["counts"]["differs"] == 1
     a = next(a for a in doc["accounts"] if a["business_id"] == rows[3]["business_id"])
     assert (a["session_difference"], a["amount_difference"]) == (2, "2.40")
+
+
+@pytest.mark.parametrize("grain", ["session", "day"])
+def test_reconcile_bad_amount_names_file_row_column_and_the_value_once(tmp_path, grain):
+    statement = tmp_path / "st.csv"
+    if grain == "session":
+        # the first row is set aside (billable = false) and still counts: the bad value is on row 2
+        statement.write_text("business_id,subscriber_id,start,amount,billable\n"
+                             f"shop,{SUB},2026-10-05T09:00:00Z,1.20,false\n"
+                             f'shop,{SUB},2026-10-05T09:00:00Z,"868,50",true\n', encoding="utf-8")
+        args, column = (), "amount"
+    else:
+        statement.write_text("shop_id,date,sessions,out_of_session_messages,sum\n"
+                             "shop,2026-10-05,1,0,1.20\n"
+                             'shop,2026-10-06,1,0,"868,50"\n', encoding="utf-8")
+        args, column = ("--statement-map", "business_id=shop_id", "--statement-map", "amount=sum"), "sum"
+    r = run("reconcile", CASES / "01_basic.csv", "--tariff", TARIFF, "--statement", statement, *args)
+    assert r.exit_code == 1
+    assert r.stderr == (f"error: {statement}, row 2, column {column!r}: not a decimal amount: the decimal point must "
+                        "be '.' (such as 868.50), without thousands separators: '868,50'\n")
+    assert r.stderr.count("868,50") == 1
+
+
+def test_reconcile_other_bad_amounts(tmp_path):
+    statement = tmp_path / "st.csv"
+    for value, message in (("abc", "not a decimal amount (such as 868.50)"), ("-3", "amount must not be negative")):
+        statement.write_text(f"business_id,subscriber_id,start,amount\nshop,{SUB},2026-10-05T09:00:00Z,{value}\n",
+                             encoding="utf-8")
+        r = run("reconcile", CASES / "01_basic.csv", "--tariff", TARIFF, "--statement", statement)
+        assert r.exit_code == 1
+        assert r.stderr == f"error: {statement}, row 1, column 'amount': {message}: {value!r}\n"
 
 
 # --- compare -------------------------------------------------------------------------------------

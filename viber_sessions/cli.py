@@ -399,11 +399,16 @@ def _instant(text, tz, option):
 def validate(fmt, since, until, now, quiet, **kw):
     """Check LOG... without billing it and report every problem found, not only the first.
 
-    Findings: unreadable files, missing columns, missing or unparseable values, unknown
-    directions, malformed CSV lines, message types the tariff does not price (with
-    --tariff), duplicate message ids with different contents, business messages of a type
-    not allowed in a session, timestamps in the future or outside --since/--until. Exit 0
-    when clean, 1 when there are findings, 2 on usage errors.
+    Each finding has a severity. error: the log cannot be billed as it is (unreadable
+    files, missing columns, missing or unparseable values, unknown directions, malformed
+    CSV lines, message types the tariff does not price with --tariff, no data row).
+    warning: billable, but probably not meant (ids with spaces at an end or invisible
+    characters, duplicate message ids with different contents, timestamps in the future
+    or outside --since/--until, a last line without a line end). note: a billing
+    condition (business messages of a type not allowed in a session, with --tariff).
+    The table summarises by code, then lists errors and warnings; --format json lists
+    every finding. Exit 0 without errors (warnings and notes allowed), 1 with errors,
+    2 on usage errors.
 
     \b
     Example:
@@ -422,26 +427,10 @@ def validate(fmt, since, until, now, quiet, **kw):
                         until_ns=_instant(until, kw["tz"], "--until"))
     fmt = fmt or _default_format("table", "json")
     if fmt == "json":
-        click.echo(json.dumps({"rows_read": report.rows_read, "files": list(report.files), "counts": report.counts(),
-                               "findings": [{"file": p.file, "row": p.row, "column": p.column, "code": p.code,
-                                             "message": p.message, "value": p.value} for p in report.findings]},
-                              indent=2, ensure_ascii=False))
+        click.echo(json.dumps(v.report_dict(report), indent=2, ensure_ascii=False))
     else:
-        from rich.table import Table
-
-        console = _console()
-        if report.findings:
-            table = Table(show_lines=False)
-            for col in ("file", "row", "column", "code", "message", "value"):
-                table.add_column(col, overflow="fold")
-            for p in report.findings:
-                table.add_row(p.file, "" if p.row is None else str(p.row), p.column or "", p.code, p.message,
-                              "" if p.value is None else repr(p.value))
-            console.print(table)
-        counts = ", ".join(f"{k} {n}" for k, n in report.counts().items()) or "no findings"
-        console.print(f"{report.rows_read} rows in {len(report.files)} file(s): {counts}", soft_wrap=True,
-                      markup=False)
-    sys.exit(1 if report.findings else 0)
+        v.render_table(report, _console())
+    sys.exit(report.exit_code)
 
 
 # ---------------------------------------------------------------------------------------------

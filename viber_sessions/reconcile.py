@@ -99,33 +99,72 @@ def read_statement(path: str, column_map: Mapping[str, str] | None = None) -> tu
                              f"(per account); it has {', '.join(table.column_names)} (use --statement-map)"))
 
 
-def _strings(path: str, table: pa.Table, column: str) -> list:
+class _Source:
+    """Where statement values come from, for error messages: the file, the name each canonical
+    column has in it (``--statement-map``), and each table row's data row in the file (from 1;
+    rows set aside, such as ``billable = false``, keep their numbers)."""
+
+    def __init__(self, path: str, column_map: Mapping[str, str] | None, rows: np.ndarray | None = None):
+        self.path = path
+        self.column_map = dict(column_map or {})
+        self.rows = rows
+
+    def column(self, canonical: str) -> str:
+        return self.column_map.get(canonical, canonical)
+
+    def row(self, index: int) -> int:
+        return int(self.rows[index]) if self.rows is not None else index + 1
+
+    def keep(self, mask) -> "_Source":
+        rows = self.rows if self.rows is not None else np.arange(1, len(mask) + 1)
+        return _Source(self.path, self.column_map, rows[np.asarray(mask, dtype=bool)])
+
+    def problem(self, index: int | None, column: str, code: str, message: str, value) -> InputError:
+        return InputError(Problem(self.path, None if index is None else self.row(index), self.column(column), code,
+                                  message, None if value is None else str(value)))
+
+
+def _strings(src: _Source, table: pa.Table, column: str) -> list:
     arr = table.column(column).combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not (pa.types.is_string(arr.type) or pa.types.is_integer(arr.type) or pa.types.is_large_string(arr.type)):
-        raise InputError(Problem(path, None, column, "bad_column_type", f"must hold text, not {arr.type}"))
+        raise src.problem(None, column, "bad_column_type", f"must hold text, not {arr.type}", None)
     return arr.cast(pa.string()).to_pylist()
 
 
-def _decimal(path: str, values: list, column: str) -> list[Decimal]:
+def _decimal(src: _Source, values: list, column: str) -> list[Decimal]:
+    """Amounts as exact decimals (empty: 0). A bad value is one error naming the file, the row
+    and the column, with the value once."""
     out = []
-    for row, v in enumerate(values, start=1):
+    for i, v in enumerate(values):
         try:
             out.append(money.parse(v if v not in (None, "") else "0"))
-        except money.MoneyError as exc:
-            raise InputError(Problem(path, row, column, "bad_amount", str(exc), None if v is None else str(v))) from None
+        except money.MoneyError:
+            raise src.problem(i, column, "bad_amount", _amount_message(v), v) from None
     return out
 
 
-def _ints(path: str, values: list, column: str) -> list[int]:
+def _amount_message(value) -> str:
+    """Why a statement amount is refused (the value itself is shown once, by the Problem)."""
+    try:
+        negative = Decimal(str(value).strip()) < 0
+    except (ArithmeticError, ValueError):
+        negative = False
+    if negative:
+        return "amount must not be negative"
+    if isinstance(value, str) and "," in value:
+        return "not a decimal amount: the decimal point must be '.' (such as 868.50), without thousands separators"
+    return "not a decimal amount (such as 868.50)"
+
+
+def _ints(src: _Source, values: list, column: str) -> list[int]:
     out = []
-    for row, v in enumerate(values, start=1):
+    for i, v in enumerate(values):
         try:
             out.append(int(v))
         except (TypeError, ValueError):
-            raise InputError(Problem(path, row, column, "bad_count", "not a whole number",
-                                     None if v is None else str(v))) from None
+            raise src.problem(i, column, "bad_count", "not a whole number", v) from None
     return out
 
 
@@ -133,29 +172,30 @@ def reconcile(seg: Segmentation, tariff: Tariff, statement_path: str, tz: str, p
               time_tolerance_s: float = 60, column_map: Mapping[str, str] | None = None,
               input_tz: str = "UTC") -> Reconciliation:
     grain, table = read_statement(statement_path, column_map)
+    src = _Source(statement_path, column_map)
     if grain == "session":
-        return _reconcile_sessions(seg, tariff, statement_path, table, tz, period, time_tolerance_s, input_tz)
-    return _reconcile_aggregate(seg, tariff, statement_path, table, grain, tz, period)
+        return _reconcile_sessions(seg, tariff, src, table, tz, period, time_tolerance_s, input_tz)
+    return _reconcile_aggregate(seg, tariff, src, table, grain, tz, period)
 
 
 # ---------------------------------------------------------------------------------------------
 # Per session
 
 
-def _reconcile_sessions(seg, tariff, path, table, tz, period, tol_s, input_tz) -> Reconciliation:
+def _reconcile_sessions(seg, tariff, src, table, tz, period, tol_s, input_tz) -> Reconciliation:
     log = seg.log
     if "billable" in table.column_names:
         flags = [str(v).strip().lower() not in ("false", "0", "no", "") for v in _strings_any(table, "billable")]
-        table = table.filter(pa.array(flags))
-    businesses = _strings(path, table, "business_id")
-    subscribers = _strings(path, table, "subscriber_id")
+        table = table.filter(pa.array(flags, pa.bool_()))
+        src = src.keep(flags)
+    businesses = _strings(src, table, "business_id")
+    subscribers = _strings(src, table, "subscriber_id")
     start, bad = parse_timestamps(table.column("start").combine_chunks(), input_tz, None)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(Problem(path, row + 1, "start", "bad_timestamp", "not a timestamp",
-                                 str(table.column("start")[row].as_py())))
-    sids = _strings(path, table, "session_id") if "session_id" in table.column_names else [""] * table.num_rows
-    amounts = (_decimal(path, _strings_any(table, "amount"), "amount") if "amount" in table.column_names
+        raise src.problem(row, "start", "bad_timestamp", "not a timestamp", table.column("start")[row].as_py())
+    sids = _strings(src, table, "session_id") if "session_id" in table.column_names else [""] * table.num_rows
+    amounts = (_decimal(src, _strings_any(table, "amount"), "amount") if "amount" in table.column_names
                else [tariff.session_price] * table.num_rows)
     keep = np.ones(table.num_rows, dtype=bool)
     if period is not None:
@@ -296,12 +336,12 @@ def _describe_time(seg: Segmentation, t: int, conversation: list[int], ids: list
 # Per account and day or month
 
 
-def _reconcile_aggregate(seg, tariff, path, table, grain, tz, period) -> Reconciliation:
-    businesses = _strings(path, table, "business_id")
+def _reconcile_aggregate(seg, tariff, src, table, grain, tz, period) -> Reconciliation:
+    businesses = _strings(src, table, "business_id")
     keys = _strings_any(table, "date" if grain == "day" else "period")
-    sessions = _ints(path, _strings_any(table, "sessions"), "sessions")
-    oos = _ints(path, _strings_any(table, "out_of_session_messages"), "out_of_session_messages")
-    amounts = _decimal(path, _strings_any(table, "amount"), "amount")
+    sessions = _ints(src, _strings_any(table, "sessions"), "sessions")
+    oos = _ints(src, _strings_any(table, "out_of_session_messages"), "out_of_session_messages")
+    amounts = _decimal(src, _strings_any(table, "amount"), "amount")
     keys = [str(k)[:10] if grain == "day" else str(k)[:7] for k in keys]
 
     ours = _our_aggregates(seg, tariff, tz, grain)
