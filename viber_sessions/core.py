@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -58,9 +59,19 @@ def run_invoice(request: Request, stdin=None, progress=None) -> Result:
     step(1)
     seg = segment(log, tariff.limits)
     step(2)
-    invoice = bill(seg, tariff, period, request.accounts)
+    invoice = with_notices(bill(seg, tariff, period, request.accounts), log.notices)
     step(3)
     return Result(log=log, tariff=tariff, segmentation=seg, invoice=invoice)
+
+
+def with_notices(invoice: Invoice, notices=()) -> Invoice:
+    """The invoice with what the reader noticed (a last line without a line end, ...) and the
+    accounts on it whose ids look mistyped (surrounding spaces, invisible characters) added to
+    its warnings."""
+    from . import ids
+
+    extra = [str(p) for p in notices] + ids.warning_lines([a.business_id for a in invoice.accounts])
+    return dataclasses.replace(invoice, warnings=tuple(invoice.warnings) + tuple(extra)) if extra else invoice
 
 
 def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None = None, progress=None):
