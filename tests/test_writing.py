@@ -123,13 +123,27 @@ def test_output_set_commits_together_or_not_at_all(tmp_path):
 
 
 def test_signals_are_held_off_while_committing(tmp_path, monkeypatch):
+    from viber_sessions import entry
+
     seen = []
-    monkeypatch.setattr(writing.os, "replace", lambda s, d: (seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, [])),
-                                                             os.rename(s, d)))
-    with writing.OutputSet() as out:
-        Path(out.stage(str(tmp_path / "x.txt"))).write_text("x")
-    assert signal.SIGINT in seen[0] and signal.SIGTERM in seen[0]
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    monkeypatch.setattr(signal, "getsignal", signal.getsignal)
+    old = signal.signal(signal.SIGTERM, entry._on_signal)
+    try:
+        def replace(src, dst):
+            if not seen:                       # a SIGTERM arrives in the middle of the commit
+                os.kill(os.getpid(), signal.SIGTERM)
+            seen.append(dst)
+            os.rename(src, dst)
+
+        monkeypatch.setattr(writing.os, "replace", replace)
+        with pytest.raises(entry.Terminated):
+            with writing.OutputSet() as out:
+                Path(out.stage(str(tmp_path / "a.txt"))).write_text("a")
+                Path(out.stage(str(tmp_path / "b.txt"))).write_text("b")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    # the signal acted only once both files were in place, and no temporary is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"] and len(seen) == 2
 
 
 def test_character_devices_are_written_in_place():

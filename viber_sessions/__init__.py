@@ -6,19 +6,53 @@ The pipeline is ``load`` (files -> :class:`MessageLog`) -> ``segment`` (sessions
     import viber_sessions as vs
     log = vs.load(["messages.csv"])
     tariff = vs.load_tariff("tariff.toml")
-    seg = vs.segment(log, tariff.limits)
+    seg = vs.segment(log, tariff)
     invoice = vs.bill(seg, tariff, vs.Period.parse("2026-10", "Europe/Moscow"))
 """
 
+import sys
+import types
+
 __version__ = "0.1.0"
 
-from .billing import Invoice, bill  # noqa: E402
-from .errors import BillingError, InputError, Problem, TariffError, UsageError, ViberSessionsError  # noqa: E402
-from .load import LoadOptions, MessageLog, from_table, load  # noqa: E402
-from .segment import Segmentation, segment  # noqa: E402
-from .tariff import Limits, Tariff, load_tariff, parse_tariff  # noqa: E402
-from .timeutil import Period  # noqa: E402
+# The names below load on first use (PEP 562), so that the command line can install its signal
+# handlers before numba, pyarrow and pandas are imported.
+_EXPORTS = {
+    "Invoice": "billing", "bill": "billing",
+    "BillingError": "errors", "InputError": "errors", "Problem": "errors", "TariffError": "errors",
+    "UsageError": "errors", "ViberSessionsError": "errors",
+    "LoadOptions": "load", "MessageLog": "load", "from_table": "load", "load": "load",
+    "Segmentation": "segment", "segment": "segment",
+    "Limits": "tariff", "Tariff": "tariff", "load_tariff": "tariff", "parse_tariff": "tariff",
+    "Period": "timeutil",
+}
 
-__all__ = ["BillingError", "InputError", "Invoice", "Limits", "LoadOptions", "MessageLog", "Period", "Problem",
-           "Segmentation", "Tariff", "TariffError", "UsageError", "ViberSessionsError", "bill", "from_table",
-           "load", "load_tariff", "parse_tariff", "segment", "__version__"]
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'viber_sessions' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
+
+
+class _Package(types.ModuleType):
+    """``load`` and ``segment`` are both functions of the package and names of its modules:
+    importing a module must not replace the function of the same name."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import sys
 import time
 import traceback
@@ -16,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
-from . import __version__
+from . import __version__, entry
 from .errors import ViberSessionsError
 from .generate import SHAPES
 
@@ -25,7 +24,7 @@ _state = {"verbose": False, "args": []}
 
 def _set_verbose(ctx, param, value):
     if value:
-        _state["verbose"] = True
+        _state["verbose"] = entry.VERBOSE["on"] = True
     return value
 
 
@@ -98,30 +97,12 @@ def _period(kw):
     return Period.parse(kw["period"], kw["tz"]) if kw.get("period") else None
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C."""
-
-
-def _quiet_logs() -> None:
-    """After a signal, no library logs its own shutdown (Dask's "Task exception was never
-    retrieved" and the like): the user sees one line. ``-v`` keeps them."""
-    if not _state["verbose"]:
-        import logging
-
-        logging.disable(logging.CRITICAL)
-
-
-def _on_signal(signum, frame):
-    _quiet_logs()
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
 class _Group(click.Group):
     """Translates domain errors into one line on stderr and an exit code; no traceback unless -v."""
 
     def main(self, args=None, *a, **kw):
         _state["args"] = list(sys.argv[1:] if args is None else args)
-        _state["verbose"] = False
+        _state["verbose"] = entry.VERBOSE["on"] = False
         return super().main(args, *a, **kw)
 
     def invoke(self, ctx):
@@ -138,19 +119,11 @@ class _Group(click.Group):
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
         except KeyboardInterrupt as exc:
-            # SIGINT, or SIGTERM (turned into Terminated by main): the context managers on the way
-            # out have removed every temporary file and folder; the old outputs are untouched
-            terminated = isinstance(exc, Terminated)
+            # SIGINT, or SIGTERM (Terminated, see entry.py): the context managers on the way out
+            # have removed every temporary file and folder; the old outputs are untouched
             if _state["verbose"]:
                 traceback.print_exc()
-            click.echo("terminated" if terminated else "interrupted", err=True)
-            if not _state["verbose"]:
-                # what libraries print while shutting down after a signal (a Dask cluster closed
-                # half-started at exit) is noise after the one line above
-                sys.stderr.flush()
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stderr.fileno())
-            ctx.exit(143 if terminated else 130)
+            ctx.exit(entry.interrupted(exc))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -481,7 +454,7 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
     request = _request(kw)
     period = _period(kw)
     log, tariff = core.prepare(request)
-    seg = segment(log, tariff.limits)
+    seg = segment(log, tariff)
     mask = sessionlist.select(seg, accounts, subscribers, period, close_reasons, billable)
     table = tables.sessions_table(seg, kw["tz"], mask)
     line = sessionlist.summary_line(sessionlist.summary(seg, mask))
@@ -535,7 +508,7 @@ def explain(business, subscriber, session_id, fmt, rejects, quiet, **kw):
     from .segment import segment
 
     log, tariff = core.prepare(_request(kw))
-    seg = segment(log, tariff.limits)
+    seg = segment(log, tariff)
     facts = ex.explain(seg, tariff, business, subscriber, kw["tz"], _period(kw), session_id)
     if fmt == "json":
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
@@ -592,7 +565,7 @@ def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt,
     request = _request(kw)
     period = _period(kw)
     log, tariff = core.prepare(request)
-    seg = segment(log, tariff.limits)
+    seg = segment(log, tariff)
     result = rc.reconcile(seg, tariff, statement, kw["tz"], period, time_tolerance, statement_map, kw["input_tz"])
     with writing.OutputSet() as out:
         if details:
@@ -716,12 +689,15 @@ def generate(out, rows, seed, start, days, accounts, shape, force):
 
 
 def main():
+    import pyarrow
+
     from . import segment
 
     segment.SKIP_BLAS_PROBE = True
-    signal.signal(signal.SIGTERM, _on_signal)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not when the parent ignores it
-        signal.signal(signal.SIGINT, _on_signal)
+    # pyarrow's own signal juggling (a handler swapped in around each read, the signal re-sent
+    # afterwards) can lose a SIGINT or kill the process with it; our handlers act between reads
+    pyarrow.enable_signal_handlers(False)
+    entry.install()
     cli(prog_name="viber-sessions")
 
 

@@ -57,7 +57,7 @@ def run_invoice(request: Request, stdin=None, progress=None) -> Result:
     step(0)
     log, tariff = prepare(request, stdin)
     step(1)
-    seg = segment(log, tariff.limits)
+    seg = segment(log, tariff)
     step(2)
     invoice = with_notices(bill(seg, tariff, period, request.accounts), log.notices)
     step(3)

@@ -217,7 +217,7 @@ def _unpriced_types(log: MessageLog, tariff: Tariff) -> list[Finding]:
 
 
 def _not_allowed_in_session(log: MessageLog, tariff: Tariff) -> list[Finding]:
-    seg = segment(log, tariff.limits)
+    seg = segment(log, tariff)
     mask = seg.reason == R_TYPE_NOT_ALLOWED
     names = log.message_types
     return _rows(log, mask, "message_type", "type_not_allowed_in_session",

@@ -19,7 +19,6 @@ import contextlib
 import errno
 import io
 import os
-import signal
 import stat
 import tempfile
 from pathlib import Path
@@ -30,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .entry import held
 from .errors import UsageError, ViberSessionsError
 
 FORMATS = {".json": "json", ".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -124,12 +124,13 @@ class OutputSet:
         """A temporary path to write ``path``'s new content to."""
         target = Path(path)
         folder = tempfile.gettempdir() if _is_special(path) else str(target.parent)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        except OSError as exc:
-            raise _fail(path, exc) from None
-        os.close(fd)
-        self._staged.append((tmp, path))
+        with held():      # a signal between creating the file and noting it would leave it behind
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+            except OSError as exc:
+                raise _fail(path, exc) from None
+            os.close(fd)
+            self._staged.append((tmp, path))
         return tmp
 
     def __enter__(self) -> "OutputSet":
@@ -148,9 +149,7 @@ class OutputSet:
     def _commit(self) -> None:
         umask = os.umask(0)
         os.umask(umask)
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
+        with held():
             for tmp, target in self._staged:
                 self._current = target
                 if _is_special(target):
@@ -161,14 +160,13 @@ class OutputSet:
                 else:
                     os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a normal file follows the umask
                     os.replace(tmp, target)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _cleanup(self) -> None:
-        for tmp, _ in self._staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        self._staged.clear()
+        with held():
+            for tmp, _ in self._staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            self._staged.clear()
 
     _current = ""
 
