@@ -59,3 +59,15 @@ def test_tallies_add_up_including_new_fields():
     c = a + b
     assert (c.rows.read, c.rows.blank_lines, c.first_ts, c.last_ts, c.seen) == (5, 3, 3, 9, {"a", "b"})
     assert c.rows.balanced()
+
+
+def test_tallies_add_country_keyed_lines_accounts_and_the_unclassified_flag():
+    from collections import Counter
+
+    a = Tally(rows=RowCounts(1, 0, 0, 0, 0, 1), first_ts=1, loaded={"shop"},
+              lines=Counter({("shop", "outbound", "text", "KZ"): 2, ("shop", "outbound", "text", ""): 1}))
+    b = Tally(rows=RowCounts(1, 0, 0, 0, 0, 1), first_ts=2, loaded={"taxi"},
+              lines=Counter({("shop", "outbound", "text", "KZ"): 3}), unclassified=True)
+    c = a + b
+    assert c.lines == Counter({("shop", "outbound", "text", "KZ"): 5, ("shop", "outbound", "text", ""): 1})
+    assert c.loaded == {"shop", "taxi"} and c.unclassified and not a.unclassified

@@ -29,29 +29,43 @@ def test_csv_invoice_exact():
     result = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Europe/Moscow", "--format", "csv")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
-        "period,business_id,item,direction,message_type,count,unit_price,amount\n"
-        "2026-10,shop,subscription_fee,,,1,5000.00,5000.00\n"
-        "2026-10,shop,sessions,,,2,1.20,2.40\n"
-        "2026-10,shop,out_of_session,inbound,text,1,0.00,0.00\n"
-        "2026-10,shop,out_of_session,outbound,text,1,0.85,0.85\n"
-        "2026-10,shop,out_of_session,outbound,text_button,1,1.00,1.00\n"
-        "2026-10,shop,out_of_session,outbound,video,1,1.50,1.50\n"
-        "2026-10,shop,account_total,,,,,5005.75\n"
-        "2026-10,taxi,subscription_fee,,,1,5000.00,5000.00\n"
-        "2026-10,taxi,sessions,,,0,1.20,0.00\n"
-        "2026-10,taxi,out_of_session,inbound,image,1,0.00,0.00\n"
-        "2026-10,taxi,out_of_session,outbound,image_text_button,1,1.25,1.25\n"
-        "2026-10,taxi,out_of_session,outbound,text,1,0.85,0.85\n"
-        "2026-10,taxi,account_total,,,,,5002.10\n"
-        "2026-10,,grand_total,,,,,10007.85\n")
+        "period,business_id,item,direction,message_type,zone,count,unit_price,amount\n"
+        "2026-10,shop,subscription_fee,,,,1,5000.00,5000.00\n"
+        "2026-10,shop,sessions,,,,2,1.20,2.40\n"
+        "2026-10,shop,out_of_session,inbound,text,,1,0.00,0.00\n"
+        "2026-10,shop,out_of_session,outbound,text,,1,0.85,0.85\n"
+        "2026-10,shop,out_of_session,outbound,text_button,,1,1.00,1.00\n"
+        "2026-10,shop,out_of_session,outbound,video,,1,1.50,1.50\n"
+        "2026-10,shop,account_total,,,,,,5005.75\n"
+        "2026-10,shop,usage,,,,,,5.75\n"
+        "2026-10,shop,minimum_charge_top_up,,,,,,0.00\n"
+        "2026-10,shop,net,,,,,,5005.75\n"
+        "2026-10,shop,tax,,,,,0,0.00\n"
+        "2026-10,shop,amount_due,,,,,,5005.75\n"
+        "2026-10,taxi,subscription_fee,,,,1,5000.00,5000.00\n"
+        "2026-10,taxi,sessions,,,,0,1.20,0.00\n"
+        "2026-10,taxi,out_of_session,inbound,image,,1,0.00,0.00\n"
+        "2026-10,taxi,out_of_session,outbound,image_text_button,,1,1.25,1.25\n"
+        "2026-10,taxi,out_of_session,outbound,text,,1,0.85,0.85\n"
+        "2026-10,taxi,account_total,,,,,,5002.10\n"
+        "2026-10,taxi,usage,,,,,,2.10\n"
+        "2026-10,taxi,minimum_charge_top_up,,,,,,0.00\n"
+        "2026-10,taxi,net,,,,,,5002.10\n"
+        "2026-10,taxi,tax,,,,,0,0.00\n"
+        "2026-10,taxi,amount_due,,,,,,5002.10\n"
+        "2026-10,,grand_total,,,,,,10007.85\n"
+        "2026-10,,grand_net,,,,,,10007.85\n"
+        "2026-10,,grand_tax,,,,,,0.00\n"
+        "2026-10,,grand_amount_due,,,,,,10007.85\n")
 
 
 def test_json_invoice_schema_and_provenance():
     result = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Europe/Moscow", "--format", "json")
     doc = json.loads(result.stdout)
-    assert list(doc) == ["period", "timezone", "currency", "rows", "accounts", "total", "warnings", "generated_by"]
+    assert list(doc) == ["period", "timezone", "currency", "rows", "accounts", "total", "net", "tax", "amount_due",
+                         "warnings", "generated_by"]
     assert doc["rows"] == {"read": 18, "duplicates": 1, "rejected": 0, "excluded": 0, "in_session": 9,
-                           "out_of_session": 8}
+                           "out_of_session": 8, "blank_lines": 0}
     shop = doc["accounts"][0]
     assert shop["sessions"] == {"count": 2, "unit_price": "1.20", "amount": "2.40"}
     assert shop["subscription_fee"] == "5000.00" and shop["total"] == "5005.75"

@@ -137,3 +137,21 @@ def test_fmt_of_any_accepted_price_times_any_count_is_exact(price, count, places
     assert money.fmt(amount, places) == _exact_text(units * count, decimals, places)
     assert money.fmt(money.total([amount, amount, unit]), places) == _exact_text(units * (2 * count + 1), decimals,
                                                                                    places)
+
+
+# --- price plans: tax and the amount due (RULES.md section 10) --------------------------------------
+
+def test_product_is_exact_for_the_largest_net_and_rate():
+    net = money.round_half_up(money.times(2 ** 63 - 1, Decimal(MAX_PRICE)), 2)     # the largest possible net
+    rate = Decimal("0.9999999999")
+    units = int(net.scaleb(2, money.CONTEXT)) * 9999999999                         # in 10^-12, exactly
+    assert money.product(net, rate) == Decimal(f"{units // 10 ** 12}.{units % 10 ** 12:012d}")
+    assert money.product(Decimal("5004.81"), Decimal("0.22")) == Decimal("1101.0582")
+
+
+def test_round_half_up_of_net_and_tax_on_half_a_minor_unit():
+    assert money.round_half_up(Decimal("5004.805"), 2) == Decimal("5004.81")    # half-even would give .80
+    assert money.round_half_up(Decimal("5004.8049999999"), 2) == Decimal("5004.80")
+    assert money.round_half_up(Decimal("1007.5"), 0) == Decimal("1008")          # JPY
+    assert money.round_half_up(Decimal("100.8"), 0) == Decimal("101")
+    assert str(money.round_half_up(Decimal("3010"), 2)) == "3010.00"

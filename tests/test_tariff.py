@@ -409,3 +409,22 @@ def test_cli_bills_the_largest_prices_without_a_traceback(tmp_path):
             line["count"] for line in account["out_of_session"] if line["direction"] == "outbound")
         assert units(account["total"]) == count * units(big)
     assert units(doc["total"]) == sum(units(a["total"]) for a in doc["accounts"])
+
+
+# --- price plans (README "The tariff file": Price plans) ------------------------------------------------
+
+def test_a_tariff_without_plan_keys_keeps_its_meaning():
+    t = parse_tariff(BASE)
+    assert (t.minimum_monthly_charge, t.tax_rate, t.minor_unit, t.decimals, t.sessions) == (0, 0, None, 2, True)
+    assert (t.zones, dict(t.accounts), t.has_zones, t.plan("anyone")) == ((), {}, False, t)
+    assert t.places == 2 and t.unit_price("outbound", "text") == Decimal("0.85")
+
+
+def test_places_cover_every_plan_and_zone_and_the_minor_unit():
+    zones = [{"name": "Z", "countries": ["KZ"], "outbound_prices": {"text": "0.1234"}}]
+    assert parse_tariff({**BASE, "zones": zones}).places == 4
+    assert parse_tariff({**BASE, "accounts": {"a": {"session_price": "0.001"}}}).places == 3
+    assert parse_tariff({**BASE, "minimum_monthly_charge": "0.00001"}).places == 5
+    assert parse_tariff({**BASE, "currency": "KWD"}).places == 3
+    assert parse_tariff({**BASE, "currency": "JPY", "monthly_fee": "5000", "session_price": "1",
+                         "outbound_prices": {"text": "2"}}).places == 0

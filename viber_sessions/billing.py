@@ -15,6 +15,7 @@ import numpy as np
 from . import money
 from .errors import BillingError
 from .segment import DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION, Segmentation
+from .countries import region_names
 from .tariff import Tariff
 from .timeutil import Period, iso_utc
 
@@ -28,6 +29,7 @@ class Line:
     count: int
     unit_price: Decimal
     amount: Decimal
+    zone: str = ""            # the zone whose price applies ("": the plan's top-level price)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,14 @@ class AccountInvoice:
     sessions_amount: Decimal
     in_session_messages: int
     out_of_session: tuple[Line, ...]
-    total: Decimal
+    total: Decimal                              # fee + usage, exact (as before price plans)
+    usage: Decimal = Decimal(0)                 # sessions + out-of-session amounts, exact
+    minimum_charge_top_up: Decimal = Decimal(0)  # max(0, minimum_monthly_charge - usage), exact
+    net: Decimal = Decimal(0)                   # fee + usage + top-up, rounded half-up to ``decimals``
+    tax: Decimal = Decimal(0)                   # net x tax_rate, rounded half-up to ``decimals``
+    amount_due: Decimal = Decimal(0)            # net + tax
+    decimals: int = 2                           # the plan's minor unit
+    tax_rate: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,11 @@ class Invoice:
     accounts: tuple[AccountInvoice, ...]
     total: Decimal
     warnings: tuple[str, ...] = field(default=())
+    net: Decimal = Decimal(0)                   # sums of the accounts' rounded figures
+    tax: Decimal = Decimal(0)
+    amount_due: Decimal = Decimal(0)
+    decimals: int = 2                           # decimals of net, tax and amount_due (the minor unit)
+    zoned: bool = False                         # the tariff has zones (the table shows a zone column)
 
 
 def row_counts(seg: Segmentation) -> RowCounts:
@@ -98,9 +112,12 @@ class Tally:
     seen: set = field(default_factory=set)                 # accounts with a loaded message at all
     sessions: Counter = field(default_factory=Counter)     # billable sessions starting in the period
     in_session: Counter = field(default_factory=Counter)   # period messages in billable sessions
-    lines: Counter = field(default_factory=Counter)        # (account, direction, type) out of session
+    lines: Counter = field(default_factory=Counter)        # (account, direction, type, country) out of session
     outbound_types: Counter = field(default_factory=Counter)   # (account, type): every billed-or-free outbound
     not_allowed: Counter = field(default_factory=Counter)  # (account, type): type_not_allowed in the period
+    loaded: set = field(default_factory=set)               # every account with a loaded row
+    plans: dict = field(default_factory=dict)   # account -> (Limits, sessions on) its sessions were computed with
+    unclassified: bool = False   # lines whose subscriber country was not looked up (country ""): no zone prices
 
     def __add__(self, other: "Tally") -> "Tally":
         r, o = self.rows, other.rows
@@ -115,7 +132,9 @@ class Tally:
             present=self.present | other.present, seen=self.seen | other.seen,
             sessions=self.sessions + other.sessions, in_session=self.in_session + other.in_session,
             lines=self.lines + other.lines, outbound_types=self.outbound_types + other.outbound_types,
-            not_allowed=self.not_allowed + other.not_allowed)
+            not_allowed=self.not_allowed + other.not_allowed, loaded=self.loaded | other.loaded,
+            plans={**self.plans, **other.plans},
+            unclassified=self.unclassified or other.unclassified)
 
 
 def _name_counts(names: list[str], codes: np.ndarray, minlength: int) -> Counter:
@@ -124,8 +143,12 @@ def _name_counts(names: list[str], codes: np.ndarray, minlength: int) -> Counter
 
 
 def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = None,
-          rows: RowCounts | None = None) -> Tally:
-    """Count what ``period``'s invoice needs from one segmentation (array work only)."""
+          rows: RowCounts | None = None, countries: bool | None = None) -> Tally:
+    """Count what ``period``'s invoice needs from one segmentation (array work only).
+
+    Out-of-session lines are keyed by the subscriber's country too when ``countries`` (default:
+    when the tariff the segmentation was given has zones); each distinct subscriber is looked
+    up once (:mod:`viber_sessions.countries`). Otherwise the country is ``""``."""
     log = seg.log
     names = log.businesses.to_pylist()
     nb = len(names)
@@ -134,19 +157,26 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
     if selected is not None:
         keep[:] = False
         keep[selected] = True
+    if countries is None:
+        countries = seg.plan is not None and seg.plan.has_zones
     lo, hi = period.start_ns, period.end_ns
     in_period = (log.timestamp >= lo) & (log.timestamp < hi)
     mine = keep[log.business]
     present = np.bincount(log.business[in_period], minlength=nb) > 0
     billed = seg.s_billable & (seg.s_start >= lo) & (seg.s_start < hi) & keep[seg.s_business]
 
-    def grouped(mask: np.ndarray, with_direction: bool) -> Counter:
+    def grouped(mask: np.ndarray, with_direction: bool, by_country: bool = False) -> Counter:
         nt = max(len(log.message_types), 1)
         key = log.business[mask].astype(np.int64) * 2
         if with_direction:
             key += ~log.inbound[mask]
         key = key * nt + log.mtype[mask]
-        bins = nb * 2 * nt
+        nc, regions = 1, ("",)
+        if by_country:
+            regions = region_names()
+            nc = len(regions)
+            key = key * nc + seg.countries(log.subscriber[mask])
+        bins = nb * 2 * nt * nc
         if bins <= 4 * len(key) + 1024:          # a dense count is cheaper than sorting the keys
             counts = np.bincount(key, minlength=bins)
             keys = np.flatnonzero(counts)
@@ -155,15 +185,17 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
             keys, counts = np.unique(key, return_counts=True)
         out = Counter()
         for k, c in zip(keys.tolist(), counts.tolist()):
+            k, country = divmod(k, nc)
             b, rest = divmod(k, 2 * nt)
             outbound, t = divmod(rest, nt)
             if with_direction:
-                out[(names[b], "outbound" if outbound else "inbound", log.message_types[t])] = c
+                out[(names[b], "outbound" if outbound else "inbound", log.message_types[t], regions[country])] = c
             else:
                 out[(names[b], log.message_types[t])] = c
         return out
 
     active = (seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)
+    lines = grouped(in_period & mine & (seg.billing == OUT_OF_SESSION), True, bool(countries))
     return Tally(
         rows=rows or row_counts(seg),
         first_ts=int(log.timestamp.min()) if len(log) else None,
@@ -172,15 +204,30 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
         seen=set(names) & set(accounts) if accounts else set(),
         sessions=_name_counts(names, seg.s_business[billed], nb),
         in_session=_name_counts(names, log.business[in_period & mine & (seg.billing == SESSION)], nb),
-        lines=grouped(in_period & mine & (seg.billing == OUT_OF_SESSION), True),
+        lines=lines,
         outbound_types=grouped(active & mine & ~log.inbound, False),
         not_allowed=grouped(in_period & mine & (seg.reason == R_TYPE_NOT_ALLOWED), False),
+        loaded=set(names),
+        unclassified=bool(lines) and not countries,
+        plans={name: (seg.limits_of(b), not (seg.plans is not None and bool(seg.plans.sessions_off[b])))
+               for b, name in enumerate(names)},
     )
+
+
+def check_plans(t: Tally, tariff: Tariff) -> None:
+    """Refuse to price an account whose sessions were computed with other limits (or another
+    ``sessions`` switch) than its plan gives it: the segmentation must be given the tariff."""
+    for name in sorted(t.present):
+        used = t.plans.get(name)
+        plan = tariff.plan(name)
+        if used is not None and used != (plan.limits, plan.sessions):
+            raise BillingError(f"the sessions of account {name!r} were computed with other limits than its plan in "
+                               f"{tariff.source} gives it: segment the log with the tariff, segment(log, tariff)")
 
 
 def bill(seg: Segmentation, tariff: Tariff, period: Period, accounts: Sequence[str] | None = None) -> Invoice:
     """The invoice of ``period`` for every account with a loaded message in it (or ``accounts``)."""
-    return price(tally(seg, period, accounts), tariff, period, seg.limits, accounts)
+    return price(tally(seg, period, accounts, countries=tariff.has_zones), tariff, period, seg.limits, accounts)
 
 
 def check_accounts(t: Tally, accounts: Sequence[str] | None) -> None:
@@ -194,11 +241,12 @@ def check_accounts(t: Tally, accounts: Sequence[str] | None) -> None:
 
 
 def check_prices(t: Tally, tariff: Tariff) -> None:
-    """Refuse a log whose outbound messages have a type the tariff does not price."""
+    """Refuse a log whose outbound messages have a type the account's plan does not price."""
     per_type = Counter()
-    for (_, mtype), c in t.outbound_types.items():
-        per_type[mtype] += c
-    missing = [(m, c) for m, c in sorted(per_type.items()) if tariff.outbound_price(m) is None]
+    for (account, mtype), c in t.outbound_types.items():
+        if tariff.plan(account).outbound_price(mtype) is None:
+            per_type[mtype] += c
+    missing = sorted(per_type.items())
     if missing:
         listed = ", ".join(f"{m!r} ({c} row{'s' if c != 1 else ''})" for m, c in missing)
         raise BillingError(f"{tariff.source}: outbound_prices has no price for message type {listed}; "
@@ -206,25 +254,62 @@ def check_prices(t: Tally, tariff: Tariff) -> None:
 
 
 def price(t: Tally, tariff: Tariff, period: Period, limits=None, accounts: Sequence[str] | None = None) -> Invoice:
-    """Apply the tariff's Decimal prices to a tally: the invoice lines and totals."""
+    """Apply each account's plan (Decimal prices, zones, minimum, tax, rounding) to a tally: the
+    invoice lines and totals (RULES.md section 10)."""
     check_accounts(t, accounts)
     check_prices(t, tariff)
+    check_plans(t, tariff)
+    if t.unclassified and tariff.has_zones:
+        raise BillingError(f"{tariff.source} has zones, but the subscribers' countries were not looked up: "
+                           "segment the log with the tariff, segment(log, tariff), or tally(..., countries=True)")
     limits = limits or tariff.limits
-    lines_by_account: dict[str, list[Line]] = {}
-    for (b, direction, mtype), c in t.lines.items():
-        unit = tariff.unit_price(direction, mtype)
-        lines_by_account.setdefault(b, []).append(Line(direction, mtype, c, unit, money.times(c, unit)))
+    grouped: dict[str, dict[tuple[str, str, str], list]] = {}
+    for (b, direction, mtype, country), c in t.lines.items():
+        plan = tariff.plan(b)
+        unit, zone = plan.lookup(direction, mtype, plan.zone_of(country))
+        entry = grouped.setdefault(b, {}).setdefault((direction, mtype, zone), [0, unit])
+        entry[0] += c
     result = []
     for b in sorted(t.present):
-        lines = tuple(sorted(lines_by_account.get(b, []), key=lambda l: (l.direction, l.message_type)))
-        s_amount = money.times(t.sessions[b], tariff.session_price)
-        total = money.total([tariff.monthly_fee, s_amount, *(l.amount for l in lines)])
-        result.append(AccountInvoice(business_id=b, subscription_fee=tariff.monthly_fee, sessions=t.sessions[b],
-                                     session_price=tariff.session_price, sessions_amount=s_amount,
-                                     in_session_messages=t.in_session[b], out_of_session=lines, total=total))
+        plan = tariff.plan(b)
+        lines = tuple(Line(d, m, c, unit, money.times(c, unit), zone)
+                      for (d, m, zone), (c, unit) in sorted(grouped.get(b, {}).items()))
+        s_amount = money.times(t.sessions[b], plan.session_price)
+        usage = money.total([s_amount, *(l.amount for l in lines)])
+        top_up = max(Decimal(0), money.diff(plan.minimum_monthly_charge, usage))
+        total = money.total([plan.monthly_fee, usage])
+        net = money.round_half_up(money.total([total, top_up]), plan.decimals)
+        tax = money.round_half_up(money.product(net, plan.tax_rate), plan.decimals)
+        result.append(AccountInvoice(business_id=b, subscription_fee=plan.monthly_fee, sessions=t.sessions[b],
+                                     session_price=plan.session_price, sessions_amount=s_amount,
+                                     in_session_messages=t.in_session[b], out_of_session=lines, total=total,
+                                     usage=usage, minimum_charge_top_up=top_up, net=net, tax=tax,
+                                     amount_due=money.total([net, tax]), decimals=plan.decimals,
+                                     tax_rate=plan.tax_rate))
+    coverage = max([limits, *(tariff.plan(b).limits for b in t.present)], key=lambda l: l.window_ns)
     return Invoice(period=str(period), timezone=period.tz, currency=tariff.currency, places=tariff.places,
                    rows=t.rows, accounts=tuple(result), total=money.total(a.total for a in result),
-                   warnings=tuple(warnings(t, period, limits, accounts)))
+                   warnings=tuple(warnings(t, period, coverage, accounts) + override_warnings(t, tariff)),
+                   net=money.total(a.net for a in result), tax=money.total(a.tax for a in result),
+                   amount_due=money.total(a.amount_due for a in result),
+                   decimals=max(p.decimals for p in tariff.plans()), zoned=tariff.has_zones)
+
+
+def override_warnings(t: Tally, tariff: Tariff) -> list[str]:
+    """An account override naming no account of the loaded log (a typo would bill the account at
+    the top-level prices): one warning each, with a "did you mean"."""
+    import difflib
+
+    if t.first_ts is None:
+        return []
+    out = []
+    for name in sorted(set(tariff.accounts) - t.loaded):
+        close = difflib.get_close_matches(name, sorted(t.loaded), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out.append(f"{tariff.source}: the override [accounts.{quoted}] names no account of the loaded log{hint}; "
+                   "it is not used")
+    return out
 
 
 def warnings(t: Tally, period: Period, limits, accounts: Sequence[str] | None = None) -> list[str]:

@@ -34,7 +34,8 @@ def what_if_variants(tariffs: Sequence[tuple[str, Tariff]], per_message: bool = 
                                  ("after_message_limit", after_message_limit)) if v is not None}
     if changes:
         label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items())
-        variants.append(Variant(f"{base_name} with {label}", base.replace(limits=base.limits.replace(**changes))))
+        variants.append(Variant(f"{base_name} with {label}",
+                                base.map_plans(lambda p: p.replace(limits=p.limits.replace(**changes)))))
     if per_message:
         variants.append(Variant(f"{base_name} per message (no sessions, no fee)", base, per_message=True))
     return variants
@@ -42,62 +43,85 @@ def what_if_variants(tariffs: Sequence[tuple[str, Tariff]], per_message: bool = 
 
 def per_message_tariff(tariff: Tariff, log: MessageLog) -> Tariff:
     """No session can open (no message type may open one), and no fee for the sessions feature:
-    every outbound message is billed at its type price, every inbound one at the inbound price."""
-    every_type = frozenset(log.message_types) | tariff.limits.non_opening_types
-    return tariff.replace(monthly_fee=Decimal(0), limits=tariff.limits.replace(non_opening_types=every_type))
+    every outbound message is billed at its type price (and zone), every inbound one at the
+    inbound price; in every account's plan."""
+    def change(plan: Tariff) -> Tariff:
+        every_type = frozenset(log.message_types) | plan.limits.non_opening_types
+        return plan.replace(monthly_fee=Decimal(0), limits=plan.limits.replace(non_opening_types=every_type))
+
+    return tariff.map_plans(change)
+
+
+def _plan_key(tariff: Tariff) -> tuple:
+    """What the segmentation depends on: each plan's limits and sessions switch."""
+    return ((tariff.limits, tariff.sessions),
+            tuple(sorted((a, p.limits, p.sessions) for a, p in tariff.accounts.items())))
 
 
 def compare(log: MessageLog, variants: Sequence[Variant], period: Period,
             accounts: Sequence[str] | None = None) -> list[tuple[Variant, Invoice]]:
-    """Each variant's invoice, computed by the invoice path (segment + bill); segmentations are
-    shared between variants with the same limits."""
+    """Each variant's invoice, computed by the invoice path (segment + bill, each account under
+    its plan); segmentations are shared between variants whose plans have the same limits."""
     cache = {}
     out = []
     for v in variants:
         tariff = per_message_tariff(v.tariff, log) if v.per_message else v.tariff
-        seg = cache.get(tariff.limits)
+        key = _plan_key(tariff)
+        seg = cache.get(key)
         if seg is None:
-            seg = cache[tariff.limits] = segment(log, tariff.limits)
+            seg = cache[key] = segment(log, tariff)
         out.append((v, bill(seg, tariff, period, accounts)))
     return out
 
 
 def comparison_dict(results: list[tuple[Variant, Invoice]], invoice_dict) -> dict:
-    """Per account and in total: each variant's total and its difference from the first."""
+    """Per account and in total: each variant's total (exact) and its difference from the
+    first, and each variant's net, tax and amount due (rounded to the minor unit) with the
+    difference of the amount due from the first: what the client would pay under each plan."""
     names = sorted({a.business_id for _, inv in results for a in inv.accounts})
     places = max(inv.places for _, inv in results)
+    decimals = max(inv.decimals for _, inv in results)
     fmt = lambda a: money.fmt(a, places)  # noqa: E731
+    rounded = lambda a: money.fmt(a, decimals)  # noqa: E731
 
-    def account_total(inv: Invoice, b: str) -> Decimal:
-        return next((a.total for a in inv.accounts if a.business_id == b), Decimal(0))
+    def figure(inv: Invoice, b: str, name: str) -> Decimal:
+        return next((getattr(a, name) for a in inv.accounts if a.business_id == b), Decimal(0))
+
+    def figures(get) -> dict:
+        base = get(results[0][1], "amount_due")
+        return {"totals": [fmt(get(inv, "total")) for _, inv in results],
+                "differences": [fmt(money.diff(get(inv, "total"), get(results[0][1], "total"))) for _, inv in results],
+                "net": [rounded(get(inv, "net")) for _, inv in results],
+                "tax": [rounded(get(inv, "tax")) for _, inv in results],
+                "amount_due": [rounded(get(inv, "amount_due")) for _, inv in results],
+                "amount_due_differences": [rounded(money.diff(get(inv, "amount_due"), base)) for _, inv in results]}
 
     base = results[0][1]
+    whole = figures(lambda inv, name: getattr(inv, name))
     return {
         "period": base.period, "timezone": base.timezone, "currency": base.currency,
         "variants": [{"name": v.name, "tariff": v.tariff.source, "per_message": v.per_message,
                       "invoice": invoice_dict(inv)} for v, inv in results],
-        "accounts": [{"business_id": b,
-                      "totals": [fmt(account_total(inv, b)) for _, inv in results],
-                      "differences": [fmt(money.diff(account_total(inv, b), account_total(base, b))) for _, inv in results]}
-                     for b in names],
-        "totals": [fmt(inv.total) for _, inv in results],
-        "differences": [fmt(money.diff(inv.total, base.total)) for _, inv in results],
+        "accounts": [{"business_id": b, **figures(lambda inv, name, b=b: figure(inv, b, name))} for b in names],
+        "totals": whole["totals"],
+        "differences": whole["differences"],
+        "net": whole["net"], "tax": whole["tax"], "amount_due": whole["amount_due"],
+        "amount_due_differences": whole["amount_due_differences"],
     }
 
 
 def render_table(doc: dict, console) -> None:
-    """The comparison on a terminal: the variants, then totals and differences per account."""
+    """The comparison on a terminal: the variants, then one row per account and variant with the
+    total, net, tax, amount due and the difference of the amount due from variant [1]."""
     from .render import fit_table
 
-    cols = ["business_id"]
-    for k in range(len(doc["variants"])):
-        cols += [f"[{k + 1}] total"] + ([f"[{k + 1}] - [1]"] if k else [])
+    cols = ["business_id", "variant", "total", "net", "tax", "amount due", "due - [1]"]
     rows = []
-    for a in doc["accounts"] + [{"business_id": "TOTAL", "totals": doc["totals"], "differences": doc["differences"]}]:
-        cells = [a["business_id"]]
-        for k, (t, d) in enumerate(zip(a["totals"], a["differences"])):
-            cells += [t] if k == 0 else [t, d]
-        rows.append(cells)
+    keys = ("totals", "net", "tax", "amount_due", "amount_due_differences")
+    for a in doc["accounts"] + [{"business_id": "TOTAL", **{key: doc[key] for key in keys}}]:
+        for k in range(len(doc["variants"])):
+            rows.append([a["business_id"] if k == 0 else "", f"[{k + 1}]", a["totals"][k], a["net"][k], a["tax"][k],
+                         a["amount_due"][k], a["amount_due_differences"][k] if k else ""])
     for k, v in enumerate(doc["variants"]):
         console.print(f"[{k + 1}] {v['name']}", markup=False)
-    fit_table(console, cols, rows, set(cols[1:]), title=f"{doc['period']} ({doc['timezone']}), {doc['currency']}")
+    fit_table(console, cols, rows, set(cols[2:]), title=f"{doc['period']} ({doc['timezone']}), {doc['currency']}")

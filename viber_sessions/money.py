@@ -102,6 +102,11 @@ def total(amounts) -> Decimal:
     return result
 
 
+def product(a: Decimal, b: Decimal) -> Decimal:
+    """``a x b``, exactly (a net amount times a tax rate: at most 37 + 10 significant digits)."""
+    return _exact(CONTEXT.multiply, a, b)
+
+
 def diff(a: Decimal, b: Decimal) -> Decimal:
     """``a - b``, exactly (the ``-`` operator uses the thread's context: 28 digits, rounding)."""
     return _exact(CONTEXT.subtract, a, b)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
 
 import pyarrow as pa
 
@@ -19,7 +20,9 @@ from .writing import atomic_path, output_format
 
 
 def invoice_dict(inv: Invoice, provenance: dict | None = None) -> dict:
-    """The invoice as JSON-ready data; money as exact decimal strings."""
+    """The invoice as JSON-ready data; money as exact decimal strings. Line amounts, ``total`` and
+    ``usage`` are exact (``inv.places`` decimals at least); ``net``, ``tax`` and ``amount_due``
+    have exactly the minor unit's decimals."""
     fmt = lambda amount: money.fmt(amount, inv.places)  # noqa: E731
     doc = {
         "period": inv.period,
@@ -27,18 +30,26 @@ def invoice_dict(inv: Invoice, provenance: dict | None = None) -> dict:
         "currency": inv.currency,
         "rows": {"read": inv.rows.read, "duplicates": inv.rows.duplicates, "rejected": inv.rows.rejected,
                  "excluded": inv.rows.excluded, "in_session": inv.rows.in_session,
-                 "out_of_session": inv.rows.out_of_session},
+                 "out_of_session": inv.rows.out_of_session, "blank_lines": inv.rows.blank_lines},
         "accounts": [{
             "business_id": a.business_id,
             "subscription_fee": fmt(a.subscription_fee),
             "sessions": {"count": a.sessions, "unit_price": fmt(a.session_price), "amount": fmt(a.sessions_amount)},
             "in_session_messages": a.in_session_messages,
-            "out_of_session": [{"direction": l.direction, "message_type": l.message_type, "count": l.count,
-                                "unit_price": fmt(l.unit_price), "amount": fmt(l.amount)}
+            "out_of_session": [{"direction": l.direction, "message_type": l.message_type, "zone": l.zone,
+                                "count": l.count, "unit_price": fmt(l.unit_price), "amount": fmt(l.amount)}
                                for l in a.out_of_session],
             "total": fmt(a.total),
+            "usage": fmt(a.usage),
+            "minimum_charge_top_up": fmt(a.minimum_charge_top_up),
+            "net": money.fmt(a.net, a.decimals),
+            "tax": money.fmt(a.tax, a.decimals),
+            "amount_due": money.fmt(a.amount_due, a.decimals),
         } for a in inv.accounts],
         "total": fmt(inv.total),
+        "net": money.fmt(inv.net, inv.decimals),
+        "tax": money.fmt(inv.tax, inv.decimals),
+        "amount_due": money.fmt(inv.amount_due, inv.decimals),
         "warnings": list(inv.warnings),
     }
     if provenance is not None:
@@ -50,28 +61,40 @@ def invoice_json(inv: Invoice, provenance: dict | None = None) -> str:
     return json.dumps(invoice_dict(inv, provenance), indent=2, ensure_ascii=False) + "\n"
 
 
-INVOICE_CSV_COLUMNS = ("period", "business_id", "item", "direction", "message_type", "count", "unit_price", "amount")
+INVOICE_CSV_COLUMNS = ("period", "business_id", "item", "direction", "message_type", "zone", "count", "unit_price",
+                       "amount")
 
 
 def invoice_rows(inv: Invoice) -> list[dict]:
-    """The invoice as flat lines: fee, sessions, each out-of-session line and the total per
-    account, then the grand total."""
+    """The invoice as flat lines: per account the fee, sessions, each out-of-session line, the
+    total, then usage, minimum_charge_top_up, net, tax (unit_price: the tax rate) and
+    amount_due; at the end grand_total, grand_net, grand_tax and grand_amount_due."""
     fmt = lambda amount: money.fmt(amount, inv.places)  # noqa: E731
+    empty = {"direction": "", "message_type": "", "zone": "", "count": "", "unit_price": ""}
     rows = []
     for a in inv.accounts:
         base = {"period": inv.period, "business_id": a.business_id}
-        rows.append({**base, "item": "subscription_fee", "direction": "", "message_type": "", "count": 1,
-                     "unit_price": fmt(a.subscription_fee), "amount": fmt(a.subscription_fee)})
-        rows.append({**base, "item": "sessions", "direction": "", "message_type": "", "count": a.sessions,
-                     "unit_price": fmt(a.session_price), "amount": fmt(a.sessions_amount)})
+        exact = lambda item, amount: {**base, **empty, "item": item, "amount": fmt(amount)}  # noqa: E731
+        rounded = lambda item, amount: {**base, **empty, "item": item,  # noqa: E731
+                                        "amount": money.fmt(amount, a.decimals)}
+        rows.append({**base, **empty, "item": "subscription_fee", "count": 1, "unit_price": fmt(a.subscription_fee),
+                     "amount": fmt(a.subscription_fee)})
+        rows.append({**base, **empty, "item": "sessions", "count": a.sessions, "unit_price": fmt(a.session_price),
+                     "amount": fmt(a.sessions_amount)})
         for l in a.out_of_session:
             rows.append({**base, "item": "out_of_session", "direction": l.direction, "message_type": l.message_type,
-                         "count": l.count, "unit_price": fmt(l.unit_price), "amount": fmt(l.amount)})
-        rows.append({**base, "item": "account_total", "direction": "", "message_type": "", "count": "",
-                     "unit_price": "", "amount": fmt(a.total)})
-    rows.append({"period": inv.period, "business_id": "", "item": "grand_total", "direction": "", "message_type": "",
-                 "count": "", "unit_price": "", "amount": fmt(inv.total)})
-    return rows
+                         "zone": l.zone, "count": l.count, "unit_price": fmt(l.unit_price), "amount": fmt(l.amount)})
+        rows.append(exact("account_total", a.total))
+        rows.append(exact("usage", a.usage))
+        rows.append(exact("minimum_charge_top_up", a.minimum_charge_top_up))
+        rows.append(rounded("net", a.net))
+        rows.append({**rounded("tax", a.tax), "unit_price": f"{a.tax_rate:f}"})
+        rows.append(rounded("amount_due", a.amount_due))
+    grand = {"period": inv.period, "business_id": "", **empty}
+    rows.append({**grand, "item": "grand_total", "amount": fmt(inv.total)})
+    for item, amount in (("grand_net", inv.net), ("grand_tax", inv.tax), ("grand_amount_due", inv.amount_due)):
+        rows.append({**grand, "item": item, "amount": money.fmt(amount, inv.decimals)})
+    return [{k: row[k] for k in INVOICE_CSV_COLUMNS} for row in rows]
 
 
 def invoice_csv(inv: Invoice) -> str:
@@ -118,23 +141,40 @@ def fit_table(console, columns: list[str], rows: list[list[str]], right: set[str
 
 
 def invoice_table(inv: Invoice, console) -> None:
-    """Print the invoice as rich tables. Numbers are never cut (see :func:`fit_table`). Warnings
-    are not part of the table: the CLI writes them to stderr."""
+    """Print the invoice as rich tables (a zone column when the tariff has zones). Numbers are
+    never cut (see :func:`fit_table`). Warnings are not part of the table: the CLI writes them
+    to stderr."""
     fmt = lambda amount: money.fmt(amount, inv.places)  # noqa: E731
     console.print(f"Invoice {inv.period} ({inv.timezone}), amounts in {inv.currency}", style="bold", markup=False)
+    zone = [""] if inv.zoned else []
     for a in inv.accounts:
-        rows = [["monthly fee", "1", fmt(a.subscription_fee), fmt(a.subscription_fee)],
-                ["sessions", str(a.sessions), fmt(a.session_price), fmt(a.sessions_amount)]]
-        rows += [[f"out of session {l.direction} {l.message_type}", str(l.count), fmt(l.unit_price), fmt(l.amount)]
-                 for l in a.out_of_session]
-        fit_table(console, ["item", "count", "unit price", "amount"], rows, {"count", "unit price", "amount"},
-                  title=a.business_id, footer=["total", "", "", fmt(a.total)])
+        rows = [["monthly fee", *zone, "1", fmt(a.subscription_fee), fmt(a.subscription_fee)],
+                ["sessions", *zone, str(a.sessions), fmt(a.session_price), fmt(a.sessions_amount)]]
+        rows += [[f"out of session {l.direction} {l.message_type}", *([l.zone] if inv.zoned else []), str(l.count),
+                  fmt(l.unit_price), fmt(l.amount)] for l in a.out_of_session]
+        if a.minimum_charge_top_up:
+            rows.append(["minimum charge top-up", *zone, "", "", fmt(a.minimum_charge_top_up)])
+        columns = ["item", *(["zone"] if inv.zoned else []), "count", "unit price", "amount"]
+        fit_table(console, columns, rows, {"count", "unit price", "amount"},
+                  title=a.business_id, footer=["total", *zone, "", "", fmt(a.total)])
         console.print(f"  messages inside billed sessions (free): {a.in_session_messages}", markup=False)
+        console.print(f"  usage {fmt(a.usage)}; net {money.fmt(a.net, a.decimals)}; tax "
+                      f"{money.fmt(a.tax, a.decimals)} ({_percent(a.tax_rate)}); amount due "
+                      f"{money.fmt(a.amount_due, a.decimals)}", markup=False)
     console.print(f"Total: {fmt(inv.total)} {inv.currency} ({len(inv.accounts)} account(s))", style="bold",
                   markup=False)
+    console.print(f"Net {money.fmt(inv.net, inv.decimals)}, tax {money.fmt(inv.tax, inv.decimals)}, amount due "
+                  f"{money.fmt(inv.amount_due, inv.decimals)} {inv.currency}", style="bold", markup=False)
     r = inv.rows
+    blank = f" ({r.blank_lines} blank line(s) skipped)" if r.blank_lines else ""
     console.print(f"Rows: {r.read} read = {r.duplicates} duplicates + {r.rejected} rejected + {r.excluded} excluded"
-                  f" + {r.in_session} in session + {r.out_of_session} out of session", markup=False)
+                  f" + {r.in_session} in session + {r.out_of_session} out of session{blank}", markup=False)
+
+
+def _percent(rate) -> str:
+    """A tax rate as a percentage, exactly (``0.22`` -> ``22 %``, ``0.125`` -> ``12.5 %``)."""
+    text = f"{money.product(rate, Decimal(100)).normalize():f}"
+    return f"{text} %"
 
 
 # ---------------------------------------------------------------------------------------------

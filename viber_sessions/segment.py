@@ -16,14 +16,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .load import LoadOptions, MessageLog, from_table
-from .tariff import Limits
+from .tariff import Limits, Tariff
 
 # Billing classes of a loaded row (``Segmentation.billing``).
 SESSION, OUT_OF_SESSION, DUPLICATE, EXCLUDED = 0, 1, 2, 3
 BILLING_NAMES = ("session", "out_of_session", "duplicate", "excluded")
 # Reasons (``Segmentation.reason``).
-R_NONE, R_NO_SESSION, R_TYPE_NOT_ALLOWED, R_ONE_SIDED, R_DUPLICATE, R_EXCLUDED = range(6)
-REASON_NAMES = ("", "no_session", "type_not_allowed", "one_sided", "duplicate", "excluded_status")
+R_NONE, R_NO_SESSION, R_TYPE_NOT_ALLOWED, R_ONE_SIDED, R_DUPLICATE, R_EXCLUDED, R_SESSIONS_DISABLED = range(7)
+REASON_NAMES = ("", "no_session", "type_not_allowed", "one_sided", "duplicate", "excluded_status",
+                "sessions_disabled")
 # Session origins and close reasons.
 O_SUBSCRIBER, O_ROLLOVER = 0, 1
 ORIGIN_NAMES = ("subscriber", "rollover")
@@ -115,6 +116,95 @@ def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t
 
 
 @numba.njit(cache=True, nogil=True)
+def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open_pt, allowed_pt, windows,
+                  max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin, s_close, s_in, s_out
+                  ):  # pragma: no cover - compiled
+    """:func:`_kernel` with limits per business account: ``plan_of[business]`` indexes the
+    per-plan limits (``windows``, ``max_bms``, ... and the rows of ``can_open_pt`` and
+    ``allowed_pt``), read once per conversation."""
+    ns = 0
+    is_open = False
+    cur = -1
+    start = np.int64(0)
+    bm = 0
+    un = 0
+    prev_b = -1
+    prev_s = -1
+    p = 0
+    window = windows[0]
+    max_bm = max_bms[0]
+    max_un = max_uns[0]
+    close_at_limit = close_at_limits[0]
+    for q in range(order.shape[0]):
+        i = order[q]
+        if billing[i] >= DUPLICATE:
+            continue
+        if business[i] != prev_b or subscriber[i] != prev_s:
+            is_open = False
+            if business[i] != prev_b:
+                p = plan_of[business[i]]
+                window = windows[p]
+                max_bm = max_bms[p]
+                max_un = max_uns[p]
+                close_at_limit = close_at_limits[p]
+            prev_b = business[i]
+            prev_s = subscriber[i]
+        t = ts[i]
+        if is_open and t - start >= window:
+            is_open = False
+        if not is_open:
+            if inbound[i] and can_open_pt[p, mtype[i]]:
+                cur = ns
+                ns += 1
+                s_row[cur] = i
+                s_origin[cur] = O_SUBSCRIBER
+                s_close[cur] = C_OPEN
+                s_in[cur] = 0
+                s_out[cur] = 0
+                start = t
+                bm = 0
+                un = 0
+                is_open = True
+            else:
+                sess[i] = -1
+                reason[i] = R_NO_SESSION
+                continue
+        if inbound[i]:
+            un = 0
+            sess[i] = cur
+            reason[i] = R_NONE
+            s_in[cur] += 1
+        elif not allowed_pt[p, mtype[i]]:
+            sess[i] = -1
+            reason[i] = R_TYPE_NOT_ALLOWED
+        else:
+            if bm == max_bm:
+                s_close[cur] = C_MESSAGE_LIMIT
+                cur = ns
+                ns += 1
+                s_row[cur] = i
+                s_origin[cur] = O_ROLLOVER
+                s_close[cur] = C_OPEN
+                s_in[cur] = 0
+                s_out[cur] = 0
+                start = t
+                bm = 0
+                un = 0
+            bm += 1
+            un += 1
+            sess[i] = cur
+            reason[i] = R_NONE
+            s_out[cur] += 1
+            if un == max_un:
+                s_close[cur] = C_UNANSWERED_LIMIT
+                is_open = False
+            elif close_at_limit and bm == max_bm:
+                s_close[cur] = C_MESSAGE_LIMIT
+                is_open = False
+    return ns
+
+
+@numba.njit(cache=True, nogil=True)
 def _finish(billing, sess, reason, billable):  # pragma: no cover - compiled
     """Per row: out of session (reason given, or one_sided) unless in a billable session."""
     for i in range(billing.shape[0]):
@@ -145,6 +235,61 @@ def run_kernel(order, business, subscriber, ts, inbound, mtype, billing, can_ope
                     np.int64(limits.window_ns), limits.max_business_messages, limits.max_unanswered,
                     limits.after_message_limit == "close", sess, reason, s_row, s_origin, s_close, s_in, s_out)
     return sess, reason, s_row[:count], s_origin[:count], s_close[:count], s_in[:count], s_out[:count]
+
+
+def run_kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plans: "PlanLimits",
+                     types: list[str]):
+    """:func:`run_kernel` with each business account's own limits (``plans``)."""
+    n = len(ts)
+    active = int(np.count_nonzero(billing < DUPLICATE))
+    least = min(l.max_business_messages for l in plans.limits)
+    bound = active + 1 if least < 2 else int(np.count_nonzero(inbound)) + active // least + 1
+    sess = np.full(n, -1, dtype=np.int64)
+    reason = np.zeros(n, dtype=np.int8)
+    s_row = np.empty(bound, dtype=np.int64)
+    s_origin = np.empty(bound, dtype=np.int8)
+    s_close = np.empty(bound, dtype=np.int8)
+    s_in = np.empty(bound, dtype=np.int32)
+    s_out = np.empty(bound, dtype=np.int32)
+    can_open = np.array([[t not in l.non_opening_types for t in types] + [False] for l in plans.limits], dtype=bool)
+    allowed = np.array([[t in l.session_types for t in types] + [False] for l in plans.limits], dtype=bool)
+    count = _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plans.of_business, can_open,
+                          allowed, np.array([l.window_ns for l in plans.limits], dtype=np.int64),
+                          np.array([l.max_business_messages for l in plans.limits], dtype=np.int64),
+                          np.array([l.max_unanswered for l in plans.limits], dtype=np.int64),
+                          np.array([l.after_message_limit == "close" for l in plans.limits], dtype=bool),
+                          sess, reason, s_row, s_origin, s_close, s_in, s_out)
+    return sess, reason, s_row[:count], s_origin[:count], s_close[:count], s_in[:count], s_out[:count]
+
+
+@dataclass(frozen=True, eq=False)
+class PlanLimits:
+    """Each business account's limits and whether it has sessions at all (a tariff's plans
+    applied to the accounts of one log)."""
+
+    limits: tuple[Limits, ...]       # the distinct limits; [0] is the top-level tariff's
+    of_business: np.ndarray          # int32 per business code: index into ``limits``
+    sessions_off: np.ndarray         # bool per business code: ``sessions = false`` in its plan
+
+    @classmethod
+    def of(cls, tariff: Tariff, businesses: list[str]) -> "PlanLimits":
+        distinct: dict[Limits, int] = {tariff.limits: 0}
+        of_business = np.zeros(len(businesses), dtype=np.int32)
+        off = np.zeros(len(businesses), dtype=bool)
+        for b, name in enumerate(businesses):
+            plan = tariff.plan(name)
+            of_business[b] = distinct.setdefault(plan.limits, len(distinct))
+            off[b] = not plan.sessions
+        return cls(limits=tuple(distinct), of_business=of_business, sessions_off=off)
+
+    @property
+    def uniform(self) -> bool:
+        """One set of limits for every account (the single-limits kernel applies)."""
+        return len(self.limits) == 1 or bool((self.of_business == self.of_business[0]).all())
+
+    def window_ns(self) -> np.ndarray:
+        """The window (ns) per business code."""
+        return np.array([l.window_ns for l in self.limits], dtype=np.int64)[self.of_business]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -316,7 +461,7 @@ class Segmentation:
     """The per-message assignment and the sessions, aligned with the :class:`MessageLog` rows."""
 
     log: MessageLog
-    limits: Limits
+    limits: Limits       # every account's limits; with per-account limits, the top-level tariff's (see limits_of)
     billing: np.ndarray
     reason: np.ndarray
     session: np.ndarray
@@ -331,6 +476,9 @@ class Segmentation:
     s_billable: np.ndarray
     s_first: np.ndarray  # loaded-row index of the message that opened the session
     data_end: int        # latest timestamp of all loaded data (ns), for "open" vs "expired"
+    plan: Tariff | None = None          # the tariff whose plans gave each account its limits (None: ``limits``)
+    plans: PlanLimits | None = None     # each account's limits (None: ``limits`` for every account)
+    _countries: np.ndarray | None = None    # region index per subscriber code, -1: not looked up yet
 
     @property
     def n_sessions(self) -> int:
@@ -338,7 +486,31 @@ class Segmentation:
 
     @property
     def s_expires(self) -> np.ndarray:
-        return self.s_start + self.limits.window_ns
+        if self.plans is None or self.plans.uniform:
+            return self.s_start + self.limits.window_ns
+        return self.s_start + self.plans.window_ns()[self.s_business]
+
+    def limits_of(self, business: int) -> Limits:
+        """The limits the sessions of business code ``business`` were computed with."""
+        if self.plans is None:
+            return self.limits
+        return self.plans.limits[self.plans.of_business[business]]
+
+    def countries(self, subscribers: np.ndarray) -> np.ndarray:
+        """Region index (:func:`viber_sessions.countries.region_names`) of each subscriber code in
+        ``subscribers``; each distinct subscriber is looked up once per segmentation."""
+        from .countries import classify
+
+        if self._countries is None:
+            self._countries = np.full(len(self.log.subscribers), -1, dtype=np.int16)
+        if not (self._countries[subscribers] < 0).any():
+            return self._countries[subscribers]
+        need = np.zeros(len(self._countries), dtype=bool)
+        need[subscribers] = True
+        todo = np.flatnonzero(need & (self._countries < 0))
+        if len(todo):
+            self._countries[todo] = classify(self.log.subscribers.take(pa.array(todo)))
+        return self._countries[subscribers]
 
     def session_ids(self) -> pa.Array:
         """Deterministic ids: ``business/subscriber/YYYYMMDDTHHMMSSZ`` (``-2``, ``-3`` ... when
@@ -377,51 +549,79 @@ class Segmentation:
         return sessions_table(self, tz)
 
 
-def segment(messages, limits: Limits | None = None, options: LoadOptions | None = None,
+def segment(messages, limits: Limits | Tariff | None = None, options: LoadOptions | None = None,
             duplicates: np.ndarray | None = None, data_end: int | None = None) -> Segmentation:
     """Sessions of every conversation of ``messages`` (a :class:`MessageLog`, or a pandas /
-    pyarrow table with the canonical columns) under ``limits``.
+    pyarrow table with the canonical columns) under ``limits``: one :class:`Limits` for every
+    account, or a :class:`Tariff`, whose plans give each account its own limits (an account
+    override's ``[limits]``) and may turn its sessions off (``sessions = false``: every message
+    of the account is out of session, reason ``sessions_disabled``).
 
     When ``messages`` is one part of a larger log (a bucket of whole conversations),
     ``duplicates`` marks its rows that repeat a message id seen earlier anywhere in the log,
     and ``data_end`` is the latest timestamp of the whole log.
     """
-    limits = limits or Limits()
+    tariff = limits if isinstance(limits, Tariff) else None
+    limits = tariff.limits if tariff is not None else (limits or Limits())
     log = messages if isinstance(messages, MessageLog) else from_table(messages, options)
     load_kernels()
     n = len(log)
     billing = np.full(n, SESSION, dtype=np.int8)
     reason = np.zeros(n, dtype=np.int8)
+    plans = None
+    if tariff is not None and (tariff.accounts or not tariff.sessions):
+        plans = PlanLimits.of(tariff, log.businesses.to_pylist())
 
     first = first_occurrences(log.message_id) if duplicates is None else ~duplicates
     billing[~first] = DUPLICATE
     reason[~first] = R_DUPLICATE
     if log.status is not None and log.statuses:
-        unbilled = np.array([s in limits.unbilled_statuses for s in log.statuses] + [False], dtype=bool)
-        excluded = unbilled[log.status] & first          # status -1 (none) picks the last entry: False
+        if plans is None or len(plans.limits) == 1:
+            unbilled = np.array([s in limits.unbilled_statuses for s in log.statuses] + [False], dtype=bool)
+            excluded = unbilled[log.status] & first          # status -1 (none) picks the last entry: False
+        else:
+            unbilled = np.array([[s in l.unbilled_statuses for s in log.statuses] + [False] for l in plans.limits],
+                                dtype=bool)
+            excluded = unbilled[plans.of_business[log.business], log.status] & first
         billing[excluded] = EXCLUDED
         reason[excluded] = R_EXCLUDED
+    off = None
+    if plans is not None and plans.sessions_off.any():
+        off = plans.sessions_off[log.business] & (billing == SESSION)
+        billing[off] = EXCLUDED                              # the kernel skips them; billed per message below
 
     if data_end is None:
         data_end = int(log.timestamp.max()) if n else 0
     order = conversation_order(log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
     types = log.message_types
-    can_open_t = np.array([t not in limits.non_opening_types for t in types] + [False], dtype=bool)
-    allowed_t = np.array([t in limits.session_types for t in types] + [False], dtype=bool)
-    session, reason_k, s_row, s_origin, s_close, s_in, s_out = run_kernel(
-        order, log.business, log.subscriber, log.timestamp, log.inbound, log.mtype, billing, can_open_t, allowed_t,
-        limits)
+    if plans is None or plans.uniform:
+        one = limits if plans is None or not len(plans.of_business) else plans.limits[plans.of_business[0]]
+        can_open_t = np.array([t not in one.non_opening_types for t in types] + [False], dtype=bool)
+        allowed_t = np.array([t in one.session_types for t in types] + [False], dtype=bool)
+        session, reason_k, s_row, s_origin, s_close, s_in, s_out = run_kernel(
+            order, log.business, log.subscriber, log.timestamp, log.inbound, log.mtype, billing, can_open_t,
+            allowed_t, one)
+        window = np.int64(one.window_ns)
+        limits = one
+    else:
+        session, reason_k, s_row, s_origin, s_close, s_in, s_out = run_kernel_plans(
+            order, log.business, log.subscriber, log.timestamp, log.inbound, log.mtype, billing, plans, types)
+        window = plans.window_ns()[log.business[s_row]]
     inactive = billing >= DUPLICATE
     reason_k[inactive] = reason[inactive]
     reason = reason_k
     s_start = log.timestamp[s_row]
     unclosed = s_close == 0
-    s_close[unclosed] = np.where(s_start[unclosed] + limits.window_ns <= data_end, C_EXPIRED, C_OPEN)
+    ends = s_start + window
+    s_close[unclosed] = np.where(ends[unclosed] <= data_end, C_EXPIRED, C_OPEN)
     billable = (s_in > 0) & (s_out > 0)
     _finish(billing, session, reason, billable)
+    if off is not None:
+        billing[off] = OUT_OF_SESSION
+        reason[off] = R_SESSIONS_DISABLED
     s_first = s_row
     return Segmentation(
         log=log, limits=limits, billing=billing, reason=reason, session=session,
         s_business=log.business[s_first], s_subscriber=log.subscriber[s_first], s_start=s_start,
         s_origin=s_origin, s_close=s_close, s_inbound=s_in, s_outbound=s_out, s_billable=billable,
-        s_first=s_first, data_end=data_end)
+        s_first=s_first, data_end=data_end, plan=tariff, plans=plans)

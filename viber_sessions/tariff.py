@@ -102,7 +102,30 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Zone:
+    """Out-of-session prices for subscribers of some countries (``[[zones]]``)."""
+
+    name: str
+    countries: frozenset[str]
+    outbound_prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+    default_outbound_price: Decimal | None = None
+    inbound_price: Decimal | None = None
+
+    def prices(self) -> list[Decimal]:
+        out = list(self.outbound_prices.values())
+        out += [p for p in (self.default_outbound_price, self.inbound_price) if p is not None]
+        return out
+
+
+_NO_ACCOUNTS: Mapping[str, "Tariff"] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
 class Tariff:
+    """A price plan (RULES.md sections 8 and 10). The top-level tariff is the plan of every
+    account without an override; ``accounts`` holds the merged plans of the accounts that have
+    one (each a :class:`Tariff` without ``accounts`` of its own)."""
+
     currency: str
     monthly_fee: Decimal
     session_price: Decimal
@@ -111,33 +134,128 @@ class Tariff:
     default_outbound_price: Decimal | None = None
     limits: Limits = field(default_factory=Limits)
     source: str = "<tariff>"
+    minimum_monthly_charge: Decimal = Decimal(0)
+    tax_rate: Decimal = Decimal(0)
+    minor_unit: int | None = None          # None: the currency's ISO 4217 minor unit (2 when unknown)
+    sessions: bool = True                  # False: no sessions for the account, every message billed per message
+    zones: tuple[Zone, ...] = ()
+    accounts: Mapping[str, "Tariff"] = field(default_factory=lambda: _NO_ACCOUNTS)
 
-    def outbound_price(self, message_type: str) -> Decimal | None:
-        """Unit price of an out-of-session outbound message of this type (None: not priced)."""
+    def outbound_price(self, message_type: str, zone: Zone | None = None) -> Decimal | None:
+        """Unit price of an out-of-session outbound message of this type (None: not priced):
+        zone[type] -> zone.default -> plan[type] -> plan.default."""
+        if zone is not None:
+            price = zone.outbound_prices.get(message_type)
+            if price is None:
+                price = zone.default_outbound_price
+            if price is not None:
+                return price
         price = self.outbound_prices.get(message_type)
         return price if price is not None else self.default_outbound_price
 
-    def unit_price(self, direction: str, message_type: str) -> Decimal | None:
+    def unit_price(self, direction: str, message_type: str, zone: Zone | None = None) -> Decimal | None:
         if direction == "inbound":
+            if zone is not None and zone.inbound_price is not None:
+                return zone.inbound_price
             return self.inbound_price
-        return self.outbound_price(message_type)
+        return self.outbound_price(message_type, zone)
+
+    def lookup(self, direction: str, message_type: str, zone: Zone | None = None) -> tuple[Decimal | None, str]:
+        """The unit price and the name of the zone it comes from (``""``: the plan's top-level
+        prices, also for a zone member whose zone does not price this message)."""
+        if zone is not None:
+            if direction == "inbound":
+                if zone.inbound_price is not None:
+                    return zone.inbound_price, zone.name
+            else:
+                price = zone.outbound_prices.get(message_type)
+                if price is None:
+                    price = zone.default_outbound_price
+                if price is not None:
+                    return price, zone.name
+        return self.unit_price(direction, message_type), ""
+
+    def zone_of(self, country: str | None) -> Zone | None:
+        """The zone that lists ``country`` (an ISO 3166 alpha-2 code), or None."""
+        if not country:
+            return None
+        for zone in self.zones:
+            if country in zone.countries:
+                return zone
+        return None
+
+    def plan(self, account: str) -> "Tariff":
+        """The plan of ``account``: its merged override, or the top-level tariff."""
+        return self.accounts.get(account, self)
+
+    def plans(self) -> list["Tariff"]:
+        """The top-level plan, then each account's plan (in account order)."""
+        return [self, *self.accounts.values()]
+
+    def map_plans(self, change) -> "Tariff":
+        """This tariff with ``change(plan)`` applied to the top-level plan and to every account's plan."""
+        accounts = MappingProxyType({a: change(p) for a, p in self.accounts.items()})
+        return replace(change(self), accounts=accounts)
+
+    @property
+    def has_zones(self) -> bool:
+        return any(p.zones for p in self.plans())
+
+    @property
+    def decimals(self) -> int:
+        """Decimals of ``net``, ``tax`` and ``amount_due``: ``minor_unit``, else the currency's ISO
+        4217 minor unit (2 for a code ISO 4217 does not know, when built in code)."""
+        if self.minor_unit is not None:
+            return self.minor_unit
+        unit = iso_minor_unit(self.currency)
+        return 2 if unit is None else unit
 
     def replace(self, **changes) -> "Tariff":
         return replace(self, **changes)
 
-    @property
-    def places(self) -> int:
-        """Decimal places to show amounts with: the most any price of the tariff uses (at least 2)."""
-        prices = [self.monthly_fee, self.session_price, self.inbound_price, *self.outbound_prices.values()]
+    def _prices(self) -> list[Decimal]:
+        prices = [self.monthly_fee, self.session_price, self.inbound_price, self.minimum_monthly_charge,
+                  *self.outbound_prices.values()]
         if self.default_outbound_price is not None:
             prices.append(self.default_outbound_price)
-        return max([2] + [-p.as_tuple().exponent for p in prices if isinstance(p.as_tuple().exponent, int)])
+        for zone in self.zones:
+            prices += zone.prices()
+        return prices
+
+    @property
+    def places(self) -> int:
+        """Decimal places of line amounts, one value per invoice: the most any price of any plan
+        or zone uses, and at least the minor unit (of any plan)."""
+        prices = [p for plan in self.plans() for p in plan._prices()]
+        least = max(plan.decimals for plan in self.plans())
+        return max([least] + [-p.as_tuple().exponent for p in prices if isinstance(p.as_tuple().exponent, int)])
 
 
-_TOP_KEYS = {"currency", "monthly_fee", "session_price", "inbound_price", "outbound_prices", "limits"}
+def iso_minor_unit(code: str) -> int | None:
+    """The ISO 4217 minor unit of a currency code (the ``iso4217`` package), None when the code
+    is not an ISO 4217 currency or has no minor unit (``XXX``, ``XAU``)."""
+    import iso4217
+
+    try:
+        return iso4217.Currency(code).exponent
+    except ValueError:
+        return None
+
+
+def _iso_codes() -> list[str]:
+    import iso4217
+
+    return sorted(c.value for c in iso4217.Currency)
+
+
+_PLAN_KEYS = {"monthly_fee", "session_price", "inbound_price", "outbound_prices", "limits", "minimum_monthly_charge",
+              "tax_rate", "minor_unit", "sessions", "zones"}
+_TOP_KEYS = _PLAN_KEYS | {"currency", "accounts"}
 _LIMIT_KEYS = {"window_hours", "max_business_messages", "max_unanswered", "non_opening_types",
                "session_types", "after_message_limit", "unbilled_statuses"}
+_ZONE_KEYS = {"name", "countries", "inbound_price", "outbound_prices"}
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+MAX_MINOR_UNIT = money.MAX_DECIMALS
 
 
 def _key_path(table: str, key) -> str:
@@ -147,6 +265,26 @@ def _key_path(table: str, key) -> str:
     else:
         text = '"' + str(key).replace("\\", "\\\\").replace('"', '\\"') + '"'   # control characters: repr shows them
     return f"{table}.{text}" if table else text
+
+
+def _did_you_mean(key, known) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known`` (case first), or an empty string."""
+    import difflib
+
+    if not isinstance(key, str):
+        return ""
+    known = sorted(known)
+    same_case = [k for k in known if k.lower() == key.strip().lower()]
+    close = same_case or difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _refuse_unknown(path: str, table: str, data: Mapping, known: set, what: str) -> None:
+    unknown = sorted((k for k in data if k not in known), key=str)
+    if unknown:
+        key = unknown[0]
+        raise TariffError(path, _key_path(table, key),
+                          f"is not a known {what}{_did_you_mean(key, known)} (known: {', '.join(sorted(known))})")
 
 
 def _invisible(text: str) -> str | None:
@@ -217,75 +355,222 @@ def _positive_int(path: str, name: str, value) -> int:
     return value
 
 
-def parse_limits(data: Mapping, path: str = "<tariff>", base: Limits | None = None) -> Limits:
-    """Limits from a ``[limits]`` table (unknown keys are refused, missing ones keep ``base``)."""
+def parse_limits(data: Mapping, path: str = "<tariff>", base: Limits | None = None, table: str = "limits") -> Limits:
+    """Limits from a ``[limits]`` table (unknown keys are refused, missing ones keep ``base``);
+    ``table`` is its path in the file (``accounts."shop".limits`` for an override)."""
     base = base or Limits()
     if not isinstance(data, Mapping):
-        raise TariffError(path, "limits", f"must be a table, not {money.show(data)}")
-    _check_keys(path, "limits", data)
-    unknown = sorted(set(data) - _LIMIT_KEYS)
-    if unknown:
-        raise TariffError(path, _key_path("limits", unknown[0]), "is not a known limit "
-                          f"(known: {', '.join(sorted(_LIMIT_KEYS))})")
+        raise TariffError(path, table, f"must be a table, not {money.show(data)}")
+    _check_keys(path, table, data)
+    _refuse_unknown(path, table, data, _LIMIT_KEYS, "limit")
+    at = lambda name: f"{table}.{name}"  # noqa: E731
     changes: dict = {}
     if "window_hours" in data:
         value = data["window_hours"]
         problem = _window_problem(value, in_file=True)
         if problem:
-            raise TariffError(path, "limits.window_hours", problem)
+            raise TariffError(path, at("window_hours"), problem)
         changes["window_hours"] = value
     for name in ("max_business_messages", "max_unanswered"):
         if name in data:
-            changes[name] = _positive_int(path, f"limits.{name}", data[name])
+            changes[name] = _positive_int(path, at(name), data[name])
     for name in ("non_opening_types", "session_types", "unbilled_statuses"):
         if name in data:
-            changes[name] = _type_list(path, f"limits.{name}", data[name])
+            changes[name] = _type_list(path, at(name), data[name])
     if "after_message_limit" in data:
         value = data["after_message_limit"]
         if value not in AFTER_MESSAGE_LIMIT:
-            raise TariffError(path, "limits.after_message_limit",
+            raise TariffError(path, at("after_message_limit"),
                               f"must be \"new_session\" or \"close\", not {money.show(value)}")
         changes["after_message_limit"] = value
     return replace(base, **changes)
 
 
-def parse_tariff(data: Mapping, path: str = "<tariff>") -> Tariff:
-    """A :class:`Tariff` from the parsed TOML document; every error names the field."""
-    if not isinstance(data, Mapping):
-        raise TariffError(path, None, f"a tariff must be a table of fields, not {type(data).__name__}")
-    _check_keys(path, "", data)
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise TariffError(path, _key_path("", unknown[0]),
-                          f"is not a known tariff field (known: {', '.join(sorted(_TOP_KEYS))})")
-    for name in ("currency", "monthly_fee", "session_price", "outbound_prices"):
-        if name not in data:
-            raise TariffError(path, name, "is required")
-    currency = data["currency"]
-    if not isinstance(currency, str) or not currency.strip():
-        raise TariffError(path, "currency", f"must be a currency code such as \"RUB\", not {money.show(currency)}")
-    prices = data["outbound_prices"]
-    if not isinstance(prices, Mapping) or not prices:
-        raise TariffError(path, "outbound_prices", "must be a table of message type = \"price\"")
-    _check_keys(path, "outbound_prices", prices)
+def _outbound(path: str, table: str, prices, known: set[str] | None, required: bool,
+              ) -> tuple[dict[str, Decimal], Decimal | None]:
+    """An ``outbound_prices`` table: type = "price" (types lowercase) and the optional default.
+    ``known``: the types the plan's top-level table prices (a key outside them is a typo)."""
+    if not isinstance(prices, Mapping) or (required and not prices):
+        raise TariffError(path, table, "must be a table of message type = \"price\"")
+    _check_keys(path, table, prices)
     outbound: dict[str, Decimal] = {}
     default = None
     for name, value in prices.items():
-        price = _price(path, _key_path("outbound_prices", name), value)
-        if name.lower() == "default":
+        norm = name.lower()
+        if known is not None and norm != "default" and norm not in known:
+            raise TariffError(path, _key_path(table, name),
+                              f"is not a message type of the top-level [outbound_prices]"
+                              f"{_did_you_mean(norm, known | {'default'})}; a type is priced here only when the "
+                              "top-level table lists it (add it there first)")
+        price = _price(path, _key_path(table, name), value)
+        if norm == "default":
             default = price
         else:
-            outbound[name.lower()] = price
+            outbound[norm] = price
+    return outbound, default
+
+
+def _region_codes() -> frozenset[str]:
+    import phonenumbers
+
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+def _zones(path: str, table: str, value, types: set[str]) -> tuple[Zone, ...]:
+    """``[[zones]]``: names unique, countries ISO 3166 alpha-2 codes that phonenumbers knows, no
+    country in two zones; zone prices only for the plan's types."""
+    if not isinstance(value, list) or not all(isinstance(z, Mapping) for z in value):
+        raise TariffError(path, table, "must be an array of tables ([[zones]] with name, countries and prices), "
+                          f"not {money.show(value)}")
+    regions = _region_codes()
+    zones: list[Zone] = []
+    names: dict[str, str] = {}
+    owner: dict[str, tuple[str, str]] = {}
+    for k, data in enumerate(value):
+        at = f"{table}[{k}]"
+        _check_keys(path, at, data)
+        _refuse_unknown(path, at, data, _ZONE_KEYS, "zone field")
+        for name in ("name", "countries"):
+            if name not in data:
+                raise TariffError(path, f"{at}.{name}", "is required")
+        name = data["name"]
+        problem = _name_problem(name, "zone name")
+        if problem:
+            raise TariffError(path, f"{at}.name", problem)
+        if name.lower() in names:
+            raise TariffError(path, f"{at}.name", f"zone {name!r} is already the name of {names[name.lower()]}; "
+                              "give each zone its own name")
+        names[name.lower()] = at
+        countries = data["countries"]
+        if not isinstance(countries, list) or not countries:
+            raise TariffError(path, f"{at}.countries", "must be a non-empty list of ISO 3166 alpha-2 country codes "
+                              f"such as [\"KZ\", \"UZ\"], not {money.show(countries)}")
+        listed: set[str] = set()
+        for c in countries:
+            if not isinstance(c, str) or c not in regions:
+                hint = _did_you_mean(c.upper() if isinstance(c, str) else c, regions) if isinstance(c, str) else ""
+                raise TariffError(path, f"{at}.countries", f"{money.show(c)} is not an ISO 3166 alpha-2 country code "
+                                  f"that phonenumbers knows{hint}")
+            if c in listed:
+                raise TariffError(path, f"{at}.countries", f"{c!r} is listed twice; list each country once")
+            if c in owner:
+                other_at, other = owner[c]
+                raise TariffError(path, f"{at}.countries", f"{c!r} is already in zone {other!r} ({other_at}); "
+                                  "a country belongs to one zone at most")
+            listed.add(c)
+            owner[c] = (at, name)
+        outbound, default = _outbound(path, f"{at}.outbound_prices", data.get("outbound_prices", {}), types, False)
+        inbound = _price(path, f"{at}.inbound_price", data["inbound_price"]) if "inbound_price" in data else None
+        zones.append(Zone(name=name, countries=frozenset(listed), outbound_prices=MappingProxyType(dict(sorted(
+            outbound.items()))), default_outbound_price=default, inbound_price=inbound))
+    return tuple(zones)
+
+
+def _plan(data: Mapping, path: str, prefix: str, currency: str, known_types: set[str] | None) -> Tariff:
+    """One plan from a complete table of plan fields (the top level, or an override merged over
+    it); every path is written under ``prefix``."""
+    at = lambda name: _key_path(prefix, name)  # noqa: E731
+    outbound, default = _outbound(path, at("outbound_prices"), data["outbound_prices"], known_types, True)
+    types = set(outbound)
+    tax_rate = Decimal(0)
+    if "tax_rate" in data:
+        tax_rate = _price(path, at("tax_rate"), data["tax_rate"])
+        if tax_rate >= 1:
+            raise TariffError(path, at("tax_rate"), f"must be less than 1 (a rate such as \"0.22\" for 22 %), "
+                              f"not {money.show(data['tax_rate'])}")
+    minor_unit = None
+    if "minor_unit" in data:
+        value = data["minor_unit"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MINOR_UNIT:
+            raise TariffError(path, at("minor_unit"), f"must be a whole number of decimals from 0 to "
+                              f"{MAX_MINOR_UNIT}, not {money.show(value)}")
+        minor_unit = value
+    sessions = data.get("sessions", True)
+    if not isinstance(sessions, bool):
+        raise TariffError(path, at("sessions"), f"must be true or false, not {money.show(sessions)}")
     return Tariff(
-        currency=currency.strip(),
-        monthly_fee=_price(path, "monthly_fee", data["monthly_fee"]),
-        session_price=_price(path, "session_price", data["session_price"]),
-        inbound_price=_price(path, "inbound_price", data.get("inbound_price", "0")),
+        currency=currency,
+        monthly_fee=_price(path, at("monthly_fee"), data["monthly_fee"]),
+        session_price=_price(path, at("session_price"), data["session_price"]),
+        inbound_price=_price(path, at("inbound_price"), data.get("inbound_price", "0")),
         outbound_prices=MappingProxyType(dict(sorted(outbound.items()))),
         default_outbound_price=default,
-        limits=parse_limits(data.get("limits", {}), path),
+        limits=parse_limits(data.get("limits", {}), path, table=at("limits")),
         source=path,
+        minimum_monthly_charge=_price(path, at("minimum_monthly_charge"), data.get("minimum_monthly_charge", "0")),
+        tax_rate=tax_rate,
+        minor_unit=minor_unit,
+        sessions=sessions,
+        zones=_zones(path, at("zones"), data.get("zones", []), types),
     )
+
+
+def _merge(top: Mapping, override: Mapping) -> dict:
+    """The override merged over the top level: tables (``outbound_prices`` by message type, which
+    ignores case; ``limits``) key by key, other values replaced."""
+    merged = {k: v for k, v in top.items() if k != "accounts"}
+    for key, value in override.items():
+        base = merged.get(key)
+        if key in ("outbound_prices", "limits") and isinstance(value, Mapping) and isinstance(base, Mapping):
+            if key == "outbound_prices":
+                replaced = {k.lower() for k in value}
+                merged[key] = {**{k: v for k, v in base.items() if k.lower() not in replaced}, **value}
+            else:
+                merged[key] = {**base, **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _currency(path: str, data: Mapping) -> str:
+    currency = data["currency"]
+    if not isinstance(currency, str) or not currency.strip():
+        raise TariffError(path, "currency", f"must be a currency code such as \"RUB\", not {money.show(currency)}")
+    currency = currency.strip()
+    if "minor_unit" in data:
+        return currency                         # any code, with its minor unit given
+    import iso4217
+
+    try:
+        known = iso4217.Currency(currency)
+    except ValueError:
+        raise TariffError(path, "currency", f"{money.show(currency)} is not an ISO 4217 currency code"
+                          f"{_did_you_mean(currency.upper(), _iso_codes())}; to use it anyway, give its decimals "
+                          "as minor_unit") from None
+    if known.exponent is None:
+        raise TariffError(path, "currency", f"{currency!r} has no minor unit in ISO 4217; give its decimals as "
+                          "minor_unit")
+    return currency
+
+
+def parse_tariff(data: Mapping, path: str = "<tariff>") -> Tariff:
+    """A :class:`Tariff` from the parsed TOML document; every error names the field by its full
+    path (``accounts."shop".outbound_prices.txet``)."""
+    if not isinstance(data, Mapping):
+        raise TariffError(path, None, f"a tariff must be a table of fields, not {type(data).__name__}")
+    _check_keys(path, "", data)
+    _refuse_unknown(path, "", data, _TOP_KEYS, "tariff field")
+    for name in ("currency", "monthly_fee", "session_price", "outbound_prices"):
+        if name not in data:
+            raise TariffError(path, name, "is required")
+    currency = _currency(path, data)
+    top = _plan(data, path, "", currency, None)
+    overrides = data.get("accounts", {})
+    if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
+        raise TariffError(path, "accounts", "must be a table of account overrides ([accounts.\"ID\"] tables), "
+                          f"not {money.show(overrides)}")
+    types = set(top.outbound_prices)
+    plans: dict[str, Tariff] = {}
+    for account, override in overrides.items():          # account ids are exact: no case or space folding
+        prefix = _key_path("accounts", account)
+        _check_keys(path, prefix, override)
+        for name in ("currency", "accounts"):
+            if name in override:
+                raise TariffError(path, _key_path(prefix, name), "cannot be set in an account override "
+                                  "(one currency per tariff; overrides do not nest)")
+        _refuse_unknown(path, prefix, override, _PLAN_KEYS, "field of an account override")
+        plans[account] = _plan(_merge(data, override), path, prefix, currency, types)
+    return replace(top, accounts=MappingProxyType(plans))
 
 
 def _one_line(exc: BaseException) -> str:
