@@ -323,6 +323,10 @@ def _check_keys(path: str, table: str, data: Mapping) -> None:
 
 
 def _price(path: str, name: str, value) -> Decimal:
+    """A price of the tariff file: a decimal string, never a TOML number (a float is binary, and
+    an integer is refused too, so that every price is written one way)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise TariffError(path, name, f"must be a decimal string such as \"{value}.00\", not the number {value}")
     try:
         return money.parse(value)
     except money.MoneyError as exc:
