@@ -33,95 +33,22 @@ CLOSE_NAMES = ("open", "expired", "message_limit", "unanswered_limit")
 
 
 @numba.njit(cache=True, nogil=True)
-def _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, window, max_bm, max_un,
-            close_at_limit, sess, reason, s_row, s_origin, s_close, s_in, s_out):  # pragma: no cover - compiled
+def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open_pt, allowed_pt, windows,
+                  max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin, s_close, s_in, s_out
+                  ):  # pragma: no cover - compiled
     """The session state machine (README, "The rules"), one pass over the rows in ``order`` (by
     conversation, timestamp, inbound first, input order). Rows whose ``billing`` is already
     DUPLICATE or EXCLUDED take no part. Returns the number of sessions.
+
+    Limits are per business account: ``plan_of[business]`` indexes the per-plan limits
+    (``windows``, ``max_bms``, ... and the rows of ``can_open_pt`` and ``allowed_pt``), read
+    once per conversation (one plan for all accounts is the common case).
 
     Per row: ``sess`` (session number or -1) and ``reason`` (R_NONE in a session,
     R_NO_SESSION, R_TYPE_NOT_ALLOWED). Per session: the row that opened it, origin
     (O_SUBSCRIBER, O_ROLLOVER), the limit that closed it (C_OPEN for none, C_MESSAGE_LIMIT,
     C_UNANSWERED_LIMIT) and its inbound and outbound message counts.
     """
-    ns = 0
-    is_open = False
-    cur = -1
-    start = np.int64(0)
-    bm = 0
-    un = 0
-    prev_b = -1
-    prev_s = -1
-    for p in range(order.shape[0]):
-        i = order[p]
-        if billing[i] >= DUPLICATE:         # DUPLICATE or EXCLUDED take no part
-            continue
-        if business[i] != prev_b or subscriber[i] != prev_s:
-            is_open = False
-            prev_b = business[i]
-            prev_s = subscriber[i]
-        t = ts[i]
-        if is_open and t - start >= window:
-            is_open = False
-        if not is_open:
-            if inbound[i] and can_open_t[mtype[i]]:
-                cur = ns
-                ns += 1
-                s_row[cur] = i
-                s_origin[cur] = O_SUBSCRIBER
-                s_close[cur] = C_OPEN
-                s_in[cur] = 0
-                s_out[cur] = 0
-                start = t
-                bm = 0
-                un = 0
-                is_open = True
-            else:
-                sess[i] = -1
-                reason[i] = R_NO_SESSION
-                continue
-        if inbound[i]:
-            un = 0
-            sess[i] = cur
-            reason[i] = R_NONE
-            s_in[cur] += 1
-        elif not allowed_t[mtype[i]]:
-            sess[i] = -1
-            reason[i] = R_TYPE_NOT_ALLOWED
-        else:
-            if bm == max_bm:
-                s_close[cur] = C_MESSAGE_LIMIT
-                cur = ns
-                ns += 1
-                s_row[cur] = i
-                s_origin[cur] = O_ROLLOVER
-                s_close[cur] = C_OPEN
-                s_in[cur] = 0
-                s_out[cur] = 0
-                start = t
-                bm = 0
-                un = 0
-            bm += 1
-            un += 1
-            sess[i] = cur
-            reason[i] = R_NONE
-            s_out[cur] += 1
-            if un == max_un:
-                s_close[cur] = C_UNANSWERED_LIMIT
-                is_open = False
-            elif close_at_limit and bm == max_bm:
-                s_close[cur] = C_MESSAGE_LIMIT
-                is_open = False
-    return ns
-
-
-@numba.njit(cache=True, nogil=True)
-def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open_pt, allowed_pt, windows,
-                  max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin, s_close, s_in, s_out
-                  ):  # pragma: no cover - compiled
-    """:func:`_kernel` with limits per business account: ``plan_of[business]`` indexes the
-    per-plan limits (``windows``, ``max_bms``, ... and the rows of ``can_open_pt`` and
-    ``allowed_pt``), read once per conversation."""
     ns = 0
     is_open = False
     cur = -1
@@ -219,30 +146,25 @@ def _finish(billing, sess, reason, billable):  # pragma: no cover - compiled
 
 
 def run_kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, limits: Limits):
-    """The compiled pass; returns per-row (session, reason) and the per-session arrays."""
-    n = len(ts)
-    active = int(np.count_nonzero(billing < DUPLICATE))
-    bound = active + 1 if limits.max_business_messages < 2 else \
-        int(np.count_nonzero(inbound)) + active // limits.max_business_messages + 1
-    sess = np.full(n, -1, dtype=np.int64)
-    reason = np.zeros(n, dtype=np.int8)
-    s_row = np.empty(bound, dtype=np.int64)
-    s_origin = np.empty(bound, dtype=np.int8)
-    s_close = np.empty(bound, dtype=np.int8)
-    s_in = np.empty(bound, dtype=np.int32)
-    s_out = np.empty(bound, dtype=np.int32)
-    count = _kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t,
-                    np.int64(limits.window_ns), limits.max_business_messages, limits.max_unanswered,
-                    limits.after_message_limit == "close", sess, reason, s_row, s_origin, s_close, s_in, s_out)
-    return sess, reason, s_row[:count], s_origin[:count], s_close[:count], s_in[:count], s_out[:count]
+    """The compiled pass under one set of limits; returns per-row (session, reason) and the
+    per-session arrays."""
+    return _run(order, business, subscriber, ts, inbound, mtype, billing, np.zeros(max(len(business), 1), np.int32),
+                (limits,), can_open_t[None, :], allowed_t[None, :])
 
 
 def run_kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plans: "PlanLimits",
                      types: list[str]):
     """:func:`run_kernel` with each business account's own limits (``plans``)."""
+    can_open = np.array([[t not in l.non_opening_types for t in types] + [False] for l in plans.limits], dtype=bool)
+    allowed = np.array([[t in l.session_types for t in types] + [False] for l in plans.limits], dtype=bool)
+    return _run(order, business, subscriber, ts, inbound, mtype, billing, plans.of_business, plans.limits, can_open,
+                allowed)
+
+
+def _run(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed):
     n = len(ts)
     active = int(np.count_nonzero(billing < DUPLICATE))
-    least = min(l.max_business_messages for l in plans.limits)
+    least = min(l.max_business_messages for l in limits)
     bound = active + 1 if least < 2 else int(np.count_nonzero(inbound)) + active // least + 1
     sess = np.full(n, -1, dtype=np.int64)
     reason = np.zeros(n, dtype=np.int8)
@@ -251,13 +173,11 @@ def run_kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, p
     s_close = np.empty(bound, dtype=np.int8)
     s_in = np.empty(bound, dtype=np.int32)
     s_out = np.empty(bound, dtype=np.int32)
-    can_open = np.array([[t not in l.non_opening_types for t in types] + [False] for l in plans.limits], dtype=bool)
-    allowed = np.array([[t in l.session_types for t in types] + [False] for l in plans.limits], dtype=bool)
-    count = _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plans.of_business, can_open,
-                          allowed, np.array([l.window_ns for l in plans.limits], dtype=np.int64),
-                          np.array([l.max_business_messages for l in plans.limits], dtype=np.int64),
-                          np.array([l.max_unanswered for l in plans.limits], dtype=np.int64),
-                          np.array([l.after_message_limit == "close" for l in plans.limits], dtype=bool),
+    count = _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open, allowed,
+                          np.array([l.window_ns for l in limits], dtype=np.int64),
+                          np.array([l.max_business_messages for l in limits], dtype=np.int64),
+                          np.array([l.max_unanswered for l in limits], dtype=np.int64),
+                          np.array([l.after_message_limit == "close" for l in limits], dtype=bool),
                           sess, reason, s_row, s_origin, s_close, s_in, s_out)
     return sess, reason, s_row[:count], s_origin[:count], s_close[:count], s_in[:count], s_out[:count]
 
@@ -369,8 +289,8 @@ def _call_each_kernel() -> None:
     billing = np.zeros(1, dtype=np.int8)
     sess = np.full(1, -1, dtype=np.int64)
     reason = np.zeros(1, dtype=np.int8)
-    _kernel(one, codes, codes, one, flag, codes, billing, flag, flag, np.int64(1), 1, 1, False, sess, reason,
-            one.copy(), billing.copy(), billing.copy(), codes.copy(), codes.copy())
+    _kernel_plans(one, codes, codes, one, flag, codes, billing, codes, flag[None, :], flag[None, :], one, one, one,
+                  flag, sess, reason, one.copy(), billing.copy(), billing.copy(), codes.copy(), codes.copy())
     _finish(billing, sess, reason, flag)
 
 
