@@ -336,3 +336,143 @@ def test_compare_what_if_limits(log, tmp_path):
                        "--format", "json").stdout)
     assert a["totals"] == b["totals"] and a["variants"][1]["name"].endswith("window_hours=12, max_unanswered=5")
     assert a["totals"][0] != a["totals"][1]
+
+
+# --- reconcile under price plans -----------------------------------------------------------------
+
+BANK_PLAN = ('\n[accounts."bank"]\nsession_price = "0.95"\n'
+             '[accounts."bank".limits]\nwindow_hours = 12\n')
+
+
+def _plan_tariff(tmp_path, extra=BANK_PLAN):
+    path = tmp_path / "plans.toml"
+    path.write_text(Path(TARIFF).read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return path
+
+
+def _plan_statement(log, tariff, tmp_path):
+    sessions = tmp_path / "ours.csv"
+    assert run("invoice", log, "--tariff", tariff, "--period", "2026-10", "-q", "--format", "json",
+               "--sessions-out", sessions).exit_code == 0
+    return [r for r in read_csv(sessions) if r["billable"] == "true" and r["start"].startswith("2026-10")]
+
+
+def test_reconcile_uses_the_accounts_session_price(log, tmp_path):
+    tariff = _plan_tariff(tmp_path)
+    rows = _plan_statement(log, tariff, tmp_path)
+    n = Counter(r["business_id"] for r in rows)
+    assert n["bank"] and n["shop"]
+    # a statement made from our own sessions-out (no amount column): each account at its plan's price
+    r = run("reconcile", log, "--tariff", tariff, "--statement", _write(rows, tmp_path / "st.csv"),
+            "--period", "2026-10", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["counts"] == {"matched": len(rows), "shifted": 0, "only_ours": 0, "only_statement": 0}
+    assert doc["details"] == []
+    amounts = {a["business_id"]: (a["our_amount"], a["statement_amount"], a["amount_difference"],
+                                  a["gross_difference"]) for a in doc["accounts"]}
+    bank = f"{n['bank'] * Decimal('0.95'):.2f}"
+    assert amounts["bank"] == (bank, bank, "0.00", "0.00")
+    shop = f"{n['shop'] * Decimal('1.20'):.2f}"
+    assert amounts["shop"] == (shop, shop, "0.00", "0.00")
+    # the same statement charging the top-level price differs for bank only, by 0.25 a session
+    top = [dict(r, amount="1.20") for r in rows]
+    details = tmp_path / "details.csv"
+    r = run("reconcile", log, "--tariff", tariff, "--statement", _write(top, tmp_path / "top.csv"),
+            "--period", "2026-10", "--format", "json", "--details", details)
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert doc["counts"] == {"matched": len(rows), "shifted": 0, "only_ours": 0, "only_statement": 0}
+    diff = {a["business_id"]: (a["session_difference"], a["amount_difference"], a["gross_difference"])
+            for a in doc["accounts"]}
+    delta = f"{n['bank'] * Decimal('0.25'):.2f}"
+    assert diff == {b: ((0, delta, delta) if b == "bank" else (0, "0.00", "0.00")) for b in n}
+    listed = read_csv(details)
+    assert len(listed) == n["bank"]
+    assert {(d["status"], d["business_id"], d["our_amount"], d["statement_amount"], d["reason"]) for d in listed} == {
+        ("matched", "bank", "0.95", "1.20", "statement charges 1.20 instead of 0.95")}
+
+
+def test_reconcile_uses_the_accounts_window(log, tmp_path):
+    tariff = _plan_tariff(tmp_path)
+    rows = _plan_statement(log, tariff, tmp_path)
+    by_conv = defaultdict(list)
+    for r in rows:
+        by_conv[(r["business_id"], r["subscriber_id"])].append(r)
+
+    def single(account):
+        return next(v[0] for k, v in sorted(by_conv.items()) if k[0] == account and len(v) == 1
+                    and _shift(v[0]["start"], hours=13).startswith("2026-10"))
+
+    bank, shop = single("bank"), single("shop")
+    edited = [dict(r, start=_shift(r["start"], hours=13)) if r in (bank, shop) else r for r in rows]
+    details = tmp_path / "details.csv"
+    r = run("reconcile", log, "--tariff", tariff, "--statement", _write(edited, tmp_path / "st.csv"),
+            "--period", "2026-10", "--format", "json", "--details", details)
+    doc = json.loads(r.stdout)
+    # 13 h apart: within shop's 24 h window (the same session, shifted), beyond bank's 12 h window
+    assert doc["counts"] == {"matched": len(rows) - 2, "shifted": 1, "only_ours": 1, "only_statement": 1}
+    got = {(d["status"], d["business_id"], d["subscriber_id"]) for d in read_csv(details)}
+    assert got == {("shifted", "shop", shop["subscriber_id"]), ("only_ours", "bank", bank["subscriber_id"]),
+                   ("only_statement", "bank", bank["subscriber_id"])}
+    only = next(d for d in read_csv(details) if d["status"] == "only_ours")
+    assert (only["our_amount"], only["statement_amount"]) == ("0.95", "0.00")
+
+
+def test_reconcile_per_day_with_account_prices_and_zones(log, tmp_path):
+    from viber_sessions.countries import region_of
+
+    tariff_path = _plan_tariff(tmp_path, '\n[accounts."bank"]\nsession_price = "0.95"\n'
+                                         '[accounts."bank".outbound_prices]\ntext = "0.70"\n'
+                                         '[[accounts."bank".zones]]\nname = "home"\ncountries = ["RU"]\n'
+                                         'inbound_price = "0.05"\n'
+                                         '[accounts."bank".zones.outbound_prices]\nimage = "1.05"\n')
+    tariff = load_tariff(tariff_path)
+    messages, sessions = tmp_path / "m.csv", tmp_path / "s.csv"
+    inv = json.loads(run("invoice", log, "--tariff", tariff_path, "--period", "2026-10", "-q", "--format", "json",
+                         "--messages-out", messages, "--sessions-out", sessions).stdout)
+    plan_days = defaultdict(lambda: [0, 0, Decimal(0)])
+    top_days = defaultdict(lambda: [0, 0, Decimal(0)])
+    zoned = Counter()
+    for s in read_csv(sessions):
+        if s["billable"] == "true":
+            for days, price in ((plan_days, tariff.plan(s["business_id"]).session_price),
+                                (top_days, tariff.session_price)):
+                days[(s["business_id"], s["start"][:10])][0] += 1
+                days[(s["business_id"], s["start"][:10])][2] += price
+    for m in read_csv(messages):
+        if m["billing"] == "out_of_session":
+            key = (m["business_id"], m["timestamp"][:10])
+            plan = tariff.plan(m["business_id"])
+            unit, zone = plan.lookup(m["direction"], m["message_type"], plan.zone_of(region_of(m["subscriber_id"])))
+            zoned[zone] += 1
+            for days, price in ((plan_days, unit), (top_days, tariff.unit_price(m["direction"], m["message_type"]))):
+                days[key][1] += 1
+                days[key][2] += price
+    assert zoned["home"] and zoned[""]
+
+    def statement(days, name):
+        rows = [{"business_id": b, "date": d, "sessions": v[0], "out_of_session_messages": v[1], "amount": str(v[2])}
+                for (b, d), v in sorted(days.items()) if d.startswith("2026-10")]
+        return _write(rows, tmp_path / name)
+
+    r = run("reconcile", log, "--tariff", tariff_path, "--statement", statement(plan_days, "plan.csv"),
+            "--period", "2026-10", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["counts"]["differs"] == 0 and doc["details"] == []
+    # our amounts per account are the invoice's usage (sessions + out-of-session, no fee)
+    usage = {a["business_id"]: a["usage"] for a in inv["accounts"]}
+    assert {a["business_id"]: a["our_amount"] for a in doc["accounts"]} == usage
+    # a statement at the top-level prices differs on exactly bank's days, by exactly the price differences
+    r = run("reconcile", log, "--tariff", tariff_path, "--statement", statement(top_days, "top.csv"),
+            "--period", "2026-10", "--format", "json")
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    want = {k for k in plan_days if k[1].startswith("2026-10") and plan_days[k][2] != top_days[k][2]}
+    assert want and all(b == "bank" for b, _ in want)
+    assert doc["counts"]["differs"] == len(want)
+    assert {(d["business_id"], d["key"]) for d in doc["details"]} == want
+    net = sum((top_days[k][2] - plan_days[k][2] for k in want), Decimal(0))
+    assert {a["business_id"]: Decimal(a["amount_difference"]) for a in doc["accounts"] if a["amount_difference"]
+            != "0.00"} == {"bank": net}

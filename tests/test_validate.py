@@ -418,3 +418,62 @@ def test_finding_keeps_problem_fields():
     assert f.severity == "warning" and str(f) == "f.csv, row 2, column 'business_id': m: 'shop '"
     assert v.finding(Problem("f.csv", 2, None, "anything_else", "m")).severity == "error"
     assert replace(f, severity="note").severity == "note"
+
+
+# --- unpriced types under price plans -------------------------------------------------------------
+
+
+def plan_tariff(extra: str, top_default: bool = False):
+    import tomllib
+
+    from viber_sessions.tariff import parse_tariff
+
+    text = Path(TARIFF_PATH).read_text(encoding="utf-8")
+    if top_default:
+        text = text.replace('text = "0.85"', 'text = "0.85"\ndefault = "1.50"', 1)
+    text += extra
+    return parse_tariff(tomllib.loads(text), "plans.toml")
+
+
+def test_a_type_priced_by_an_accounts_default_is_not_unpriced(tmp_path):
+    tariff = plan_tariff('\n[accounts."shop"]\n[accounts."shop".outbound_prices]\ndefault = "2.00"\n')
+    log = write(tmp_path / "log.csv", [
+        "s1,2026-10-05T09:00:00Z,shop,+79001234567,out,sticker",      # shop's default prices it
+        "s2,2026-10-05T09:01:00Z,shop,+79001234568,out,sticker",
+        "s3,2026-10-05T09:02:00Z,bank,+79001234567,in,sticker",       # inbound: inbound_price
+    ])
+    report = check(log, tariff)
+    assert [p.code for p in report.findings] == []
+    assert report.exit_code == 0
+    # the invoice agrees: it prices the stickers at shop's default
+    from viber_sessions import bill, segment
+    from viber_sessions.load import load
+    from viber_sessions.timeutil import Period
+
+    inv = bill(segment(load([log], LoadOptions()), tariff), tariff, Period.parse("2026-10", "UTC"))
+    shop = next(a for a in inv.accounts if a.business_id == "shop")
+    assert [(l.message_type, l.count, str(l.amount)) for l in shop.out_of_session] == [("sticker", 2, "4.00")]
+
+
+def test_an_account_without_a_price_is_named_and_counted_alone(tmp_path):
+    tariff = plan_tariff('\n[accounts."shop"]\n[accounts."shop".outbound_prices]\ndefault = "2.00"\n'
+                         '[accounts."taxi"]\nsession_price = "1.00"\n')
+    log = write(tmp_path / "log.csv", [
+        "s1,2026-10-05T09:00:00Z,shop,+79001234567,out,sticker",      # priced by shop's default
+        "s2,2026-10-05T09:01:00Z,bank,+79001234567,out,sticker",      # bank: top-level plan, no price
+        "s3,2026-10-05T09:02:00Z,taxi,+79001234567,out,sticker",      # taxi's override has no default either
+        "s4,2026-10-05T09:03:00Z,bank,+79001234568,out,sticker",
+        "s5,2026-10-05T09:04:00Z,shop,+79001234568,out,sticker",
+    ])
+    report = check(log, tariff)
+    assert [(p.row, p.code, p.severity, p.value, p.message) for p in report.findings] == [
+        (2, "unpriced_type", "error", "sticker", "the tariff has no outbound price for this type (3 rows; first "
+                                                 "shown); in the plan of accounts 'bank', 'taxi'")]
+    assert report.exit_code == 1
+
+
+def test_a_top_level_default_with_an_override_leaves_nothing_unpriced(tmp_path):
+    tariff = plan_tariff('\n[accounts."shop"]\nsession_price = "1.00"\n', top_default=True)
+    log = write(tmp_path / "log.csv", ["s1,2026-10-05T09:00:00Z,shop,+79001234567,out,sticker",
+                                       "s2,2026-10-05T09:01:00Z,bank,+79001234567,out,sticker"])
+    assert check(log, tariff).findings == ()

@@ -4,15 +4,16 @@ rules are never applied a second time here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from . import money
-from .errors import UsageError
+from .errors import BillingError, UsageError
 from .segment import (BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, REASON_NAMES, Segmentation)
-from .tariff import Tariff
+from .tariff import Limits, Tariff, Zone
 from .timeutil import NS, Period, iso_utc, month_labels
 
 
@@ -30,10 +31,35 @@ def local(ts: int, tz: str) -> str:
     return f"{text} {dt.strftime('%Z') or tz}"
 
 
+def _country(seg: Segmentation, s: int, plan: Tariff) -> str:
+    """The subscriber's country (ISO 3166 alpha-2, ``""``: none), looked up only when the
+    account's plan has zones (the segmentation keeps it for the other commands)."""
+    if not plan.zones:
+        return ""
+    from .countries import region_names
+
+    return region_names()[int(seg.countries(np.array([s], dtype=np.int64))[0])]
+
+
+def _check_plan(seg: Segmentation, b: int, business: str, tariff: Tariff, plan: Tariff) -> Limits:
+    """The limits the account's sessions were computed with, refused when they are not the ones
+    its plan gives it (as an invoice refuses them): the explanation would describe other
+    sessions than the invoice bills."""
+    limits = seg.limits_of(b)
+    sessions_on = not (seg.plans is not None and bool(seg.plans.sessions_off[b]))
+    if (limits, sessions_on) != (plan.limits, plan.sessions):
+        raise BillingError(f"the sessions of account {business!r} were computed with other limits than its plan in "
+                           f"{tariff.source} gives it: segment the log with the tariff, segment(log, tariff)")
+    return limits
+
+
 def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, tz: str,
             period: Period | None = None, session_id: str | None = None) -> dict:
-    """The facts of one conversation (optionally one period or one session) as data."""
-    log, limits = seg.log, seg.limits
+    """The facts of one conversation (optionally one period or one session) as data, under the
+    account's plan (``tariff.plan(business)``): its session price, its limits (the ones its
+    sessions were computed with) and, for out-of-session messages, the price of the zone that
+    lists the subscriber's country."""
+    log = seg.log
     names_b = log.businesses.to_pylist()
     names_s = log.subscribers.to_pylist()
     if business not in names_b or subscriber not in names_s:
@@ -42,6 +68,11 @@ def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, t
     rows = np.flatnonzero((log.business == b) & (log.subscriber == s))
     if not len(rows):
         raise UsageError(f"no message between business {business!r} and subscriber {subscriber!r} was loaded")
+    plan = tariff.plan(business)
+    limits = _check_plan(seg, b, business, tariff, plan)
+    country = _country(seg, s, plan)
+    zone = plan.zone_of(country)
+    ctx = _Context(seg, plan, limits, zone, tariff.places)
     rows = rows[np.lexsort((rows, ~log.inbound[rows], log.timestamp[rows]))]
 
     ids = seg.session_ids().to_pylist()
@@ -76,7 +107,7 @@ def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, t
             opened.add(k)
             counters[k] = [0, 0]
             if keep[pos]:
-                events.append(_open_event(seg, tariff, k, ids[k], labels[codes[k]], tz))
+                events.append(_open_event(ctx, k, ids[k], labels[codes[k]], tz))
         inbound = bool(log.inbound[r])
         if k >= 0:
             c = counters[k]
@@ -86,18 +117,21 @@ def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, t
                 c[0] += 1
                 c[1] += 1
         if keep[pos]:
-            events.append(_message_event(seg, tariff, r, k, ids, counters.get(k), msg_labels[msg_codes[pos]],
-                                         tz, places, statuses, closed_last))
+            events.append(_message_event(ctx, r, k, ids, counters.get(k), msg_labels[msg_codes[pos]],
+                                         tz, statuses, closed_last))
         if k >= 0 and last_member[k] == pos:
             closed_last = k
             if keep[pos]:
-                events.append(_close_event(seg, tariff, k, ids[k], tz, labels[codes[k]]))
+                events.append(_close_event(ctx, k, ids[k], tz, labels[codes[k]]))
     opens = [e for e in events if e["kind"] == "session_open" and e["billable"]]
     priced = [e for e in events if e["kind"] == "message" and e["unit_price"] is not None]
-    s_amount = money.times(len(opens), tariff.session_price)
+    s_amount = money.times(len(opens), plan.session_price)
     o_amount = money.total(money.parse(e["unit_price"]) for e in priced)
     return {
         "business_id": business, "subscriber_id": subscriber, "timezone": tz, "currency": tariff.currency,
+        "plan": {"account_override": business in tariff.accounts, "sessions": plan.sessions,
+                 "session_price": money.fmt(plan.session_price, places), "subscriber_country": country,
+                 "zone": zone.name if zone is not None else ""},
         "charges": {"sessions": len(opens), "sessions_amount": money.fmt(s_amount, places),
                     "out_of_session_messages": len(priced), "out_of_session_amount": money.fmt(o_amount, places),
                     "total": money.fmt(money.total([s_amount, o_amount]), places)},
@@ -109,8 +143,21 @@ def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, t
     }
 
 
-def _open_event(seg, tariff, k, sid, billed_period, tz) -> dict:
-    limits = seg.limits
+@dataclass(frozen=True)
+class _Context:
+    """What every event of one conversation is described with: the account's plan, the limits its
+    sessions were computed with, the zone of the subscriber's country (None: no zone) and the
+    invoice's decimal places."""
+
+    seg: Segmentation
+    plan: Tariff
+    limits: Limits
+    zone: Zone | None
+    places: int
+
+
+def _open_event(ctx: _Context, k, sid, billed_period, tz) -> dict:
+    seg, limits = ctx.seg, ctx.limits
     origin = ORIGIN_NAMES[seg.s_origin[k]]
     start = int(seg.s_start[k])
     first = int(seg.s_first[k])
@@ -123,11 +170,11 @@ def _open_event(seg, tariff, k, sid, billed_period, tz) -> dict:
     return {"kind": "session_open", "session_id": sid, "origin": origin, "start": iso_utc(np.array([start]))[0].as_py(),
             "start_local": local(start, tz), "expires_at_local": local(start + limits.window_ns, tz),
             "billable": billable, "billed_period": billed_period if billable else None,
-            "amount": money.fmt(tariff.session_price, tariff.places) if billable else None, "why": why}
+            "amount": money.fmt(ctx.plan.session_price, ctx.places) if billable else None, "why": why}
 
 
-def _close_event(seg, tariff, k, sid, tz, billed_period) -> dict:
-    limits = seg.limits
+def _close_event(ctx: _Context, k, sid, tz, billed_period) -> dict:
+    seg, limits = ctx.seg, ctx.limits
     reason = CLOSE_NAMES[seg.s_close[k]]
     expires = int(seg.s_start[k]) + limits.window_ns
     if reason == "expired":
@@ -142,7 +189,7 @@ def _close_event(seg, tariff, k, sid, tz, billed_period) -> dict:
         why = f"still open at the end of the loaded data (its window ends {local(expires, tz)})"
     n_in, n_out = int(seg.s_inbound[k]), int(seg.s_outbound[k])
     if seg.s_billable[k]:
-        billing = (f"billed once: {money.fmt(tariff.session_price, tariff.places)} {tariff.currency} "
+        billing = (f"billed once: {money.fmt(ctx.plan.session_price, ctx.places)} {ctx.plan.currency} "
                    f"in {billed_period} (the period of its start)")
     else:
         billing = ("not billed: one-sided (only subscriber messages)" if n_out == 0
@@ -151,9 +198,8 @@ def _close_event(seg, tariff, k, sid, tz, billed_period) -> dict:
             "outbound_messages": n_out, "billable": bool(seg.s_billable[k]), "why": why, "billing": billing}
 
 
-def _closed_words(seg, k, tz) -> str:
+def _closed_words(seg: Segmentation, limits: Limits, k, tz) -> str:
     reason = CLOSE_NAMES[seg.s_close[k]]
-    limits = seg.limits
     if reason == "unanswered_limit":
         return f"closed at the {ordinal(limits.max_unanswered)} unanswered business message"
     if reason == "message_limit":
@@ -161,14 +207,15 @@ def _closed_words(seg, k, tz) -> str:
     return f"expired at {local(int(seg.s_start[k]) + limits.window_ns, tz)}"
 
 
-def _message_event(seg, tariff, r, k, ids, counter, period_label, tz, places, statuses, closed_last) -> dict:
-    log, limits = seg.log, seg.limits
+def _message_event(ctx: _Context, r, k, ids, counter, period_label, tz, statuses, closed_last) -> dict:
+    seg, limits = ctx.seg, ctx.limits
+    log = seg.log
     inbound = bool(log.inbound[r])
     mtype = log.message_types[log.mtype[r]]
     billing = BILLING_NAMES[seg.billing[r]]
     reason = REASON_NAMES[seg.reason[r]]
     ts = int(log.timestamp[r])
-    unit = None
+    unit, zone = None, None
     if billing == "session":
         if inbound:
             why = "subscriber message in the session: free; the unanswered count starts again"
@@ -176,21 +223,25 @@ def _message_event(seg, tariff, r, k, ids, counter, period_label, tz, places, st
             why = (f"business message {counter[0]} of {limits.max_business_messages}, {counter[1]} of "
                    f"{limits.max_unanswered} unanswered: free")
     elif billing == "out_of_session":
-        unit = tariff.unit_price("inbound" if inbound else "outbound", mtype)
-        if reason == "no_session":
+        unit, zone = ctx.plan.lookup("inbound" if inbound else "outbound", mtype, ctx.zone)
+        if reason == "sessions_disabled":
+            why = "sessions are not enabled for this account's plan; billed per message"
+        elif reason == "no_session":
             if inbound:
                 why = (f"no session open, and a subscriber's {mtype} cannot open one" if mtype in limits.non_opening_types
                        else "no session open")
             else:
                 why = "no session open: only a subscriber message opens a session"
             if closed_last is not None:
-                why += f" (the last session {ids[closed_last]} {_closed_words(seg, closed_last, tz)})"
+                why += f" (the last session {ids[closed_last]} {_closed_words(seg, limits, closed_last, tz)})"
         elif reason == "type_not_allowed":
             why = (f"type {mtype} is not allowed in a session (allowed: {', '.join(sorted(limits.session_types))}); "
                    "it changes no counter")
         else:
             why = "its session holds messages of one direction only, so it is not billed: billed per message"
         why = f"out of session: {why}; charged in {period_label}"
+        if zone:
+            why += f" at the price of zone {zone}"
     elif billing == "duplicate":
         why = "duplicate message_id (an earlier row counts): billed nowhere"
     else:
@@ -199,7 +250,8 @@ def _message_event(seg, tariff, r, k, ids, counter, period_label, tz, places, st
     return {"kind": "message", "message_id": log.message_id[r].as_py(), "time": iso_utc(np.array([ts]))[0].as_py(),
             "time_local": local(ts, tz), "direction": "inbound" if inbound else "outbound", "message_type": mtype,
             "session_id": ids[k] if k >= 0 else None, "billing": billing, "reason": reason,
-            "unit_price": money.fmt(unit, places) if unit is not None else None,
+            "unit_price": money.fmt(unit, ctx.places) if unit is not None else None,
+            "zone": zone if billing == "out_of_session" else None,
             "period": period_label if billing == "out_of_session" else None,
             "why": why, "source": f"{log.sources[f[0]]}:{int(row[0])}"}
 
@@ -210,6 +262,16 @@ def render(facts: dict, console) -> None:
 
     console.print(Text(f"Conversation {facts['business_id']} ↔ {facts['subscriber_id']} "
                        f"(times in {facts['timezone']}, amounts in {facts['currency']})", style="bold"))
+    plan = facts["plan"]
+    if plan["account_override"] or plan["zone"] or not plan["sessions"]:      # the plain top-level plan: no line
+        words = ["the account's own plan (override)" if plan["account_override"] else "the top-level plan"]
+        if not plan["sessions"]:
+            words.append("sessions not enabled: every message billed per message")
+        else:
+            words.append(f"session {plan['session_price']}")
+        if plan["zone"]:
+            words.append(f"subscriber in {plan['subscriber_country']}: zone {plan['zone']} prices")
+        console.print(Text("Plan: " + "; ".join(words)), soft_wrap=True)
     for e in facts["events"]:
         if e["kind"] == "session_open":
             line = Text(f"┌─ session {e['session_id']}: {e['why']} at {e['start_local']}", style="cyan")

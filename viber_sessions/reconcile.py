@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import money
-from .errors import InputError, Problem
+from .errors import BillingError, InputError, Problem
 from .load import parse_timestamps, read_any
 from .segment import CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION, Segmentation
 from .tariff import Tariff
@@ -171,11 +171,24 @@ def _ints(src: _Source, values: list, column: str) -> list[int]:
 def reconcile(seg: Segmentation, tariff: Tariff, statement_path: str, tz: str, period: Period | None = None,
               time_tolerance_s: float = 60, column_map: Mapping[str, str] | None = None,
               input_tz: str = "UTC") -> Reconciliation:
+    _check_plans(seg, tariff)
     grain, table = read_statement(statement_path, column_map)
     src = _Source(statement_path, column_map)
     if grain == "session":
         return _reconcile_sessions(seg, tariff, src, table, tz, period, time_tolerance_s, input_tz)
     return _reconcile_aggregate(seg, tariff, src, table, grain, tz, period)
+
+
+def _check_plans(seg: Segmentation, tariff: Tariff) -> None:
+    """Refuse a segmentation whose sessions of some account were computed with other limits (or
+    another ``sessions`` switch) than the account's plan gives it, as the invoice does: our side
+    would not be the sessions we bill."""
+    off = seg.plans.sessions_off if seg.plans is not None else None
+    for b, name in enumerate(seg.log.businesses.to_pylist()):
+        plan = tariff.plan(name)
+        if (seg.limits_of(b), not (off is not None and bool(off[b]))) != (plan.limits, plan.sessions):
+            raise BillingError(f"the sessions of account {name!r} were computed with other limits than its plan in "
+                               f"{tariff.source} gives it: segment the log with the tariff, segment(log, tariff)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +209,7 @@ def _reconcile_sessions(seg, tariff, src, table, tz, period, tol_s, input_tz) ->
         raise src.problem(row, "start", "bad_timestamp", "not a timestamp", table.column("start")[row].as_py())
     sids = _strings(src, table, "session_id") if "session_id" in table.column_names else [""] * table.num_rows
     amounts = (_decimal(src, _strings_any(table, "amount"), "amount") if "amount" in table.column_names
-               else [tariff.session_price] * table.num_rows)
+               else [tariff.plan(b).session_price for b in businesses])      # each account's plan
     keep = np.ones(table.num_rows, dtype=bool)
     if period is not None:
         keep = (start >= period.start_ns) & (start < period.end_ns)
@@ -219,13 +232,13 @@ def _reconcile_sessions(seg, tariff, src, table, tz, period, tol_s, input_tz) ->
         everything[(names_b[seg.s_business[k]], names_s[seg.s_subscriber[k]])].append(k)
 
     tol = int(round(tol_s * NS))
-    window = seg.limits.window_ns
     details: list[Difference] = []
     counts = {"matched": 0, "shifted": 0, "only_ours": 0, "only_statement": 0}
     accounts: dict[str, AccountDiff] = {}
-    price = tariff.session_price
     for key in sorted(set(ours) | set(theirs)):
         acc = accounts.setdefault(key[0], AccountDiff(key[0]))
+        plan = tariff.plan(key[0])
+        price = plan.session_price           # the account's plan (an override's session_price)
         o = sorted(ours.get(key, []), key=lambda k: seg.s_start[k])
         t = sorted(theirs.get(key, []), key=lambda j: start[j])
         acc.our_sessions += len(o)
@@ -251,7 +264,7 @@ def _reconcile_sessions(seg, tariff, src, table, tz, period, tol_s, input_tz) ->
         # unmatched sessions of one conversation less than a window apart: the same session, shifted
         while left_o and left_t:
             best = min(((abs(int(seg.s_start[a]) - int(start[b])), a, b) for a in left_o for b in left_t))
-            if best[0] >= window:
+            if best[0] >= _limits(seg, best[1]).window_ns:     # the window its sessions were computed with
                 break
             _, a, b = best
             left_o.remove(a)
@@ -271,7 +284,7 @@ def _reconcile_sessions(seg, tariff, src, table, tz, period, tol_s, input_tz) ->
             details.append(Difference("only_statement", key[0], key[1], statement_start=_iso(start[b]),
                                       statement_session_id=sids[b] or "", statement_amount=amounts[b],
                                       statement_sessions=1,
-                                      reason=f"ours: {_describe_time(seg, int(start[b]), everything[key], ids)}; "
+                                      reason=f"ours: {_describe_time(seg, plan, int(start[b]), everything[key], ids)}; "
                                              "statement: one session"))
     _add_gross(accounts, details)
     return Reconciliation("session", counts, [accounts[k] for k in sorted(accounts)], details)
@@ -299,8 +312,13 @@ def _pair(status, key, seg, a, b, start, ids, sids, price, amounts, reason) -> D
                       statement_amount=amounts[b], our_sessions=1, statement_sessions=1, reason=reason)
 
 
+def _limits(seg: Segmentation, k: int):
+    """The limits session ``k`` was computed with (its account's plan)."""
+    return seg.limits_of(int(seg.s_business[k]))
+
+
 def _describe_ours(seg: Segmentation, k: int, conversation: list[int]) -> str:
-    limits = seg.limits
+    limits = _limits(seg, k)
     if ORIGIN_NAMES[seg.s_origin[k]] == "rollover":
         text = f"opened by the {limits.max_business_messages + 1}th business message (rollover)"
     else:
@@ -313,7 +331,7 @@ def _describe_ours(seg: Segmentation, k: int, conversation: list[int]) -> str:
 
 
 def _close_text(seg: Segmentation, k: int) -> str:
-    limits = seg.limits
+    limits = _limits(seg, k)
     reason = CLOSE_NAMES[seg.s_close[k]]
     return {"expired": f"its {limits.window_hours:g} h window expired",
             "unanswered_limit": f"closed at {limits.max_unanswered} unanswered",
@@ -321,9 +339,10 @@ def _close_text(seg: Segmentation, k: int) -> str:
             "open": "still open"}[reason]
 
 
-def _describe_time(seg: Segmentation, t: int, conversation: list[int], ids: list[str]) -> str:
-    window = seg.limits.window_ns
-    covering = [k for k in conversation if seg.s_start[k] <= t < seg.s_start[k] + window]
+def _describe_time(seg: Segmentation, plan: Tariff, t: int, conversation: list[int], ids: list[str]) -> str:
+    if not plan.sessions:
+        return "no session: sessions are not enabled for this account's plan (every message is billed per message)"
+    covering = [k for k in conversation if seg.s_start[k] <= t < seg.s_start[k] + _limits(seg, k).window_ns]
     if not covering:
         return "no session at this time (no subscriber message opened one)"
     k = covering[-1]
@@ -407,17 +426,33 @@ def _our_aggregates(seg: Segmentation, tariff: Tariff, tz: str, grain: str) -> d
     for b, label in zip(seg.s_business[billed].tolist(), labels(seg.s_start[billed])):
         cur = out.setdefault((names[b], label), [0, 0, Decimal(0)])
         cur[0] += 1
-    for cur in out.values():
-        cur[2] = money.times(cur[0], tariff.session_price)
+    for (b, _), cur in out.items():
+        cur[2] = money.times(cur[0], tariff.plan(b).session_price)
     rows = np.flatnonzero(seg.billing == OUT_OF_SESSION)
     key_labels = labels(log.timestamp[rows])
+    # the subscriber's country only matters to an account whose plan has zones
+    zoned = np.array([bool(tariff.plan(b).zones) for b in names] + [False], dtype=bool)
+    country = np.zeros(len(rows), dtype=np.int64)
+    if len(rows) and zoned[log.business[rows]].any():
+        from .countries import region_names
+
+        regions = region_names()
+        at = np.flatnonzero(zoned[log.business[rows]])
+        country[at] = seg.countries(log.subscriber[rows[at]])
+    else:
+        regions = ("",)
     groups: dict[tuple, int] = defaultdict(int)
-    for r, label in zip(rows.tolist(), key_labels):
-        groups[(int(log.business[r]), label, bool(log.inbound[r]), int(log.mtype[r]))] += 1
-    for (b, label, inbound, t), n in groups.items():
+    for r, label, c in zip(rows.tolist(), key_labels, country.tolist()):
+        groups[(int(log.business[r]), label, bool(log.inbound[r]), int(log.mtype[r]), c)] += 1
+    for (b, label, inbound, t, c), n in groups.items():
         cur = out.setdefault((names[b], label), [0, 0, Decimal(0)])
         cur[1] += n
-        unit = tariff.unit_price("inbound" if inbound else "outbound", log.message_types[t])
+        plan = tariff.plan(names[b])
+        unit, _ = plan.lookup("inbound" if inbound else "outbound", log.message_types[t], plan.zone_of(regions[c]))
+        if unit is None:
+            raise BillingError(f"{tariff.source}: outbound_prices has no price for message type "
+                               f"{log.message_types[t]!r} (account {names[b]!r}); add it, or a `default` price, "
+                               "to [outbound_prices]")
         cur[2] = money.total([cur[2], money.times(n, unit)])
     return out
 

@@ -200,19 +200,39 @@ def _conflicting_duplicates(log: MessageLog) -> list[Finding]:
 
 
 def _unpriced_types(log: MessageLog, tariff: Tariff) -> list[Finding]:
+    """One error per message type that some outbound row's account cannot price: the account's
+    plan (its override merged over the top level, an override's ``default`` included) has neither
+    the type nor a default, which is what the invoice refuses (``billing.check_prices``). An
+    override that prices the type (or has a default) clears its own account's rows only."""
+    types = log.message_types
+    names = log.businesses.to_pylist()
+    plans = [tariff] + [tariff.accounts[n] for n in names if n in tariff.accounts]
+    table = np.array([[p.outbound_price(t) is None for t in types] + [False] for p in plans], dtype=bool)
+    if not table.any():
+        return []
+    plan_of = np.zeros(len(names), dtype=np.int64)
+    k = 0
+    for b, name in enumerate(names):
+        if name in tariff.accounts:
+            k += 1
+            plan_of[b] = k
+    unpriced = table[plan_of[log.business], log.mtype] & ~log.inbound
     out = []
-    outbound = ~log.inbound
-    for t, name in enumerate(log.message_types):
-        if tariff.outbound_price(name) is not None:
+    for t, name in enumerate(types):
+        if not table[:, t].any():
             continue
-        mask = outbound & (log.mtype == t)
+        mask = unpriced & (log.mtype == t)
         if not mask.any():
             continue
         i = int(np.flatnonzero(mask)[0])
         f, r = log.locate(log.row[i:i + 1])
-        out.append(Finding(log.sources[f[0]], int(r[0]), "message_type", "unpriced_type",
-                           f"the tariff has no outbound price for this type ({int(mask.sum())} rows; "
-                           "first shown)", name, "error"))
+        message = f"the tariff has no outbound price for this type ({int(mask.sum())} rows; first shown)"
+        if tariff.accounts:
+            accounts = sorted(names[b] for b in np.unique(log.business[mask]).tolist())
+            shown = ", ".join(repr(a) for a in accounts[:5]) + (f" and {len(accounts) - 5} more"
+                                                                 if len(accounts) > 5 else "")
+            message += f"; in the plan of account{'s' if len(accounts) > 1 else ''} {shown}"
+        out.append(Finding(log.sources[f[0]], int(r[0]), "message_type", "unpriced_type", message, name, "error"))
     return out
 
 
