@@ -476,3 +476,28 @@ def test_reconcile_per_day_with_account_prices_and_zones(log, tmp_path):
     net = sum((top_days[k][2] - plan_days[k][2] for k in want), Decimal(0))
     assert {a["business_id"]: Decimal(a["amount_difference"]) for a in doc["accounts"] if a["amount_difference"]
             != "0.00"} == {"bank": net}
+
+
+def test_own_sessions_out_with_formula_like_ids_is_a_valid_statement(tmp_path):
+    """CSV neutralisation (a leading ') and the statement reader (removes exactly one) meet."""
+    from click.testing import CliRunner
+
+    from viber_sessions.cli import cli
+
+    tariff = Path(__file__).parent / "cases" / "invoice" / "tariff.toml"
+    log = tmp_path / "log.csv"
+    log.write_text("message_id,timestamp,business_id,subscriber_id,direction,message_type\n"
+                   "i1,2026-10-01T10:00:00Z,=shop,'quoted,inbound,text\n"
+                   "o1,2026-10-01T10:01:00Z,=shop,'quoted,outbound,text\n"
+                   "i2,2026-10-02T10:00:00Z,@bank,+79001234567,inbound,text\n"
+                   "o2,2026-10-02T10:01:00Z,@bank,+79001234567,outbound,text\n")
+    runner = CliRunner()
+    r = runner.invoke(cli, ["invoice", str(log), "--tariff", str(tariff), "--period", "2026-10", "-q",
+                            "--sessions-out", str(tmp_path / "s.csv"), "-o", str(tmp_path / "inv.json")])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "s.csv").read_text()
+    assert "'=shop" in text and "''quoted" in text and "'@bank" in text
+    r = runner.invoke(cli, ["reconcile", str(log), "--tariff", str(tariff), "--statement", str(tmp_path / "s.csv"),
+                            "--period", "2026-10", "--format", "json"])
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 0 and doc["within_tolerance"] and doc["details"] == []

@@ -82,9 +82,24 @@ class Reconciliation:
         return all(a.gross_difference <= tolerance for a in self.accounts)
 
 
+def unquote_cells(table: pa.Table) -> pa.Table:
+    """A CSV statement's text cells with exactly one leading ``'`` removed: the undoing of the
+    formula neutralisation of our own CSV files (``writing.neutralise``), so our own
+    ``--sessions-out`` is a valid statement whatever its ids hold."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            col = table.column(i)
+            quoted = pc.starts_with(col, "'")
+            if pc.any(quoted).as_py():
+                table = table.set_column(i, field.name, pc.if_else(quoted, pc.utf8_slice_codeunits(col, 1), col))
+    return table
+
+
 def read_statement(path: str, column_map: Mapping[str, str] | None = None) -> tuple[str, pa.Table]:
     """The statement's grain (``session``, ``day`` or ``period``) and its columns, renamed."""
     table = read_any(path)
+    if not path.lower().endswith((".parquet", ".pq")):
+        table = unquote_cells(table)
     column_map = dict(column_map or {})
     rename = {source: canonical for canonical, source in column_map.items()}
     table = table.rename_columns([rename.get(c, c) for c in table.column_names])
