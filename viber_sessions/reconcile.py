@@ -86,12 +86,12 @@ def unquote_cells(table: pa.Table) -> pa.Table:
     """A CSV statement's text cells with exactly one leading ``'`` removed: the undoing of the
     formula neutralisation of our own CSV files (``writing.neutralise``), so our own
     ``--sessions-out`` is a valid statement whatever its ids hold."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+    for i, column in enumerate(table.schema):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             col = table.column(i)
             quoted = pc.starts_with(col, "'")
             if pc.any(quoted).as_py():
-                table = table.set_column(i, field.name, pc.if_else(quoted, pc.utf8_slice_codeunits(col, 1), col))
+                table = table.set_column(i, column.name, pc.if_else(quoted, pc.utf8_slice_codeunits(col, 1), col))
     return table
 
 
