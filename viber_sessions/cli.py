@@ -105,6 +105,12 @@ class _Group(click.Group):
         _state["verbose"] = entry.VERBOSE["on"] = False
         return super().main(args, *a, **kw)
 
+    def make_context(self, *a, **kw):
+        try:
+            return super().make_context(*a, **kw)
+        except KeyboardInterrupt as exc:          # a signal while the options are parsed
+            sys.exit(entry.interrupted(exc))
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -124,6 +130,8 @@ class _Group(click.Group):
             if _state["verbose"]:
                 traceback.print_exc()
             ctx.exit(entry.interrupted(exc))
+        finally:
+            entry.finished()      # the command is over: a signal from now on ends the process at once
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

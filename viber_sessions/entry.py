@@ -88,6 +88,15 @@ def interrupted(exc: KeyboardInterrupt) -> int:
     return code
 
 
+def finished() -> None:
+    """The run is over: outputs committed, temporaries removed. A signal from here on ends the
+    process at once with its one line (CPython would restore the default handlers while it
+    shuts down, and a SIGTERM in that window would kill it without a word)."""
+    signal.signal(signal.SIGTERM, _exit_now)
+    if signal.getsignal(signal.SIGINT) is _on_signal:
+        signal.signal(signal.SIGINT, _exit_now)
+
+
 def main() -> None:
     install()
     VERBOSE["on"] = any(a in ("-v", "--verbose") for a in sys.argv[1:])
@@ -102,12 +111,7 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)
-    # The run is over: outputs committed, temporaries removed. A signal from here on ends the
-    # process at once with its one line (CPython would restore the default handlers while it
-    # shuts down, and a SIGTERM in that window would kill it without a word).
-    signal.signal(signal.SIGTERM, _exit_now)
-    if signal.getsignal(signal.SIGINT) is _on_signal:
-        signal.signal(signal.SIGINT, _exit_now)
+    finished()
     if "distributed" in sys.modules:          # a Dask cluster shuts down at exit
         sys.exit(code)
     try:
