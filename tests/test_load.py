@@ -91,6 +91,7 @@ def test_skip_invalid_rows_keeps_accounting(tmp_path):
     rej = pa.csv.read_csv(rejects).to_pydict()
     assert rej["code"] == ["bad_timestamp", "malformed_row", "missing_value"]
     assert rej["file_row"] == [2, 2, 2]
+    assert rej["row"] == [2, 4, 6]                         # 1-based, in the whole input
     out = pa.csv.read_csv(messages, convert_options=pa.csv.ConvertOptions(strings_can_be_null=False)).to_pydict()
     assert len(out["billing"]) == 6
     assert out["billing"].count("rejected") == 3
@@ -114,8 +115,11 @@ def test_map_columns_and_epoch_detection():
     log = load(str(CORPUS / "mapped_epoch.csv"), options)
     assert log.subscribers.to_pylist() == ["0079001234567"]       # leading zeros kept
     assert iso_utc(log.timestamp).to_pylist() == ["2026-10-05T09:00:00Z", "2026-10-05T09:01:00Z"]
-    forced = load(str(CORPUS / "mapped_epoch.csv"), LoadOptions(column_map=options.column_map, epoch_unit="ms"))
-    assert iso_utc(forced.timestamp[:1]).to_pylist() == ["1970-01-21T17:33:10.8Z"]
+    # read as milliseconds, 1791190800 is 1970-01-21: outside [2000, 2100), so not a timestamp
+    with pytest.raises(InputError) as info:
+        load(str(CORPUS / "mapped_epoch.csv"), LoadOptions(column_map=options.column_map, epoch_unit="ms"))
+    assert info.value.problems[0].row == 1 and info.value.problems[0].code == "bad_timestamp"
+    assert info.value.problems[0].value == "1791190800"
 
 
 def test_unknown_mapped_column_is_a_usage_error():

@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from viber_sessions.errors import InputError
 from click.testing import CliRunner
 
 from viber_sessions import chunked
@@ -110,6 +112,13 @@ def test_partitioned_equals_in_memory_on_random_logs(rows, split, tz, tmp_path_f
     pq.write_table(table.slice(split), paths[1])
     tariff = load_tariff(TARIFF).replace(default_outbound_price=load_tariff(TARIFF).outbound_price("video"))
     request = core.Request(inputs=paths, tariff=tariff, period="2026-10", tz=tz)
+    if table.num_rows == 0:             # no data rows at all: both engines refuse, with the same line
+        with pytest.raises(InputError) as in_memory:
+            core.run_invoice(request)
+        with pytest.raises(InputError) as chunked:
+            core.run_invoice_chunked(request, memory_limit=2000)
+        assert str(in_memory.value) == str(chunked.value)
+        return
     whole = core.run_invoice(request).invoice
     parts = core.run_invoice_chunked(request, memory_limit=2000).invoice
     assert invoice_dict(parts) == invoice_dict(whole)

@@ -12,10 +12,13 @@ the Decimal prices are applied once, by the same code as the in-memory invoice.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import shutil
+import signal
+import threading
 import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -29,9 +32,10 @@ import pyarrow.parquet as pq
 
 from .billing import Invoice, RowCounts, Tally, price, tally
 from .errors import InputError, UsageError
-from .load import (CANONICAL, DICT, DICT_COLUMNS, REJECTED_SCHEMA, LoadOptions, MessageLog, RawFile, _check_columns,
-                   _csv_header, _csv_opener, _is_parquet, _rejected_table, expand_inputs, parquet_dictionary_columns,
-                   reading, type_columns, names_of, _Typed)
+from .load import (KEEP_WHEN_ERROR, PARSE, REJECTED_SCHEMA, REQUIRED, LoadOptions, MessageLog, RawFile, _CsvLayout,
+                   _csv_opener, _is_parquet, _LineCleaner, _rejected_table, _Typed, all_rejected, available_memory,
+                   drop_blank_rows, expand_inputs, names_of, no_data_rows, open_parquet, read_header, reading,
+                   type_columns)
 from .segment import first_occurrences, load_kernels, segment
 from .tariff import Tariff
 from .timeutil import Period
@@ -60,17 +64,6 @@ def parse_memory(text: str) -> int:
     if value < 1:
         raise UsageError(f"--memory-limit must be positive, not {text!r}")
     return int(value)
-
-
-def available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def estimate_rows(files: Sequence[str]) -> int:
@@ -162,51 +155,54 @@ def conversation_bucket(business: pa.Array, subscriber: pa.Array, buckets: int) 
 # Pass 1: stream, type, partition
 
 
-def _batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[tuple[pa.Table, list]]:
-    """(batch with canonical column names, CSV lines set aside since the last batch)."""
-    wanted = {options.source_name(c): c for c in CANONICAL}
+def _batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[RawFile]:
+    """One file's rows, batch by batch, with the CSV lines set aside since the last batch; the
+    last item carries the blank lines and the notices of the file."""
     with reading(name):
         if _is_parquet(name):
-            pf = pq.ParquetFile(name)
-            names = pf.schema_arrow.names
-            _check_columns(name, names, options)
-            present = [s for s in wanted if s in names]
-            pf = pq.ParquetFile(name, read_dictionary=parquet_dictionary_columns(pf.schema_arrow, wanted) or None)
+            pf, present, wanted = open_parquet(name, options)
+            if pf.metadata.num_rows == 0:       # no batch: type the empty columns, as in memory
+                yield RawFile(pf.schema_arrow.empty_table().select(present).rename_columns(
+                    [wanted[c] for c in present]))
+                return
             for batch in pf.iter_batches(batch_size=batch_rows, columns=present):
                 table = pa.Table.from_batches([batch])
-                yield table.rename_columns([wanted[c] for c in table.column_names]), []
+                table, blank = drop_blank_rows(table.rename_columns([wanted[c] for c in table.column_names]))
+                yield RawFile(table, blank=blank)
             return
-        opener = _csv_opener(name, None)
-        names = _csv_header(name, opener())
-        _check_columns(name, names, options)
-        present = [s for s in wanted if s in names]
-        types = {s: (DICT if wanted[s] in DICT_COLUMNS else pa.string()) for s in present}
-        malformed: list = []
+        yield from _csv_batches(name, options, batch_rows)
 
-        def keep_aside(row):
-            malformed.append((row.number - 1, row.text))
-            return "skip"
 
-        reader = pacsv.open_csv(
-            opener(), read_options=pacsv.ReadOptions(use_threads=False, block_size=max(1 << 16, batch_rows * 64)),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
-            convert_options=pacsv.ConvertOptions(include_columns=present, column_types=types,
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+def _csv_batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[RawFile]:
+    """A CSV file read line by line (load.py, "CSV lines"), then streamed by Arrow's reader: it
+    sees no blank and no invalid line (many blocks without a row crashed it)."""
+    with _csv_opener(name, None)() as stream:
+        header = read_header(name, stream)
+        if header.names is None:
+            yield RawFile(pa.table({c: pa.array([], pa.string()) for c in REQUIRED}), blank=header.blank,
+                          header=False)
+            return
+        layout = _CsvLayout.of(name, header.names, options)
+        keep = KEEP_WHEN_ERROR if options.on_invalid == "error" else None
+        cleaner = _LineCleaner(name, header.rest, stream, layout.check, keep)
+        malformed = cleaner.bad                # filled as Arrow reads ahead
         base = 0
-        for batch in reader:
-            table = pa.Table.from_batches([batch])
-            # The reader may report malformed lines of blocks ahead: keep those that fall inside
-            # this batch's rows (base + 1 ... base + rows + k), the rest for the next batches.
-            malformed.sort()
-            k = 0
-            while k < len(malformed) and malformed[k][0] <= base + table.num_rows + k:
-                k += 1
-            mine, malformed[:] = malformed[:k], malformed[k:]
-            base += table.num_rows + k
-            yield table.rename_columns([wanted[c] for c in table.column_names]), mine
-        if malformed:
-            yield pa.Table.from_batches([], schema=reader.schema).rename_columns(
-                [wanted[c] for c in reader.schema.names]), sorted(malformed)
+        if cleaner.prime():
+            reader = pacsv.open_csv(cleaner, read_options=layout.read_options(False, max(1 << 16, batch_rows * 64)),
+                                    parse_options=PARSE, convert_options=layout.convert_options(pa.string()))
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                # The lines set aside so far may lie in blocks ahead: keep those that fall
+                # inside this batch's rows (base + 1 ... base + rows + k), the rest for later.
+                k = 0
+                while k < len(malformed) and malformed[k][0] <= base + table.num_rows + k:
+                    k += 1
+                mine, malformed[:] = malformed[:k], malformed[k:]
+                base += table.num_rows + k
+                yield RawFile(layout.canonical_table(table), malformed=mine)
+        dropped = cleaner.n_bad - cleaner.n_kept           # error mode: counted, not kept
+        yield RawFile(layout.empty(), malformed=list(malformed), blank=header.blank + cleaner.blank,
+                      notices=cleaner.notices(), n_malformed=len(malformed) + dropped)
 
 
 @dataclass
@@ -219,6 +215,8 @@ class _Partitioned:
     ts_min: int | None
     ts_max: int | None
     problems: list = field(default_factory=list)
+    blank_lines: int = 0
+    notices: tuple = ()
 
 
 def bucket_rows(t: _Typed, row_base: int, buckets: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
@@ -239,52 +237,71 @@ def bucket_rows(t: _Typed, row_base: int, buckets: int) -> tuple[pa.Table, np.nd
             (hash_strings(message_id) % np.uint64(buckets)).astype(np.int64))
 
 
+class _Writers:
+    """The open bucket writers of pass 1 (closed by ``close``, also on any exception)."""
+
+    def __init__(self, workdir: str, buckets: int):
+        self.bucket_paths = [os.path.join(workdir, f"conv-{b:04d}.parquet") for b in range(buckets)]
+        self.id_paths = [os.path.join(workdir, f"ids-{b:04d}.parquet") for b in range(buckets)]
+        self.writers = [None] * buckets
+        self.id_writers = [None] * buckets
+        self.ts_min = self.ts_max = None
+
+    def write(self, t: _Typed, row_base: int) -> None:
+        part, conv_bucket, id_bucket = bucket_rows(t, row_base, len(self.writers))
+        ts = part.column("timestamp").to_numpy()
+        lo, hi = int(ts.min()), int(ts.max())
+        self.ts_min = lo if self.ts_min is None else min(self.ts_min, lo)
+        self.ts_max = hi if self.ts_max is None else max(self.ts_max, hi)
+        _scatter(part, conv_bucket, self.bucket_paths, self.writers, BUCKET_SCHEMA)
+        _scatter(part.select(["row", "message_id"]), id_bucket, self.id_paths, self.id_writers, ID_SCHEMA)
+
+    def close(self) -> None:
+        for w in self.writers + self.id_writers:
+            if w is not None:
+                w.close()
+
+
 def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: int, workdir: str,
               progress: Progress | None = None) -> _Partitioned:
-    bucket_paths = [os.path.join(workdir, f"conv-{b:04d}.parquet") for b in range(buckets)]
-    id_paths = [os.path.join(workdir, f"ids-{b:04d}.parquet") for b in range(buckets)]
-    writers = [None] * buckets
-    id_writers = [None] * buckets
-    offsets = [0]
-    rejected_parts = []
-    n_bad = 0
-    first_bad = None
-    ts_min = ts_max = None
+    """Pass 1: type and validate every batch as the in-memory loader does, write the valid rows
+    to their buckets; the same errors as in memory (first invalid row, no data rows, every row
+    rejected)."""
+    out = _Writers(workdir, buckets)
+    offsets, rejected_parts, notices, headers = [0], [], [], []
+    n_bad, first_bad, blank = 0, None, 0
     try:
         for fi, name in enumerate(files):
-            base = 0
-            for table, malformed in _batches(name, options, batch_rows):
-                t = type_columns(name, RawFile(table, malformed), options, base)
+            base, header = 0, True
+            for raw in _batches(name, options, batch_rows):
+                t = type_columns(name, raw, options, base)
                 base += t.n_rows
+                blank += t.blank
+                notices += t.notices
+                header = header and t.header
                 if t.n_invalid:
                     n_bad += t.n_invalid
-                    if options.on_invalid == "error":
-                        first_bad = first_bad or t.problems(limit=1)[0][1]
-                        continue
-                    rejected_parts.append(_rejected_table([t], np.array([offsets[-1]], dtype=np.int64), [t.problems()]))
-                if first_bad is not None:
-                    continue
-                if t.bad.mask.all():
-                    continue
-                part, conv_bucket, id_bucket = bucket_rows(t, offsets[-1], buckets)
-                ts = part.column("timestamp").to_numpy()
-                lo, hi = int(ts.min()), int(ts.max())
-                ts_min = lo if ts_min is None else min(ts_min, lo)
-                ts_max = hi if ts_max is None else max(ts_max, hi)
-                _scatter(part, conv_bucket, bucket_paths, writers, BUCKET_SCHEMA)
-                _scatter(part.select(["row", "message_id"]), id_bucket, id_paths, id_writers, ID_SCHEMA)
+                    first_bad = first_bad or t.problems(limit=1)[0][1]
+                    if options.on_invalid == "skip":
+                        rejected_parts.append(_rejected_table([t], np.array([offsets[-1]], dtype=np.int64),
+                                                              [t.problems()]))
+                if (options.on_invalid == "skip" or not n_bad) and not t.bad.mask.all():
+                    out.write(t, offsets[-1])
             offsets.append(offsets[-1] + base)
+            headers.append(header)
             if progress:
                 progress("files", fi + 1, len(files))
     finally:
-        for w in writers + id_writers:
-            if w is not None:
-                w.close()
-    if first_bad is not None:
-        raise InputError([first_bad], total=n_bad)
+        out.close()
+    if offsets[-1] == 0:
+        raise InputError(no_data_rows(files, blank, headers))
+    if n_bad and (options.on_invalid == "error" or n_bad == offsets[-1]):
+        raise InputError([first_bad], total=n_bad) if options.on_invalid == "error" \
+            else InputError(all_rejected(n_bad, first_bad))
     rejected = pa.concat_tables(rejected_parts) if rejected_parts else REJECTED_SCHEMA.empty_table()
-    return _Partitioned(files=list(files), offsets=np.array(offsets, dtype=np.int64), bucket_paths=bucket_paths,
-                        id_paths=id_paths, rejected=rejected, ts_min=ts_min, ts_max=ts_max)
+    return _Partitioned(files=list(files), offsets=np.array(offsets, dtype=np.int64), bucket_paths=out.bucket_paths,
+                        id_paths=out.id_paths, rejected=rejected, ts_min=out.ts_min, ts_max=out.ts_max,
+                        blank_lines=blank, notices=tuple(notices))
 
 
 def _decode(arr: pa.Array) -> pa.Array:
@@ -350,6 +367,73 @@ class ChunkedResult:
     rejected: pa.Table
     buckets: int
     rows_read: int
+    blank_lines: int = 0
+    notices: tuple = ()          # load-time warnings (Problem), as MessageLog.notices
+
+
+@contextlib.contextmanager
+def work_folder(workdir: str | None = None) -> Iterator[str]:
+    """A temporary folder (``viber-sessions-XXXX``) that is removed whatever ends the block: an
+    error, Ctrl-C, or an exception raised by a signal handler (SIGTERM). Signals are held back
+    while the folder is made and removed, so that neither step is cut short."""
+    tmp = None
+    try:
+        with _signals_held():           # a signal held here is raised on leaving: tmp is set by then
+            tmp = tempfile.mkdtemp(prefix="viber-sessions-", dir=workdir)
+        yield tmp
+    finally:
+        if tmp is not None:
+            with _signals_held():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM back for the block: they are noted, and raised again after it
+    with the handlers of before. (Blocking them with ``pthread_sigmask`` is not enough: the
+    kernel hands them to another thread, and Python runs the handler in the main thread at
+    once.) Handlers can only be set in the main thread; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old: dict = {}
+    holding = [True]
+
+    def hold(signum, frame):
+        if holding[0]:
+            pending.append(signum)
+            return
+        handler = old.get(signum)           # the block is over: act as the handler of before
+        if callable(handler):
+            handler(signum, frame)
+        else:
+            pending.append(signum)
+
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            old[signum] = signal.signal(signum, hold)
+        yield
+    finally:
+        holding[0] = False
+        for signum, handler in old.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
+
+
+def _bill_bucket(path: str, parts: _Partitioned, dups: np.ndarray, tariff: Tariff, period: Period,
+                 accounts: Sequence[str]) -> Tally:
+    log = bucket_log(pq.read_table(path), parts.files, parts.offsets)
+    is_dup = np.zeros(len(log), dtype=bool)
+    if len(dups):
+        pos = np.searchsorted(dups, log.row)
+        is_dup = (pos < len(dups)) & (dups[np.minimum(pos, len(dups) - 1)] == log.row)
+    seg = segment(log, tariff, duplicates=is_dup, data_end=parts.ts_max)
+    counts = np.bincount(seg.billing, minlength=4)
+    rows = RowCounts(read=len(log), duplicates=int(counts[2]), rejected=0, excluded=int(counts[3]),
+                     in_session=int(counts[0]), out_of_session=int(counts[1]))
+    return tally(seg, period, accounts, rows=rows)
 
 
 def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, period: Period, memory_limit: int,
@@ -360,8 +444,7 @@ def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, per
     if "-" in files:
         raise UsageError("standard input cannot be billed with --memory-limit; write it to a file first")
     p = plan(files, memory_limit)
-    tmp = tempfile.mkdtemp(prefix="viber-sessions-", dir=workdir)
-    try:
+    with work_folder(workdir) as tmp:
         parts = partition(files, options, p.buckets, p.batch_rows, tmp, progress)
         dups = duplicate_rows(parts.id_paths)
         total: Tally | None = None
@@ -369,26 +452,16 @@ def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, per
         rows_read = int(parts.offsets[-1])
         for b, path in enumerate(parts.bucket_paths):
             if os.path.exists(path):
-                log = bucket_log(pq.read_table(path), parts.files, parts.offsets)
-                is_dup = np.zeros(len(log), dtype=bool)
-                if len(dups):
-                    pos = np.searchsorted(dups, log.row)
-                    is_dup = (pos < len(dups)) & (dups[np.minimum(pos, len(dups) - 1)] == log.row)
-                seg = segment(log, tariff.limits, duplicates=is_dup, data_end=parts.ts_max)
-                counts = np.bincount(seg.billing, minlength=4)
-                rows = RowCounts(read=len(log), duplicates=int(counts[2]), rejected=0, excluded=int(counts[3]),
-                                 in_session=int(counts[0]), out_of_session=int(counts[1]))
-                part = tally(seg, period, accounts, rows=rows)
+                part = _bill_bucket(path, parts, dups, tariff, period, accounts)
                 total = part if total is None else total + part
-                del log, seg
             if progress:
                 progress("buckets", b + 1, len(parts.bucket_paths))
         rejected_tally = Tally(rows=RowCounts(read=n_rejected, duplicates=0, rejected=n_rejected, excluded=0,
-                                              in_session=0, out_of_session=0), first_ts=None)
+                                              in_session=0, out_of_session=0, blank_lines=parts.blank_lines),
+                               first_ts=None)
         total = rejected_tally if total is None else total + rejected_tally
         if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
             raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
         return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, accounts), rejected=parts.rejected,
-                             buckets=p.buckets, rows_read=rows_read)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+                             buckets=p.buckets, rows_read=rows_read, blank_lines=parts.blank_lines,
+                             notices=parts.notices)

@@ -308,12 +308,9 @@ def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limi
                          "with --memory-limit or --engine dask")
     with _progress(quiet) as progress:
         if engine == "dask":
-            from . import distributed
-
             if not _state["verbose"]:      # the workers' own log lines (they inherit the environment)
                 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
-
-            result = distributed.run_invoice(request, scheduler or "local", progress=progress)
+            result = core.run_invoice_dask(request, scheduler or "local", progress=progress)
         elif limit is not None:
             result = core.run_invoice_chunked(request, limit, workdir, progress)
         else:

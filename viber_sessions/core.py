@@ -81,8 +81,17 @@ def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None
     period = Period.parse(request.period, request.tz)
     check_timezone(request.tz, "--tz")
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
-    return chunked.run_invoice(request.inputs, request.load_options(), tariff, period, memory_limit,
-                               request.accounts, workdir, progress)
+    result = chunked.run_invoice(request.inputs, request.load_options(), tariff, period, memory_limit,
+                                 request.accounts, workdir, progress)
+    return dataclasses.replace(result, invoice=with_notices(result.invoice, result.notices))
+
+
+def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
+    """The invoice computed on a Dask cluster (see :mod:`viber_sessions.distributed`)."""
+    from . import distributed
+
+    result = distributed.run_invoice(request, scheduler, progress=progress)
+    return dataclasses.replace(result, invoice=with_notices(result.invoice, result.notices))
 
 
 def write_outputs(result: Result, tz: str, out: writing.OutputSet, messages_out: str | None = None,

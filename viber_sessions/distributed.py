@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from .billing import RowCounts, Tally, price, tally
 from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, bucket_rows
 from .errors import InputError, UsageError
-from .load import (CANONICAL, REJECTED_SCHEMA, LoadOptions, RawFile, _check_columns, _rejected_table, expand_inputs,
-                   parquet_dictionary_columns, read_raw, reading, type_columns)
+from .load import (REJECTED_SCHEMA, LoadOptions, _rejected_table, all_rejected, check_parquet_sizes, expand_inputs,
+                   no_data_rows, open_parquet, read_parquet, read_raw, reading, type_columns)
 from .segment import first_occurrences, segment
 from .tariff import Tariff, load_tariff
 from .timeutil import Period
@@ -49,12 +49,19 @@ class Piece:
     base: int                            # row of the file where the piece starts (0-based)
 
 
-def pieces(files: Sequence[str]) -> list[Piece]:
-    """Files cut into pieces of about PIECE_ROWS rows (Parquet by row groups; CSV whole)."""
+def pieces(files: Sequence[str], options: LoadOptions | None = None) -> list[Piece]:
+    """Files cut into pieces of about PIECE_ROWS rows (Parquet by row groups; CSV whole). The
+    Parquet files' columns (with ``options``) and declared sizes are checked here, before any
+    worker allocates."""
     out = []
     for i, name in enumerate(files):
         if name.lower().endswith((".parquet", ".pq")):
-            meta = pq.ParquetFile(name).metadata
+            with reading(name):
+                if options is not None:
+                    meta = open_parquet(name, options)[0].metadata
+                else:
+                    meta = pq.ParquetFile(name).metadata
+                    check_parquet_sizes(name, meta, os.path.getsize(name))
             groups, rows, base = [], 0, 0
             for g in range(meta.num_row_groups):
                 groups.append(g)
@@ -71,18 +78,14 @@ def pieces(files: Sequence[str]) -> list[Piece]:
 
 
 def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
-    """Read and type one piece on a worker: its rows as a pandas frame, and its problems."""
+    """Read and type one piece on a worker: its rows as a pandas frame, and its problems.
+    (Rows are numbered from the piece's first row in the file; blank rows of earlier pieces are
+    taken off on the client, see ``_renumber``.)"""
     if not piece.row_groups:
         raw = read_raw(piece.name, options)
     else:
-        wanted = {options.source_name(c): c for c in CANONICAL}
         with reading(piece.name):
-            pf = pq.ParquetFile(piece.name)
-            names = pf.schema_arrow.names
-            _check_columns(piece.name, names, options)
-            table = pq.ParquetFile(piece.name, read_dictionary=parquet_dictionary_columns(pf.schema_arrow, wanted)
-                                   or None).read_row_groups(list(piece.row_groups), columns=[s for s in wanted if s in names])
-        raw = RawFile(table.rename_columns([wanted[c] for c in table.column_names]))
+            raw = read_parquet(piece.name, options, piece.row_groups)
     t = type_columns(piece.name, raw, options, piece.base)
     keep = ~t.bad.mask
     rows, bucket, id_bucket = bucket_rows(t, np.int64(piece.file_index) << ROW_BITS, buckets)
@@ -96,7 +99,38 @@ def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
     return {"frame": frame, "n_rows": t.n_rows, "n_invalid": t.n_invalid,
             "first_problem": problems[0][1] if problems else None, "rejected": rejected,
             "ts_max": int(t.timestamp[keep].max()) if keep.any() else None,
-            "file_index": piece.file_index}
+            "file_index": piece.file_index, "blank": t.blank, "notices": list(t.notices), "header": t.header}
+
+
+def _renumber(stats: list[dict]) -> None:
+    """Rows of a Parquet piece count from the piece's first stored row; the in-memory loader
+    does not count the blank rows of earlier pieces: take those off (in place)."""
+    blank_before: dict[int, int] = {}
+    for s in stats:
+        shift = blank_before.get(s["file_index"], 0)
+        blank_before[s["file_index"]] = shift + s["blank"]
+        if not shift:
+            continue
+        if s["first_problem"] is not None:
+            s["first_problem"] = replace(s["first_problem"], row=s["first_problem"].row - shift)
+        if s["rejected"] is not None:
+            fixed = pa.array(s["rejected"].column("file_row").to_numpy() - shift, pa.int64())
+            s["rejected"] = s["rejected"].set_column(s["rejected"].schema.get_field_index("file_row"), "file_row", fixed)
+
+
+def _check_rows(files: Sequence[str], stats: list[dict], options: LoadOptions, n_rows: int) -> None:
+    """The in-memory loader's errors: no data row, the first invalid row, every row rejected."""
+    if n_rows == 0:
+        headers = {}
+        for s in stats:
+            headers[s["file_index"]] = headers.get(s["file_index"], True) and s["header"]
+        raise InputError(no_data_rows(files, sum(s["blank"] for s in stats),
+                                      [headers.get(i, True) for i in range(len(files))]))
+    n_bad = sum(s["n_invalid"] for s in stats)
+    if n_bad and (options.on_invalid == "error" or n_bad == n_rows):
+        first = next(s["first_problem"] for s in stats if s["first_problem"] is not None)
+        raise InputError([first], total=n_bad) if options.on_invalid == "error" \
+            else InputError(all_rejected(n_bad, first))
 
 
 def _stats(result: dict) -> dict:
@@ -123,7 +157,7 @@ def _bill(pdf: pd.DataFrame, dups: np.ndarray, tariff: Tariff, period: Period, a
     table = pa.Table.from_pandas(pdf[[f.name for f in BUCKET_SCHEMA]], schema=BUCKET_SCHEMA, preserve_index=False)
     log = bucket_log(table, ["<cluster>"], np.array([0, 2 ** 62], dtype=np.int64))
     is_dup = np.isin(log.row, dups)
-    seg = segment(log, tariff.limits, duplicates=is_dup, data_end=data_end)
+    seg = segment(log, tariff, duplicates=is_dup, data_end=data_end)
     counts = np.bincount(seg.billing, minlength=4)
     rows = RowCounts(read=len(log), duplicates=int(counts[2]), rejected=0, excluded=int(counts[3]),
                      in_session=int(counts[0]), out_of_session=int(counts[1]))
@@ -165,16 +199,14 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
         client, own = client_for(scheduler)
     try:
         with dask.config.set({"dataframe.convert-string": False}):
-            plan = pieces(files)
+            plan = pieces(files, options)
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
             buckets = buckets or max(2 * n_workers, len(plan))
             loaded = [dask.delayed(load_piece)(p, options, buckets) for p in plan]
             futures = client.compute(loaded)
             stats = client.gather(client.map(_stats, futures))
-            n_bad = sum(s["n_invalid"] for s in stats)
-            if n_bad and options.on_invalid == "error":
-                first = next(s["first_problem"] for s in stats if s["first_problem"] is not None)
-                raise InputError([first], total=n_bad)
+            _renumber(stats)
+            _check_rows(files, stats, options, sum(s["n_rows"] for s in stats))
             n_rows = {}
             for s in stats:
                 n_rows[s["file_index"]] = n_rows.get(s["file_index"], 0) + s["n_rows"]
@@ -207,14 +239,16 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
                     progress("cluster tasks", done, len(parts))
         rows_read = int(offsets[-1])
         n_rej = sum(t.num_rows for t in rejected)
+        blank = sum(s["blank"] for s in stats)
         rej_tally = Tally(rows=RowCounts(read=n_rej, duplicates=0, rejected=n_rej, excluded=0, in_session=0,
-                                         out_of_session=0), first_ts=None)
+                                         out_of_session=0, blank_lines=blank), first_ts=None)
         total = rej_tally if total is None else total + rej_tally
         if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
             raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
         return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, list(request.accounts)),
-                             rejected=rej, buckets=buckets, rows_read=rows_read)
+                             rejected=rej, buckets=buckets, rows_read=rows_read, blank_lines=blank,
+                             notices=tuple(p for s in stats for p in s["notices"]))
     finally:
         if own is not None:
             client.close()
@@ -222,5 +256,6 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
 
 
 def _globalize(rejected: pa.Table, offset: int) -> pa.Table:
-    rows = pa.array(rejected.column("file_row").to_numpy() - 1 + offset, pa.int64())
+    """``row``: the 1-based row in the whole input, as the in-memory loader numbers it."""
+    rows = pa.array(rejected.column("file_row").to_numpy() + offset, pa.int64())
     return rejected.set_column(0, "row", rows)

@@ -52,7 +52,7 @@ def messages_table(seg: Segmentation) -> pa.Table:
             "reason": rej.column("code"), "source_file": rej.column("file"), "source_row": rej.column("file_row"),
         })
         loaded = pa.concat_tables([loaded, rejected.cast(loaded.schema)])
-        order_key = np.concatenate([log.row, rej.column("row").to_numpy()])
+        order_key = np.concatenate([log.row, rej.column("row").to_numpy() - 1])   # --rejects rows count from 1
         loaded = loaded.take(pa.array(np.argsort(order_key, kind="stable")))
     return loaded
 

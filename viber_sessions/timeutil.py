@@ -14,6 +14,11 @@ import pyarrow.compute as pc
 from .errors import UsageError
 
 NS = 1_000_000_000
+#: Valid instants lie in [2000-01-01, 2100-01-01) UTC (DECISIONS "Time"); anything else, in any
+#: unit or format, is an invalid timestamp.
+MIN_NS = 946_684_800 * NS
+MAX_NS = 4_102_444_800 * NS
+DAY_NS = 86_400 * NS
 
 
 def check_timezone(name: str, option: str = "--tz") -> ZoneInfo:
@@ -79,3 +84,40 @@ def iso_utc(ts_ns: np.ndarray) -> pa.Array:
     detailed = pc.strftime(arr, "%Y-%m-%dT%H:%M:%S")  # seconds with 9 decimals
     trimmed = pc.utf8_rtrim(pc.utf8_rtrim(detailed, "0"), ".")
     return pc.if_else(pa.array(frac != 0), pc.binary_join_element_wise(trimmed, "Z", ""), whole)
+
+
+def in_range(ts_ns: np.ndarray) -> np.ndarray:
+    """Which instants (int64 UTC nanoseconds) lie in [MIN_NS, MAX_NS)."""
+    return (ts_ns >= MIN_NS) & (ts_ns < MAX_NS)
+
+
+def local_to_utc(wall: pa.Array, tz: str) -> pa.Array:
+    """Wall-clock times (a zone-less ``timestamp[ns]`` array) read in ``tz``, as
+    ``timestamp[ns, UTC]`` (nulls stay null).
+
+    A time that a daylight-saving change makes ambiguous is the earlier instant; one that the
+    change skips is read with the offset in force before the change, like Python's ``fold=0``
+    (RULES.md section 9), so skipped times keep their order and spacing. Arrow's
+    ``nonexistent="earliest"`` maps every skipped time to the last nanosecond before the
+    change (a whole second minus 1 ns), so only values ending in ``.999999999`` are looked at
+    again: the common path is one vectorised call.
+    """
+    if tz == "UTC":
+        return wall.cast(pa.timestamp("ns", tz="UTC"))
+    out = pc.assume_timezone(wall, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+    ns = out.cast(pa.int64())
+    values = (ns.fill_null(0) if ns.null_count else ns).to_numpy(zero_copy_only=False)
+    suspect = np.flatnonzero(values % NS == NS - 1)
+    if not len(suspect):
+        return out
+    idx = pa.array(suspect)
+    wall_ns = wall.take(idx).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    local_ns = pc.local_timestamp(out.take(idx)).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    gap = local_ns != wall_ns                 # the wall time does not exist in tz
+    if not gap.any():
+        return out
+    offset_before = local_ns[gap] - values[suspect[gap]]   # UTC offset just before the change
+    values = values.copy()
+    values[suspect[gap]] = wall_ns[gap] - offset_before
+    mask = ns.is_null().to_numpy(zero_copy_only=False) if ns.null_count else None
+    return pa.array(values, pa.timestamp("ns", tz="UTC"), mask=mask)
