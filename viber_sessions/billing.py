@@ -255,7 +255,7 @@ def check_prices(t: Tally, tariff: Tariff) -> None:
 
 def price(t: Tally, tariff: Tariff, period: Period, limits=None, accounts: Sequence[str] | None = None) -> Invoice:
     """Apply each account's plan (Decimal prices, zones, minimum, tax, rounding) to a tally: the
-    invoice lines and totals (RULES.md section 10)."""
+    invoice lines and totals (README, "The tariff file")."""
     check_accounts(t, accounts)
     check_prices(t, tariff)
     check_plans(t, tariff)

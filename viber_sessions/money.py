@@ -113,7 +113,7 @@ def diff(a: Decimal, b: Decimal) -> Decimal:
 
 
 def round_half_up(amount: Decimal, places: int) -> Decimal:
-    """``amount`` rounded half-up to ``places`` decimals, on purpose (RULES.md section 10)."""
+    """``amount`` rounded half-up to ``places`` decimals, on purpose (README, "The tariff file")."""
     return _ROUNDING.quantize(amount, Decimal(1).scaleb(-int(places)))
 
 

@@ -1,4 +1,4 @@
-"""The tariff file (RULES.md section 8): a frozen, validated object with Decimal prices.
+"""The tariff file (README, "The tariff file"): a frozen, validated object with Decimal prices.
 
 Nothing in a tariff is read silently wrong: keys (field names, message types, list items) that
 differ only by case or surrounding spaces would override each other, so they are refused with
@@ -36,7 +36,7 @@ _LIMITS_SOURCE = "<limits>"
 
 def _window_problem(value, in_file: bool) -> str | None:
     """Why ``value`` cannot be a window in hours (``None``: it can). Any positive size up to the
-    bound works for the engine; a tariff file needs at least 1 (RULES.md section 8)."""
+    bound works for the engine; a tariff file needs at least 1 (README, "The tariff file")."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return f"must be a number of hours from 1 to {MAX_WINDOW_HOURS} (10 years), not {money.show(value)}"
     if not isinstance(value, numbers.Integral) and not math.isfinite(value):
@@ -62,7 +62,7 @@ def _count_problem(value) -> str | None:
 
 @dataclass(frozen=True)
 class Limits:
-    """Parameters of the session state machine (RULES.md section 4).
+    """Parameters of the session state machine (README, "The rules").
 
     Constructing one checks the numbers the engine depends on (window in (0, 87600] hours,
     counts in [1, 10^9]); a tariff file is stricter (window of at least 1 hour)."""
@@ -122,7 +122,7 @@ _NO_ACCOUNTS: Mapping[str, "Tariff"] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class Tariff:
-    """A price plan (RULES.md sections 8 and 10). The top-level tariff is the plan of every
+    """A price plan (README, "The tariff file"). The top-level tariff is the plan of every
     account without an override; ``accounts`` holds the merged plans of the accounts that have
     one (each a :class:`Tariff` without ``accounts`` of its own)."""
 

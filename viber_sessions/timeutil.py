@@ -97,7 +97,7 @@ def local_to_utc(wall: pa.Array, tz: str) -> pa.Array:
 
     A time that a daylight-saving change makes ambiguous is the earlier instant; one that the
     change skips is read with the offset in force before the change, like Python's ``fold=0``
-    (RULES.md section 9), so skipped times keep their order and spacing. Arrow's
+    (README, "Decisions where the rules are silent"), so skipped times keep their order and spacing. Arrow's
     ``nonexistent="earliest"`` maps every skipped time to the last nanosecond before the
     change (a whole second minus 1 ns), so only values ending in ``.999999999`` are looked at
     again: the common path is one vectorised call.
