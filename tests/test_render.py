@@ -51,3 +51,17 @@ def test_fit_table_falls_back_to_records_when_columns_cannot_fit():
 def test_warnings_are_not_in_the_table():
     inv = _invoice()
     assert inv.warnings and "warning" not in _text(inv, 120)
+
+
+def test_fit_table_wraps_headers_and_keeps_every_value_whole():
+    cols = ["business_id", "our sessions", "statement sessions", "difference", "our amount", "statement amount",
+            "net difference", "gross difference"]
+    rows = [["007delivery", "187", "187", "+0", "224.40", "224.40", "0.00", "2.40"],
+            ["shop", "1076", "1076", "+0", "1291.20", "1291.20", "0.00", "0.00"]]
+    for width in (100, 120):
+        buf = io.StringIO()
+        render.fit_table(Console(file=buf, width=width, no_color=True), cols, rows, set(cols[1:]))
+        text = buf.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
+        for row in rows:
+            assert re.search(r"│ " + r" +│ +".join(re.escape(v) for v in row) + r" │", text), (width, text)

@@ -109,35 +109,39 @@ def invoice_csv(inv: Invoice) -> str:
 
 def fit_table(console, columns: list[str], rows: list[list[str]], right: set[str] = frozenset(), title: str = "",
               footer: list[str] | None = None) -> None:
-    """Print ``rows`` so that no value is ever cut: a table when every column fits the console at
-    full width (the first column may wrap), else one block per row of ``column: value`` lines."""
+    """Print ``rows`` so that no value is ever cut: a table with column widths chosen here (each
+    at least its longest value and the longest word of its header; the first column may wrap
+    its values) when that fits the console, else one block per row of ``column: value`` lines."""
     from rich.table import Table
 
     cells = rows + ([footer] if footer else [])
-    widths = [max([len(c[k]) for c in cells] + [max(len(w) for w in columns[k].split() or [""])])
-              for k in range(len(columns))]
-    first_min = min(widths[0], 12)
-    needed = first_min + sum(widths[1:]) + 3 * len(columns) + 1
-    if needed <= console.width:
-        table = Table(title=title or None, title_justify="left", show_footer=footer is not None)
-        for k, name in enumerate(columns):
-            foot = footer[k] if footer else ""
-            if k == 0:
-                table.add_column(name, footer=foot, overflow="fold", min_width=first_min, ratio=1)
-            else:
-                table.add_column(name, footer=foot, justify="right" if name in right else "left", no_wrap=True,
-                                 min_width=widths[k])
-        for r in rows:
-            table.add_row(*r)
-        console.print(table)
+    n = len(columns)
+    natural = [max([len(c[k]) for c in cells] + [len(columns[k])]) for k in range(n)]
+    least = [max([len(c[k]) for c in cells] + [max(len(w) for w in columns[k].split() or [""])]) for k in range(n)]
+    least[0] = min(least[0], max(12, max(len(w) for w in columns[0].split() or [""])))
+    budget = console.width - (3 * n + 1)
+    if sum(least) > budget:
+        if title:
+            console.print(title, style="bold", markup=False)
+        for r in cells:
+            console.print(f"  {r[0]}", markup=False)
+            for name, value in zip(columns[1:], r[1:]):
+                if value != "":
+                    console.print(f"    {name}: {value}", markup=False)
         return
-    if title:
-        console.print(title, style="bold", markup=False)
-    for r in cells:
-        console.print(f"  {r[0]}", markup=False)
-        for name, value in zip(columns[1:], r[1:]):
-            if value != "":
-                console.print(f"    {name}: {value}", markup=False)
+    widths = list(least)
+    spare = budget - sum(widths)
+    for k in [*range(1, n), 0]:            # the room left goes to the headers that would wrap, then the first column
+        give = min(spare, natural[k] - widths[k])
+        widths[k] += give
+        spare -= give
+    table = Table(title=title or None, title_justify="left", show_footer=footer is not None)
+    for k, name in enumerate(columns):
+        table.add_column(name, footer=footer[k] if footer else "", width=widths[k], overflow="fold",
+                         justify="right" if name in right else "left")
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
 
 
 def invoice_table(inv: Invoice, console) -> None:
