@@ -156,13 +156,12 @@ def invoice_table(inv: Invoice, console) -> None:
                 ["sessions", *zone, str(a.sessions), fmt(a.session_price), fmt(a.sessions_amount)]]
         rows += [[f"out of session {l.direction} {l.message_type}", *([l.zone] if inv.zoned else []), str(l.count),
                   fmt(l.unit_price), fmt(l.amount)] for l in a.out_of_session]
-        if a.minimum_charge_top_up:
-            rows.append(["minimum charge top-up", *zone, "", "", fmt(a.minimum_charge_top_up)])
         columns = ["item", *(["zone"] if inv.zoned else []), "count", "unit price", "amount"]
         fit_table(console, columns, rows, {"count", "unit price", "amount"},
                   title=a.business_id, footer=["total", *zone, "", "", fmt(a.total)])
         console.print(f"  messages inside billed sessions (free): {a.in_session_messages}", markup=False)
-        console.print(f"  usage {fmt(a.usage)}; net {money.fmt(a.net, a.decimals)}; tax "
+        top_up = f"; minimum charge top-up {fmt(a.minimum_charge_top_up)}" if a.minimum_charge_top_up else ""
+        console.print(f"  usage {fmt(a.usage)}{top_up}; net {money.fmt(a.net, a.decimals)}; tax "
                       f"{money.fmt(a.tax, a.decimals)} ({_percent(a.tax_rate)}); amount due "
                       f"{money.fmt(a.amount_due, a.decimals)}", markup=False)
     console.print(f"Total: {fmt(inv.total)} {inv.currency} ({len(inv.accounts)} account(s))", style="bold",
