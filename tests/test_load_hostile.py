@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from viber_sessions import chunked, core
 from viber_sessions.cli import cli
 from viber_sessions.errors import InputError, Problem, UsageError
-from viber_sessions.load import LoadOptions, load
+from viber_sessions.load import LoadOptions, csvread, csvscan, load, parquet
 from viber_sessions.timeutil import MAX_NS, MIN_NS, NS, iso_utc, local_to_utc
 
 LOADER = sys.modules["viber_sessions.load"]
@@ -536,7 +536,7 @@ def test_rows_beyond_the_available_memory_are_refused_before_reading(tmp_path, m
     path = tmp_path / "rle.parquet"
     pq.write_table(t, path, row_group_size=n)
     assert path.stat().st_size < 100_000
-    monkeypatch.setattr(LOADER, "available_memory", lambda: 64 << 20)
+    monkeypatch.setattr(parquet, "available_memory", lambda: 64 << 20)
     with pytest.raises(InputError) as info:
         load(str(path))
     assert str(info.value) == (f"{path}: declares 2000000 rows: more than the 64 MiB of available memory can hold "
@@ -678,8 +678,8 @@ def test_fast_and_exact_readings_agree(tmp_path_factory, rows, crlf, final, edit
     for options in (SKIP, LoadOptions()):
         keep = None if options is SKIP else LOADER.KEEP_WHEN_ERROR
         auto = _outcome(path, options, lambda: [LOADER.read_csv(path, options)])
-        opener = LOADER._csv_opener(path, None)
-        exact = _outcome(path, options, lambda: [LOADER._read_exact(path, opener, options, keep)
+        opener = LOADER.csv_opener(path, None)
+        exact = _outcome(path, options, lambda: [csvread._read_exact(path, opener, options, keep)
                                                  if LOADER.read_header(path, opener()).names is not None
                                                  else LOADER.read_csv(path, options)])
         streamed = _outcome(path, options, lambda: list(chunked._batches(path, options, 3)))
@@ -732,14 +732,14 @@ def test_a_signal_while_the_work_folder_is_made_removes_it(tmp_path, monkeypatch
 
 def test_line_feed_count_and_utf8_check_are_exact():
     rng = np.random.default_rng(12)
-    LOADER._load_kernels()
+    csvscan.ensure_kernels()
     for value in range(256):
         for offset in range(8):
             arr = rng.integers(0, 256, 48).astype(np.uint8)
             arr[offset + value % 8] = value
             arr[offset + (value + 3) % 8] = 10
             part = arr[offset:offset + 37]
-            assert LOADER._count_lf(part) == int((part == 10).sum())
+            assert csvscan.count_lf(part) == int((part == 10).sum())
     check = np.array([False, False, True, False, False, False])
     for _ in range(3000):
         text = bytes(rng.choice([b for b in range(256) if b not in (10, 13, 34, 44)], int(rng.integers(1, 6))))
@@ -749,13 +749,13 @@ def test_line_feed_count_and_utf8_check_are_exact():
         except UnicodeDecodeError:
             valid = False
         line = b"m1,2026-10-05T09:00:00Z," + text + b",+7,inbound,text"
-        kind = LOADER._line_kind(line, check)
+        kind = csvscan.line_kind(line, check)
         assert kind == ("data", LOADER.LINE_OK if valid else LOADER.LINE_ENCODING), text
-        assert LOADER._line_kind(line.replace(b",+7,", b",+7,x,"), check) == ("data", LOADER.LINE_FIELDS)
+        assert csvscan.line_kind(line.replace(b",+7,", b",+7,x,"), check) == ("data", LOADER.LINE_FIELDS)
     for cp in list(range(0x80, 0x800, 7)) + list(range(0x800, 0x11000, 97)) + [0xD800, 0xDFFF, 0x10FFFF, 0xFFFD]:
         text = chr(cp).encode("utf-8", "surrogatepass")
         line = b"m1,2026-10-05T09:00:00Z,a" + text + b",+7,inbound,text"
         expected = LOADER.LINE_ENCODING if 0xD800 <= cp <= 0xDFFF else LOADER.LINE_OK
-        assert LOADER._line_kind(line, check) == ("data", expected), hex(cp)
+        assert csvscan.line_kind(line, check) == ("data", expected), hex(cp)
         cut = b"m1,2026-10-05T09:00:00Z,a" + text[:-1] + b",+7,inbound,text"     # a sequence cut short
-        assert LOADER._line_kind(cut, check) == ("data", LOADER.LINE_ENCODING), hex(cp)
+        assert csvscan.line_kind(cut, check) == ("data", LOADER.LINE_ENCODING), hex(cp)

@@ -32,10 +32,15 @@ import pyarrow.parquet as pq
 
 from .billing import Invoice, RowCounts, Tally, price, tally
 from .errors import InputError, UsageError
-from .load import (KEEP_WHEN_ERROR, PARSE, REJECTED_SCHEMA, REQUIRED, LoadOptions, MessageLog, RawFile, _CsvLayout,
-                   _csv_opener, _is_parquet, _LineCleaner, _rejected_table, _Typed, all_rejected, available_memory,
-                   drop_blank_rows, expand_inputs, names_of, no_data_rows, open_parquet, read_header, reading,
-                   type_columns)
+from .load import (KEEP_WHEN_ERROR, PARSE, REJECTED_SCHEMA, REQUIRED, LoadOptions, MessageLog, RawFile, all_rejected,
+                   available_memory, drop_blank_rows, expand_inputs, names_of, no_data_rows, open_parquet, read_header,
+                   reading, type_columns)
+from .load.assembly import rejected_table
+from .load.csvread import CsvLayout
+from .load.csvstream import LineCleaner
+from .load.discover import csv_opener
+from .load.discover import is_parquet
+from .load.typed import Typed
 from .segment import first_occurrences, load_kernels, segment
 from .tariff import Tariff
 from .timeutil import Period
@@ -74,7 +79,7 @@ def estimate_rows(files: Sequence[str]) -> int:
         if name == "-":
             continue
         try:
-            if _is_parquet(name):
+            if is_parquet(name):
                 total += pq.ParquetFile(name).metadata.num_rows
                 continue
             size = os.path.getsize(name) * (4 if name.lower().endswith(".gz") else 1)
@@ -159,7 +164,7 @@ def _batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[RawFi
     """One file's rows, batch by batch, with the CSV lines set aside since the last batch; the
     last item carries the blank lines and the notices of the file."""
     with reading(name):
-        if _is_parquet(name):
+        if is_parquet(name):
             pf, present, wanted = open_parquet(name, options)
             if pf.metadata.num_rows == 0:       # no batch: type the empty columns, as in memory
                 yield RawFile(pf.schema_arrow.empty_table().select(present).rename_columns(
@@ -174,17 +179,17 @@ def _batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[RawFi
 
 
 def _csv_batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[RawFile]:
-    """A CSV file read line by line (load.py, "CSV lines"), then streamed by Arrow's reader: it
+    """A CSV file read line by line (load/, "CSV lines"), then streamed by Arrow's reader: it
     sees no blank and no invalid line (many blocks without a row crashed it)."""
-    with _csv_opener(name, None)() as stream:
+    with csv_opener(name, None)() as stream:
         header = read_header(name, stream)
         if header.names is None:
             yield RawFile(pa.table({c: pa.array([], pa.string()) for c in REQUIRED}), blank=header.blank,
                           header=False)
             return
-        layout = _CsvLayout.of(name, header.names, options)
+        layout = CsvLayout.of(name, header.names, options)
         keep = KEEP_WHEN_ERROR if options.on_invalid == "error" else None
-        cleaner = _LineCleaner(name, header.rest, stream, layout.check, keep)
+        cleaner = LineCleaner(name, header.rest, stream, layout.check, keep)
         malformed = cleaner.bad                # filled as Arrow reads ahead
         base = 0
         if cleaner.prime():
@@ -219,7 +224,7 @@ class _Partitioned:
     notices: tuple = ()
 
 
-def bucket_rows(t: _Typed, row_base: int, buckets: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+def bucket_rows(t: Typed, row_base: int, buckets: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """The valid rows of a typed batch in the bucket layout (``row`` = ``row_base`` + row in the
     file), with each row's conversation bucket and message-id bucket."""
     keep = ~t.bad.mask
@@ -247,7 +252,7 @@ class _Writers:
         self.id_writers = [None] * buckets
         self.ts_min = self.ts_max = None
 
-    def write(self, t: _Typed, row_base: int) -> None:
+    def write(self, t: Typed, row_base: int) -> None:
         part, conv_bucket, id_bucket = bucket_rows(t, row_base, len(self.writers))
         ts = part.column("timestamp").to_numpy()
         lo, hi = int(ts.min()), int(ts.max())
@@ -283,7 +288,7 @@ def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: 
                     n_bad += t.n_invalid
                     first_bad = first_bad or t.problems(limit=1)[0][1]
                     if options.on_invalid == "skip":
-                        rejected_parts.append(_rejected_table([t], np.array([offsets[-1]], dtype=np.int64),
+                        rejected_parts.append(rejected_table([t], np.array([offsets[-1]], dtype=np.int64),
                                                               [t.problems()]))
                 if (options.on_invalid == "skip" or not n_bad) and not t.bad.mask.all():
                     out.write(t, offsets[-1])

@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 from .billing import RowCounts, Tally, price, tally
 from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, bucket_rows
 from .errors import InputError, UsageError
-from .load import (REJECTED_SCHEMA, LoadOptions, _rejected_table, all_rejected, check_parquet_sizes, expand_inputs,
-                   no_data_rows, open_parquet, read_parquet, read_raw, reading, type_columns)
+from .load import (REJECTED_SCHEMA, LoadOptions, all_rejected, check_parquet_sizes, expand_inputs, no_data_rows,
+                   open_parquet, read_parquet, read_raw, reading, type_columns)
+from .load.assembly import rejected_table
 from .segment import first_occurrences, segment
 from .tariff import Tariff, load_tariff
 from .timeutil import Period
@@ -95,7 +96,7 @@ def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
     frame["bucket"] = bucket
     frame["id_bucket"] = id_bucket
     problems = t.problems() if t.n_invalid else []
-    rejected = _rejected_table([t], np.zeros(1, dtype=np.int64), [problems]) if problems else None
+    rejected = rejected_table([t], np.zeros(1, dtype=np.int64), [problems]) if problems else None
     return {"frame": frame, "n_rows": t.n_rows, "n_invalid": t.n_invalid,
             "first_problem": problems[0][1] if problems else None, "rejected": rejected,
             "ts_max": int(t.timestamp[keep].max()) if keep.any() else None,

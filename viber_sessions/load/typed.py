@@ -1,0 +1,237 @@
+"""Typing one file's columns (:class:`Typed`): identifiers, timestamps, directions, message
+types and statuses; invalid cells are collected, not raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError, Problem
+from .csvscan import MALFORMED
+from .options import DIRECTIONS, ID_COLUMNS, LoadOptions
+from .raw import RawFile, first_line, missing_mask
+from .timestamps import parse_timestamps
+
+
+class _Bad:
+    """Collects invalid cells of one file: a boolean row mask plus the first cell per row."""
+
+    def __init__(self, n: int):
+        self.mask = np.zeros(n, dtype=bool)
+        self.cells: list[tuple[np.ndarray, str, str, str, pa.Array]] = []
+
+    def add(self, rows_mask: np.ndarray, column: str, code: str, message: str, values: pa.Array):
+        rows_mask = rows_mask & ~self.mask   # report the first problem of each row only
+        if rows_mask.any():
+            self.mask |= rows_mask
+            self.cells.append((rows_mask, column, code, message, values))
+
+    def problems(self, name: str, positions: np.ndarray, limit: int | None = None) -> list[tuple[int, Problem]]:
+        """(table index, problem) of each invalid row, in row order; ``positions`` maps table
+        rows to 0-based rows of the file."""
+        out: list[tuple[int, Problem]] = []
+        for rows_mask, column, code, message, values in self.cells:
+            idx = np.flatnonzero(rows_mask)
+            if limit is not None:
+                idx = idx[:limit]
+            vals = as_display(values.take(pa.array(idx))).to_pylist() if code != "missing_value" \
+                else [None] * len(idx)
+            for i, v in zip(idx.tolist(), vals):
+                out.append((i, Problem(name, int(positions[i]) + 1, column, code, message,
+                                       None if v is None else str(v))))
+        out.sort(key=lambda t: t[0])
+        return out if limit is None else out[:limit]
+
+
+def _combine(column) -> pa.Array:
+    """One array from a column's chunks. Dictionary chunks are put on one dictionary: chunks
+    read from one Parquet row group share theirs, so each distinct dictionary is encoded once
+    and the chunks' indices are translated (much cheaper than unifying chunk by chunk)."""
+    if not isinstance(column, pa.ChunkedArray):
+        return column
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    if not pa.types.is_dictionary(column.type) or column.num_chunks == 0:
+        return column.combine_chunks()
+    groups: dict[tuple, int] = {}
+    dictionaries = []
+    chunk_group = []
+    for chunk in column.chunks:
+        d = chunk.dictionary
+        key = (len(d), d.offset, *(b.address if b is not None else 0 for b in d.buffers()))
+        if key not in groups:
+            groups[key] = len(dictionaries)
+            dictionaries.append(d)
+        chunk_group.append(groups[key])
+    if sum(len(d) for d in dictionaries) <= 4096:      # small dictionaries: Arrow's own unify is fastest
+        return column.unify_dictionaries().combine_chunks()
+    encoded = pc.dictionary_encode(pa.chunked_array(dictionaries, type=dictionaries[0].type).combine_chunks())
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    starts = np.cumsum([0] + [len(d) for d in dictionaries])
+    parts = []
+    for chunk, g in zip(column.chunks, chunk_group):
+        indices = chunk.indices
+        idx = indices.to_numpy(zero_copy_only=False) if indices.null_count == 0 else \
+            indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        translated = codes[starts[g]:starts[g + 1]][idx]
+        if indices.null_count:
+            parts.append(pa.array(translated, mask=idx < 0))
+        else:
+            parts.append(pa.array(translated))
+    indices = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+    return pa.DictionaryArray.from_arrays(indices, encoded.dictionary)
+
+
+def _id_column(name: str, column: str, arr: pa.Array) -> pa.Array:
+    """An identifier column as strings, or as a dictionary of strings (kept encoded)."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        values = arr.dictionary
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            arr = arr.dictionary_decode()
+            t = arr.type
+        else:
+            if pa.types.is_large_string(values.type):
+                arr = pa.DictionaryArray.from_arrays(arr.indices, values.cast(pa.string()))
+            return arr
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_null(t):
+        return arr.cast(pa.string())
+    raise InputError(Problem(name, None, column, "bad_column_type",
+                             f"column must hold strings (identifiers are kept exactly as written), not {t}"))
+
+
+def _encode_small(arr: pa.Array) -> tuple[np.ndarray, list]:
+    """Codes (-1: null) and names of a low-cardinality column, normalised: trimmed, lowercase."""
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(as_display(arr))
+    raw = enc.dictionary.to_pylist()
+    names: list = []
+    remap = np.empty(len(raw) + 1, dtype=np.int32)
+    for i, value in enumerate(raw):
+        norm = value.strip().lower() if isinstance(value, str) else value
+        if norm not in names:
+            names.append(norm)
+        remap[i] = names.index(norm)
+    remap[len(raw)] = -1
+    indices = enc.indices
+    idx = (indices.fill_null(len(raw)) if indices.null_count else indices).to_numpy(zero_copy_only=False)
+    return remap[idx], names
+
+
+@dataclass
+class Typed:
+    """One file's typed columns. ``positions`` gives each table row's 0-based data row in the
+    file (invalid CSV lines are not in the table); ``n_rows`` counts every data row of the file;
+    ``blank`` the blank lines and rows left out; ``notices`` load-time warnings."""
+
+    name: str
+    n_rows: int
+    positions: np.ndarray
+    malformed: list[tuple[int, str, str]]
+    n_malformed: int
+    message_id: pa.Array
+    business_id: pa.Array
+    subscriber_id: pa.Array
+    timestamp: np.ndarray
+    inbound: np.ndarray
+    mtype: np.ndarray
+    mtypes: list
+    status: np.ndarray | None
+    statuses: list
+    bad: _Bad
+    raw: pa.Table
+    blank: int = 0
+    notices: list = field(default_factory=list)
+    header: bool = True
+
+    def problems(self, limit: int | None = None) -> list[tuple[int | None, Problem]]:
+        """(table index or None for a malformed line, problem), in file row order."""
+        out = self.bad.problems(self.name, self.positions, limit)
+        for row, text, code in self.malformed[:limit]:
+            out.append((None, Problem(self.name, row, None, code, MALFORMED_MESSAGES[code], text)))
+        out.sort(key=lambda t: t[1].row)
+        return out if limit is None else out[:limit]
+
+    @property
+    def n_invalid(self) -> int:
+        return int(self.bad.mask.sum()) + self.n_malformed
+
+
+MALFORMED_MESSAGES = {code: message for code, message in MALFORMED.values()}
+BAD_TIMESTAMP = ("not a timestamp in [2000-01-01, 2100-01-01) UTC (ISO-8601 such as 2026-10-05T09:00:00+03:00, "
+                 "or epoch seconds/milliseconds)")
+
+
+def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -> Typed:
+    """Convert one file's raw columns (or one batch of them, whose first row is row ``base`` of
+    the file, counting from 0); invalid cells are collected, not raised."""
+    table = raw.table
+    n = table.num_rows
+    n_rows = n + raw.malformed_count
+    positions = np.arange(base, base + n_rows, dtype=np.int64)
+    if raw.malformed_count:
+        # with only the first invalid lines kept (error mode) the later positions are off; only
+        # the first problem and the count are reported then, and those stay exact
+        positions = np.delete(positions, [r - 1 - base for r, _, _ in raw.malformed])[:n]
+    bad = _Bad(n)
+    ids = {}
+    for column in ID_COLUMNS:
+        arr = _id_column(name, options.source_name(column), _combine(table.column(column)))
+        if column == "message_id" and pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        bad.add(missing_mask(arr), options.source_name(column), "missing_value", "missing value", arr)
+        ids[column] = arr
+
+    ts_raw = _combine(table.column("timestamp"))
+    if pa.types.is_dictionary(ts_raw.type):
+        ts_raw = ts_raw.dictionary_decode()
+    try:
+        ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:   # pragma: no cover - defensive
+        raise InputError(Problem(name, None, options.source_name("timestamp"), "bad_timestamp",
+                                 first_line(str(exc)))) from None
+    bad.add(missing_mask(ts_raw), options.source_name("timestamp"), "missing_value", "missing value", ts_raw)
+    bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp", BAD_TIMESTAMP, ts_raw)
+
+    direction = _combine(table.column("direction"))
+    dcodes, dnames = _encode_small(direction)
+    lookup = np.array([DIRECTIONS.get(d, -1) if d else -2 for d in dnames] + [-2], dtype=np.int8)
+    dvals = lookup[dcodes]
+    bad.add(dvals == -2, options.source_name("direction"), "missing_value", "missing value", direction)
+    bad.add(dvals == -1, options.source_name("direction"), "bad_direction",
+            "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
+            direction)
+
+    mt = _combine(table.column("message_type"))
+    mcodes, mnames = _encode_small(mt)
+    empty_type = np.array([not t for t in mnames] + [True], dtype=bool)
+    bad.add(empty_type[mcodes], options.source_name("message_type"), "missing_value", "missing value", mt)
+
+    status = statuses = None
+    if "status" in table.column_names:
+        st = _combine(table.column("status"))
+        scodes, snames = _encode_small(st)
+        # An empty status means "no status given" (delivered), not an error.
+        remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
+        status = remap[scodes]
+        statuses = snames
+
+    return Typed(name=name, n_rows=n_rows, positions=positions, malformed=list(raw.malformed),
+                  n_malformed=raw.malformed_count, message_id=ids["message_id"], business_id=ids["business_id"],
+                  subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
+                  mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
+                  raw=table, blank=raw.blank, notices=list(raw.notices), header=raw.header)
+
+
+def as_display(arr: pa.Array) -> pa.Array:
+    """Any column as strings, for messages and for checks that work on text."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_string(arr.type):
+        return arr
+    try:
+        return arr.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], pa.string())
