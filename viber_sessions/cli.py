@@ -167,6 +167,18 @@ def _warn(lines, quiet):
             click.echo(f"warning: {line}", err=True)
 
 
+def _engine(name, scheduler, memory_limit, workdir, request, quiet):
+    """The engine the options ask for (the core never learns about options)."""
+    from . import core
+
+    if name == "dask":
+        if not _state["verbose"]:      # the workers' own log lines (they inherit the environment)
+            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
+        return core.Dask(scheduler or "local")
+    limit = _memory_limit(memory_limit, name, request, quiet)
+    return core.OutOfCore(limit, workdir) if limit is not None else core.Local()
+
+
 def _memory_limit(text, engine, request, quiet):
     """The memory limit asked for, or chosen because the input is clearly larger than memory."""
     from . import chunked
@@ -291,7 +303,6 @@ def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limi
           --tariff sample_data/tariff.toml --period 2026-10 --tz Europe/Moscow
     """
     from . import core, render, writing
-    from .errors import UsageError
 
     kw["period"] = _one_period(periods)
     if output:
@@ -302,36 +313,22 @@ def invoice(fmt, output, messages_out, sessions_out, rejects, quiet, memory_limi
     _check_outputs(kw, {"--output": output, "--messages-out": messages_out, "--sessions-out": sessions_out,
                         "--rejects": rejects})
     request = _request(kw)
-    limit = _memory_limit(memory_limit, engine, request, quiet)
-    if (limit is not None or engine == "dask") and (messages_out or sessions_out):
-        raise UsageError("--messages-out and --sessions-out need the whole log in memory: they cannot be combined "
-                         "with --memory-limit or --engine dask")
+    chosen = _engine(engine, scheduler, memory_limit, workdir, request, quiet)
+    core.check_engine(chosen, messages_out, sessions_out)
     with _progress(quiet) as progress:
-        if engine == "dask":
-            if not _state["verbose"]:      # the workers' own log lines (they inherit the environment)
-                os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
-            result = core.run_invoice_dask(request, scheduler or "local", progress=progress)
-        elif limit is not None:
-            result = core.run_invoice_chunked(request, limit, workdir, progress)
-        else:
-            result = core.run_invoice(request, progress=progress)
-    in_memory = limit is None and engine != "dask"
-    sources = result.log.sources if in_memory else list(kw["inputs"])
+        result = core.run(request, chosen, progress)
     text = None
     if fmt == "table" and output:
         buf = io.StringIO()
         render.invoice_table(result.invoice, _console(buf))
         text = buf.getvalue()
     elif fmt != "table":
-        provenance = _provenance(sources, kw["tariff_path"])
+        provenance = _provenance(result.sources, kw["tariff_path"])
         text = (render.invoice_json(result.invoice, provenance) if fmt == "json"
                 else render.invoice_csv(result.invoice))
     with writing.OutputSet() as out:
-        if in_memory:
-            core.write_outputs(result, kw["tz"], out, messages_out=messages_out, sessions_out=sessions_out,
-                               rejects=rejects)
-        elif rejects:
-            writing.write_table(result.rejected, out.stage(rejects), rejects)
+        core.write_outputs(result, kw["tz"], out, messages_out=messages_out, sessions_out=sessions_out,
+                           rejects=rejects)
         if output:
             writing.write_text(out.stage(output), text, output)
     if text is None:

@@ -1,4 +1,9 @@
-"""The pipeline every command runs: load -> segment -> bill. No click here."""
+"""The pipeline every command runs: load -> segment -> bill. No click here.
+
+The engine is a seam: ``run(request, engine)`` bills with ``Local()`` (in memory),
+``OutOfCore(memory_limit, workdir)`` (partitioned on disk) or ``Dask(scheduler)`` and returns one
+:class:`Result` whatever the engine; the engines never change what is computed.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+import pyarrow as pa
+
 from . import tables, writing
 from .billing import Invoice, bill
+from .errors import UsageError
 from .load import LoadOptions, MessageLog, load
 from .segment import Segmentation, segment
 from .tariff import Tariff, load_tariff
@@ -35,10 +43,83 @@ class Request:
 
 @dataclass(eq=False)
 class Result:
-    log: MessageLog
+    """One result type for every engine. ``log`` and ``segmentation`` are there in memory only
+    (the engines that bill in parts never hold the whole log)."""
+
+    log: MessageLog | None
     tariff: Tariff
-    segmentation: Segmentation
+    segmentation: Segmentation | None
     invoice: Invoice
+    rejected: pa.Table | None = None
+    sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.log is not None:
+            self.rejected = self.log.rejected if self.rejected is None else self.rejected
+            self.sources = self.sources or list(self.log.sources)
+
+    def messages(self):
+        """The ``--messages-out`` table, part by part (in memory: one part)."""
+        yield tables.messages_table(self._whole("--messages-out"))
+
+    def sessions(self, tz: str):
+        """The ``--sessions-out`` table, part by part (in memory: one part)."""
+        yield tables.sessions_table(self._whole("--sessions-out"), tz)
+
+    def _whole(self, what: str) -> Segmentation:
+        if self.segmentation is None:
+            raise UsageError(f"{what} needs the whole log in memory: it cannot be combined with --memory-limit "
+                             "or --engine dask")
+        return self.segmentation
+
+
+@dataclass(frozen=True)
+class Local:
+    """In memory: load the whole log, segment, bill."""
+
+    audit_tables = True
+
+    def invoice(self, request: Request, progress=None) -> Result:
+        return run_invoice(request, progress=progress)
+
+
+@dataclass(frozen=True)
+class OutOfCore:
+    """Within about ``memory_limit`` bytes: partition by conversation on disk, bill bucket by
+    bucket (:mod:`viber_sessions.chunked`)."""
+
+    memory_limit: int
+    workdir: str | None = None
+    audit_tables = False
+
+    def invoice(self, request: Request, progress=None) -> Result:
+        return run_invoice_chunked(request, self.memory_limit, self.workdir, progress)
+
+
+@dataclass(frozen=True)
+class Dask:
+    """On a Dask cluster (``scheduler`` address, or ``local``; :mod:`viber_sessions.distributed`)."""
+
+    scheduler: str = "local"
+    audit_tables = False
+
+    def invoice(self, request: Request, progress=None) -> Result:
+        return run_invoice_dask(request, self.scheduler, progress)
+
+
+Engine = Local | OutOfCore | Dask
+
+
+def check_engine(engine: Engine, messages_out: str | None = None, sessions_out: str | None = None) -> None:
+    """Refuse, before any work, an output the engine cannot write."""
+    if not engine.audit_tables and (messages_out or sessions_out):
+        raise UsageError("--messages-out and --sessions-out need the whole log in memory: they cannot be combined "
+                         "with --memory-limit or --engine dask")
+
+
+def run(request: Request, engine: Engine | None = None, progress=None) -> Result:
+    """Bill ``request`` with ``engine`` (default in memory): the one entry point of the CLI."""
+    return (engine or Local()).invoice(request, progress)
 
 
 def prepare(request: Request, stdin=None) -> tuple[MessageLog, Tariff]:
@@ -83,7 +164,8 @@ def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
     result = chunked.run_invoice(request.inputs, request.load_options(), tariff, period, memory_limit,
                                  request.accounts, workdir, progress)
-    return dataclasses.replace(result, invoice=with_notices(result.invoice, result.notices))
+    return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
+                  rejected=result.rejected, sources=list(request.inputs))
 
 
 def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
@@ -91,15 +173,17 @@ def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
     from . import distributed
 
     result = distributed.run_invoice(request, scheduler, progress=progress)
-    return dataclasses.replace(result, invoice=with_notices(result.invoice, result.notices))
+    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
+    return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
+                  rejected=result.rejected, sources=list(request.inputs))
 
 
 def write_outputs(result: Result, tz: str, out: writing.OutputSet, messages_out: str | None = None,
                   sessions_out: str | None = None, rejects: str | None = None) -> None:
-    """Stage the optional audit files of an in-memory invoice run in ``out``."""
+    """Stage the optional audit files of a run (any engine) in ``out``."""
     if messages_out:
-        writing.write_table(tables.messages_table(result.segmentation), out.stage(messages_out), messages_out)
+        writing.write_tables(result.messages(), out.stage(messages_out), messages_out)
     if sessions_out:
-        writing.write_table(tables.sessions_table(result.segmentation, tz), out.stage(sessions_out), sessions_out)
+        writing.write_tables(result.sessions(tz), out.stage(sessions_out), sessions_out)
     if rejects:
-        writing.write_table(result.log.rejected, out.stage(rejects), rejects)
+        writing.write_table(result.rejected, out.stage(rejects), rejects)

@@ -244,3 +244,25 @@ def write_table(table: pa.Table, tmp: str, target: str, kind: str | None = None)
                 pacsv.write_csv(neutralise(table), out, pacsv.WriteOptions(quoting_style="needed"))
     except OSError as exc:
         raise _fail(target, exc) from None
+
+
+def write_tables(parts, tmp: str, target: str) -> None:
+    """Tables that arrive part by part (same columns) as one CSV or Parquet file, the same bytes
+    as :func:`write_table` of their concatenation."""
+    kind = output_format(target, ("csv", "parquet"))
+    writer = sink = None
+    try:
+        for k, table in enumerate(parts):
+            if kind == "parquet":
+                writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                writer.write_table(table)
+            else:
+                sink = sink or pa.output_stream(tmp, compression="gzip" if target.lower().endswith(".gz") else None)
+                pacsv.write_csv(neutralise(table), sink, pacsv.WriteOptions(quoting_style="needed", include_header=k == 0))
+    except OSError as exc:
+        raise _fail(target, exc) from None
+    finally:
+        if writer is not None:
+            writer.close()
+        if sink is not None:
+            sink.close()
