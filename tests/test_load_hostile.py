@@ -470,6 +470,9 @@ def test_long_header_lines(tmp_path):
     assert (log.rows_read, log.businesses.to_pylist()) == (1, ["shop"])
     assert chunked.run_invoice([path], LoadOptions(), core.load_tariff(TARIFF), core.Period.parse("2026-10"),
                                4000).rows_read == 1
+    one_name = write(tmp_path / "one_name.csv", HEADER + "," + "x" * 140_000 + "\n" +
+                     "m1,2026-10-05T09:00:00Z,shop,+7,inbound,text,\n")     # one field over csv's 128 KiB default
+    assert load(one_name).rows_read == 1
     huge = write(tmp_path / "huge.csv", "x" * (2 << 20) + "\n")
     with pytest.raises(InputError) as info:
         load(huge)

@@ -103,6 +103,8 @@ def _line_end(buf: bytes, eof: bool) -> tuple[bytes, int] | None:
 
 def _header_names(name: str, line: bytes) -> list[str]:
     text = line.decode("utf-8", "replace")
+    if csv.field_size_limit() < len(text) + 1:    # the csv module's 128 KiB default is below our 1 MiB header cap
+        csv.field_size_limit(len(text) + 1)
     try:
         return next(csv.reader([text], delimiter=",", quotechar='"', doublequote=True, strict=False))
     except (csv.Error, StopIteration):
