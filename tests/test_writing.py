@@ -206,3 +206,16 @@ def test_cli_csv_outputs_are_neutralised(tmp_path):
     assert [s["session_id"] for s in sessions] == ["'@SUM(1+1)/+79001234567/20261001T100000Z"]
     r = run("sessions", str(log), "--tariff", TARIFF, "--format", "csv", "-q")
     assert "'@SUM(1+1)" in r.stdout and "\n@" not in r.stdout and ",@" not in r.stdout
+
+
+def test_data_outputs_inside_an_input_folder_are_refused(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "day1.csv").write_bytes(Path(LOG).read_bytes())
+    r = run("invoice", str(logs), "--tariff", TARIFF, "--period", "2026-10", "--messages-out",
+            str(logs / "sub" / ".." / "audit.csv"))
+    assert r.exit_code == 2 and "is inside the input folder" in r.stderr
+    assert sorted(p.name for p in logs.iterdir()) == ["day1.csv"]
+    # an invoice JSON is no log: it may live there
+    r = run("invoice", str(logs), "--tariff", TARIFF, "--period", "2026-10", "-q", "-o", str(logs / "inv.json"))
+    assert r.exit_code == 0 and (logs / "inv.json").exists()

@@ -254,7 +254,8 @@ def _check_outputs(kw, outputs: dict) -> None:
     tariffs = kw.get("tariff_path") or ()
     tariffs = [tariffs] if isinstance(tariffs, str) else list(tariffs)
     files = [f for f in expand_inputs(list(kw["inputs"])) if f != "-"]
-    writing.check_outputs(outputs, files + tariffs + [kw.get(k) for k in ("statement",) if kw.get(k)])
+    folders = [f for f in kw["inputs"] if os.path.isdir(f)]
+    writing.check_outputs(outputs, files + tariffs + [kw.get(k) for k in ("statement",) if kw.get(k)], folders)
 
 
 def _table_outputs(**paths) -> None:

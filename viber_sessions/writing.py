@@ -57,6 +57,11 @@ def output_format(path: str, allowed: Sequence[str], option: str = "--output") -
     raise UsageError(f"{option} {path}: cannot write this kind of file; use a name ending in {', '.join(names)}")
 
 
+def _suffix(path: str) -> str:
+    low = path.lower()
+    return next((suffix for suffix in sorted(FORMATS, key=len, reverse=True) if low.endswith(suffix)), "")
+
+
 def _is_special(path: str) -> bool:
     try:
         mode = os.stat(path).st_mode
@@ -73,10 +78,19 @@ def _identity(path: str) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str]) -> None:
+def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str], folders: Sequence[str] = ()) -> None:
     """Refuse, before anything is read, an output that is an input (the same file, also through
-    links), two outputs onto one file, and an output whose folder does not exist."""
+    links), two outputs onto one file, an output whose folder does not exist, and a data file
+    (CSV or Parquet) written inside an input folder (the next run would read it as a log)."""
     given = {opt: p for opt, p in outputs.items() if p}
+    roots = [os.path.realpath(f) for f in folders]
+    for opt, path in given.items():
+        real = os.path.realpath(path)
+        if FORMATS.get(_suffix(path)) in ("csv", "parquet"):
+            for root, name in zip(roots, folders):
+                if os.path.commonpath([root, real]) == root:
+                    raise UsageError(f"{opt} {path} is inside the input folder {name}: the next run would read it "
+                                     "as a log; write it elsewhere")
     seen: dict = {}
     input_ids = {}
     for name in inputs:
