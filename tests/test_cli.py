@@ -206,3 +206,24 @@ def test_account_without_messages_in_the_period_is_warned():
     doc = json.loads(result.stdout)
     assert doc["accounts"] == []
     assert "--account 'taxi': no message of this account is timestamped in 2026-11" in doc["warnings"]
+
+
+def test_reconcile_option_bounds_are_usage_errors():
+    statement = str(ROOT / "sample_data" / "statement.csv")
+    for option, value in (("--time-tolerance", "nan"), ("--time-tolerance", "1e308"), ("--tolerance", "1e999"),
+                          ("--tolerance", "NaN"), ("--tolerance", "-1")):
+        r = run("reconcile", LOG, "--tariff", TARIFF, "--statement", statement, option, value)
+        assert r.exit_code == 2 and "Traceback" not in r.output, (option, value, r.output)
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_3(monkeypatch):
+    from viber_sessions import core
+
+    def boom(*a, **kw):
+        raise ValueError("line one\nline two")
+
+    monkeypatch.setattr(core, "run", boom)
+    r = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10")
+    assert r.exit_code == 3
+    assert r.stderr == ("error: internal error (ValueError: line one line two); this is a bug of viber-sessions: "
+                        "please report it with the command (-v shows the traceback)\n")

@@ -11,7 +11,6 @@ import os
 import sys
 import time
 import traceback
-from decimal import Decimal, InvalidOperation
 
 import click
 
@@ -124,6 +123,15 @@ class _Group(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:            # a bug: still one line (the traceback with -v), never a wrong exit 0
+            if _state["verbose"]:
+                traceback.print_exc()
+            text = " ".join(str(exc).split())[:300]
+            click.echo(f"error: internal error ({type(exc).__name__}: {text}); this is a bug of viber-sessions: please "
+                       "report it with the command (-v shows the traceback)", err=True)
+            ctx.exit(3)
         except KeyboardInterrupt as exc:
             # SIGINT, or SIGTERM (Terminated, see entry.py): the context managers on the way out
             # have removed every temporary file and folder; the old outputs are untouched
@@ -523,14 +531,21 @@ def explain(business, subscriber, session_id, fmt, rejects, quiet, **kw):
 # reconcile
 
 
+def _finite(ctx, param, value):
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, not {value}")
+    return value
+
+
 def _money_option(ctx, param, value):
+    from . import money
+
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise click.BadParameter(f"{value!r} is not a decimal amount") from None
-    if amount < 0:
-        raise click.BadParameter("must not be negative")
-    return amount
+        return money.parse(value)
+    except money.MoneyError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @cli.command()
@@ -541,7 +556,8 @@ def _money_option(ctx, param, value):
 @click.option("--statement-map", multiple=True, callback=_parse_map, metavar="CANONICAL=SOURCE",
               help="Read the statement's column SOURCE as CANONICAL (repeatable).")
 @click.option("--period", default=None, metavar="YYYY-MM", help="Only this month (in --tz), on both sides.")
-@click.option("--time-tolerance", type=float, default=60.0, show_default=True,
+@click.option("--time-tolerance", type=click.FloatRange(min=0, max=366 * 86400), callback=_finite, default=60.0,
+              show_default=True,
               help="Seconds by which matching session starts may differ.")
 @click.option("--tolerance", default="0", callback=_money_option, show_default=True,
               help="Money difference per account that still counts as agreement.")
@@ -610,7 +626,7 @@ def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt,
 @click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this business account (repeatable).")
 @click.option("--per-message", is_flag=True,
               help="Add a variant without sessions: every message billed at its type price, no monthly fee.")
-@click.option("--window-hours", type=click.FloatRange(min=1, max=87600), default=None,
+@click.option("--window-hours", type=click.FloatRange(min=1, max=87600), callback=_finite, default=None,
               help="Add a variant of the first tariff with this session window.")
 @click.option("--max-unanswered", type=click.IntRange(min=1, max=10**9), default=None,
               help="... with this unanswered limit (combines with the other what-if limits).")
