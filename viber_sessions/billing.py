@@ -91,6 +91,33 @@ def row_counts(seg: Segmentation) -> RowCounts:
                      out_of_session=int(counts[OUT_OF_SESSION]), blank_lines=seg.log.blank_lines)
 
 
+def part_tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = None) -> Tally:
+    """The tally of one part of a log (a bucket of whole conversations): its loaded rows only;
+    rejected rows and blank lines are counted once, by :func:`rejected_tally`."""
+    counts = np.bincount(seg.billing, minlength=4)
+    rows = RowCounts(read=len(seg.log), duplicates=int(counts[DUPLICATE]), rejected=0,
+                     excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
+                     out_of_session=int(counts[OUT_OF_SESSION]))
+    return tally(seg, period, accounts, rows=rows)
+
+
+def rejected_tally(rejected: int, blank_lines: int) -> Tally:
+    """The rows of a partitioned run that no part holds: rejected rows (and the blank lines)."""
+    return Tally(rows=RowCounts(read=rejected, duplicates=0, rejected=rejected, excluded=0, in_session=0,
+                                out_of_session=0, blank_lines=blank_lines), first_ts=None)
+
+
+def combine(parts, rejected: int, blank_lines: int, rows_read: int) -> Tally:
+    """The parts' tallies added up with the rejected rows, checked against the rows read (a
+    difference is a bug, never bad input)."""
+    total = rejected_tally(rejected, blank_lines)
+    for part in parts:
+        total = total + part
+    if total.rows.read != rows_read or not total.rows.balanced():   # pragma: no cover - a bug
+        raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
+    return total
+
+
 def account_codes(seg: Segmentation, accounts: Sequence[str] | None) -> np.ndarray | None:
     """Business codes of the selected accounts (None: all)."""
     if not accounts:

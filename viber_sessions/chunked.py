@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .billing import Invoice, RowCounts, Tally, price, tally
+from .billing import Invoice, Tally, combine, part_tally, price
 from .errors import InputError, UsageError
 from .load import (KEEP_WHEN_ERROR, PARSE, REJECTED_SCHEMA, REQUIRED, LoadOptions, MessageLog, RawFile, all_rejected,
                    available_memory, drop_blank_rows, expand_inputs, names_of, no_data_rows, open_parquet, read_header,
@@ -434,11 +434,7 @@ def _bill_bucket(path: str, parts: _Partitioned, dups: np.ndarray, tariff: Tarif
     if len(dups):
         pos = np.searchsorted(dups, log.row)
         is_dup = (pos < len(dups)) & (dups[np.minimum(pos, len(dups) - 1)] == log.row)
-    seg = segment(log, tariff, duplicates=is_dup, data_end=parts.ts_max)
-    counts = np.bincount(seg.billing, minlength=4)
-    rows = RowCounts(read=len(log), duplicates=int(counts[2]), rejected=0, excluded=int(counts[3]),
-                     in_session=int(counts[0]), out_of_session=int(counts[1]))
-    return tally(seg, period, accounts, rows=rows)
+    return part_tally(segment(log, tariff, duplicates=is_dup, data_end=parts.ts_max), period, accounts)
 
 
 def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, period: Period, memory_limit: int,
@@ -452,21 +448,16 @@ def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, per
     with work_folder(workdir) as tmp:
         parts = partition(files, options, p.buckets, p.batch_rows, tmp, progress)
         dups = duplicate_rows(parts.id_paths)
-        total: Tally | None = None
-        n_rejected = parts.rejected.num_rows
         rows_read = int(parts.offsets[-1])
-        for b, path in enumerate(parts.bucket_paths):
-            if os.path.exists(path):
-                part = _bill_bucket(path, parts, dups, tariff, period, accounts)
-                total = part if total is None else total + part
-            if progress:
-                progress("buckets", b + 1, len(parts.bucket_paths))
-        rejected_tally = Tally(rows=RowCounts(read=n_rejected, duplicates=0, rejected=n_rejected, excluded=0,
-                                              in_session=0, out_of_session=0, blank_lines=parts.blank_lines),
-                               first_ts=None)
-        total = rejected_tally if total is None else total + rejected_tally
-        if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
-            raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
+
+        def tallies():
+            for b, path in enumerate(parts.bucket_paths):
+                if os.path.exists(path):
+                    yield _bill_bucket(path, parts, dups, tariff, period, accounts)
+                if progress:
+                    progress("buckets", b + 1, len(parts.bucket_paths))
+
+        total = combine(tallies(), parts.rejected.num_rows, parts.blank_lines, rows_read)
         return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, accounts), rejected=parts.rejected,
                              buckets=p.buckets, rows_read=rows_read, blank_lines=parts.blank_lines,
                              notices=parts.notices)

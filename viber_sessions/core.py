@@ -52,11 +52,13 @@ class Result:
     invoice: Invoice
     rejected: pa.Table | None = None
     sources: list[str] = field(default_factory=list)
+    notices: tuple = ()          # what the reader noticed (errors.Problem), also among the invoice's warnings
 
     def __post_init__(self):
         if self.log is not None:
             self.rejected = self.log.rejected if self.rejected is None else self.rejected
             self.sources = self.sources or list(self.log.sources)
+            self.notices = self.notices or tuple(self.log.notices)
 
     def messages(self):
         """The ``--messages-out`` table, part by part (in memory: one part)."""
@@ -165,7 +167,7 @@ def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None
     result = chunked.run_invoice(request.inputs, request.load_options(), tariff, period, memory_limit,
                                  request.accounts, workdir, progress)
     return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
-                  rejected=result.rejected, sources=list(request.inputs))
+                  rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices))
 
 
 def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
@@ -175,7 +177,7 @@ def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
     result = distributed.run_invoice(request, scheduler, progress=progress)
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
     return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
-                  rejected=result.rejected, sources=list(request.inputs))
+                  rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices))
 
 
 def write_outputs(result: Result, tz: str, out: writing.OutputSet, messages_out: str | None = None,

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .billing import RowCounts, Tally, price, tally
+from .billing import combine, part_tally, price
 from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, bucket_rows
 from .errors import InputError, UsageError
 from .load import (REJECTED_SCHEMA, LoadOptions, all_rejected, check_parquet_sizes, expand_inputs, no_data_rows,
@@ -159,10 +159,7 @@ def _bill(pdf: pd.DataFrame, dups: np.ndarray, tariff: Tariff, period: Period, a
     log = bucket_log(table, ["<cluster>"], np.array([0, 2 ** 62], dtype=np.int64))
     is_dup = np.isin(log.row, dups)
     seg = segment(log, tariff, duplicates=is_dup, data_end=data_end)
-    counts = np.bincount(seg.billing, minlength=4)
-    rows = RowCounts(read=len(log), duplicates=int(counts[2]), rejected=0, excluded=int(counts[3]),
-                     in_session=int(counts[0]), out_of_session=int(counts[1]))
-    return pd.DataFrame({"tally": [pickle.dumps(tally(seg, period, accounts, rows=rows))]})
+    return pd.DataFrame({"tally": [pickle.dumps(part_tally(seg, period, accounts))]})
 
 
 def client_for(scheduler: str):
@@ -241,11 +238,7 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
         rows_read = int(offsets[-1])
         n_rej = sum(t.num_rows for t in rejected)
         blank = sum(s["blank"] for s in stats)
-        rej_tally = Tally(rows=RowCounts(read=n_rej, duplicates=0, rejected=n_rej, excluded=0, in_session=0,
-                                         out_of_session=0, blank_lines=blank), first_ts=None)
-        total = rej_tally if total is None else total + rej_tally
-        if total.rows.read != rows_read:   # pragma: no cover - a bug, never bad input
-            raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
+        total = combine([total] if total is not None else [], n_rej, blank, rows_read)
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
         return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, list(request.accounts)),
                              rejected=rej, buckets=buckets, rows_read=rows_read, blank_lines=blank,
