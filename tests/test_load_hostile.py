@@ -76,7 +76,7 @@ def dask_client():
 
 def engines(paths, dask_client=None, **request):
     """The invoice, rejected rows and notices of each engine (in memory, partitioned, Dask)."""
-    from viber_sessions import distributed
+    from viber_sessions import dask_engine
 
     req = core.Request(**{"inputs": [str(p) for p in paths], "tariff": TARIFF, "period": "2026-10", **request})
     whole = core.run_invoice(req)
@@ -85,7 +85,7 @@ def engines(paths, dask_client=None, **request):
     out["chunked"] = (parts.invoice.rows, parts.rejected, tuple(parts.notices))
     assert parts.invoice.accounts == whole.invoice.accounts and parts.invoice.total == whole.invoice.total
     if dask_client is not None:
-        cluster = distributed.run_invoice(req, client=dask_client, buckets=3)
+        cluster = dask_engine.run_invoice(req, client=dask_client, buckets=3)
         out["dask"] = (cluster.invoice.rows, cluster.rejected, tuple(cluster.notices))
         assert cluster.invoice.accounts == whole.invoice.accounts and cluster.invoice.total == whole.invoice.total
     return out
@@ -105,13 +105,13 @@ def same_everywhere(results: dict):
 
 def raises_everywhere(paths, dask_client=None, **request) -> str:
     """The one-line error every engine gives (the same line)."""
-    from viber_sessions import distributed
+    from viber_sessions import dask_engine
 
     req = core.Request(inputs=[str(p) for p in paths], tariff=TARIFF, period="2026-10", **request)
     messages = []
     runs = [lambda: core.run_invoice(req), lambda: core.run_invoice_chunked(req, memory_limit=4000)]
     if dask_client is not None:
-        runs.append(lambda: distributed.run_invoice(req, client=dask_client, buckets=3))
+        runs.append(lambda: dask_engine.run_invoice(req, client=dask_client, buckets=3))
     for run in runs:
         with pytest.raises(InputError) as info:
             run()

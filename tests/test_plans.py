@@ -525,7 +525,7 @@ def zoned_logs(tmp_path_factory):
 def test_the_same_invoice_on_every_engine(zoned_logs, monkeypatch):
     from distributed import Client, LocalCluster
 
-    from viber_sessions import core, distributed
+    from viber_sessions import core, dask_engine
 
     logs, tariff = zoned_logs
     request = core.Request(inputs=logs, tariff=tariff, period="2026-10", tz="Europe/Moscow")
@@ -535,11 +535,11 @@ def test_the_same_invoice_on_every_engine(zoned_logs, monkeypatch):
     assert {a["business_id"] for a in whole["accounts"]} >= {"shop", "taxi", "bank"}
     chunked = render.invoice_dict(core.run_invoice_chunked(request, 64 * 2**20).invoice)
     assert chunked == whole
-    monkeypatch.setattr(distributed, "PIECE_ROWS", 2500)
+    monkeypatch.setattr(dask_engine, "PIECE_ROWS", 2500)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
         with Client(cluster) as client:
-            on_cluster = render.invoice_dict(distributed.run_invoice(request, client=client, buckets=5).invoice)
+            on_cluster = render.invoice_dict(dask_engine.run_invoice(request, client=client, buckets=5).invoice)
     finally:
         cluster.close()
     assert on_cluster == whole

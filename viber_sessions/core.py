@@ -100,7 +100,7 @@ class OutOfCore:
 
 @dataclass(frozen=True)
 class Dask:
-    """On a Dask cluster (``scheduler`` address, or ``local``; :mod:`viber_sessions.distributed`)."""
+    """On a Dask cluster (``scheduler`` address, or ``local``; :mod:`viber_sessions.dask_engine`)."""
 
     scheduler: str = "local"
     audit_tables = False
@@ -171,10 +171,10 @@ def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None
 
 
 def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
-    """The invoice computed on a Dask cluster (see :mod:`viber_sessions.distributed`)."""
-    from . import distributed
+    """The invoice computed on a Dask cluster (see :mod:`viber_sessions.dask_engine`)."""
+    from . import dask_engine
 
-    result = distributed.run_invoice(request, scheduler, progress=progress)
+    result = dask_engine.run_invoice(request, scheduler, progress=progress)
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
     return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
                   rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices))

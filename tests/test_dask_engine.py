@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
-from viber_sessions import core, distributed
+from viber_sessions import core, dask_engine
 from viber_sessions.cli import cli
 from viber_sessions.render import invoice_dict
 
@@ -42,11 +42,11 @@ def logs(tmp_path_factory):
 
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
 def test_dask_equals_in_memory(client, logs, tz, monkeypatch):
-    monkeypatch.setattr(distributed, "PIECE_ROWS", 1500)
-    assert len(distributed.pieces(logs)) == 4
+    monkeypatch.setattr(dask_engine, "PIECE_ROWS", 1500)
+    assert len(dask_engine.pieces(logs)) == 4
     request = core.Request(inputs=logs, tariff=TARIFF, period="2026-10", tz=tz, on_invalid="skip")
     whole = core.run_invoice(request).invoice
-    on_cluster = distributed.run_invoice(request, client=client, buckets=5)
+    on_cluster = dask_engine.run_invoice(request, client=client, buckets=5)
     assert invoice_dict(on_cluster.invoice) == invoice_dict(whole)
     assert on_cluster.invoice.rows.rejected == 1
     assert on_cluster.rejected.column("file_row").to_pylist() == [5001]
@@ -55,11 +55,11 @@ def test_dask_equals_in_memory(client, logs, tz, monkeypatch):
 def test_dask_reports_the_first_bad_row(client, logs):
     request = core.Request(inputs=logs, tariff=TARIFF, period="2026-10")
     with pytest.raises(Exception) as info:
-        distributed.run_invoice(request, client=client)
+        dask_engine.run_invoice(request, client=client)
     assert "b.csv, row 5001, column 'timestamp'" in str(info.value)
 
 
 def test_pieces_cut_parquet_by_row_groups(logs, monkeypatch):
-    monkeypatch.setattr(distributed, "PIECE_ROWS", 1)
-    ps = distributed.pieces(logs)
+    monkeypatch.setattr(dask_engine, "PIECE_ROWS", 1)
+    ps = dask_engine.pieces(logs)
     assert [(p.row_groups, p.base) for p in ps] == [((g,), g * 1000) for g in range(5)] + [(None, 0)]
