@@ -514,13 +514,16 @@ def explain(business, subscriber, session_id, fmt, rejects, quiet, **kw):
       viber-sessions explain tests/cases/04_unanswered_limit.csv --tariff sample_data/tariff.toml \\
           --business shop --subscriber +79001234567
     """
-    from . import core
     from . import explain as ex
-    from .segment import segment
+    from . import pushdown
+    from .tariff import load_tariff
+    from .timeutil import check_timezone
 
-    log, tariff = core.prepare(_request(kw))
-    seg = segment(log, tariff)
-    facts = ex.explain(seg, tariff, business, subscriber, kw["tz"], _period(kw), session_id)
+    # only the rows the explanation needs are read (see pushdown.py): a log of any size
+    check_timezone(kw["tz"], "--tz")
+    request = _request(kw)
+    facts = pushdown.explain(request.inputs, load_tariff(kw["tariff_path"]), business, subscriber, kw["tz"],
+                             _period(kw), session_id, request.load_options())
     if fmt == "json":
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
     else:
