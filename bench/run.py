@@ -1,8 +1,13 @@
-"""The benchmark of issue 4: the floor and `viber-sessions invoice` side by side.
+"""The benchmarks of issues 4 and 7: the floors and `viber-sessions invoice` side by side.
 
-    python bench/run.py                 # 1M and 10M rows (Parquet and CSV) and the worst cases
+    python bench/run.py                 # 1M and 10M rows (Parquet and CSV), the worst cases, the read floor
     python bench/run.py --huge          # also a 100M-row log billed with --memory-limit 4GB
     python bench/run.py --sizes 1000000 --repeat 1   # a quick look
+    python bench/run.py --read-floor-only --repeat 5 # only the read-floor table (issue 7), updated in place
+
+The *read floor* (issue 7, DECISIONS.md "Benchmarks") is a whole process that only reads the
+log's columns with `pyarrow.parquet.read_table` (no `read_dictionary`; bench/read_floor.py), on
+5M- and 10M-row realistic Parquet logs (--read-floor-sizes).
 
 Logs are made with `viber-sessions generate` into bench/data/ (kept between runs). Every
 figure is a whole process (interpreter start and imports included), timed with
@@ -17,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +65,93 @@ def measure(cmd: list[str], repeat: int) -> dict:
     return best
 
 
+def interleaved(cmds: dict[str, list[str]], repeat: int) -> dict[str, dict]:
+    """:func:`measure` of several commands, their runs taken in turn (a burst of load from others
+    on the machine then falls on all of them alike, not on one): the best wall time, and the
+    median peak memory of the runs (the peak varies by a few percent from run to run)."""
+    best: dict[str, dict] = {}
+    peaks: dict[str, list[float]] = {name: [] for name in cmds}
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            run = measure(cmd, 1)
+            peaks[name].append(run["peak_mb"])
+            if name not in best or run["seconds"] < best[name]["seconds"]:
+                best[name] = run
+    for name, run in best.items():
+        run["peak_mb"] = statistics.median(peaks[name])
+    return best
+
+
+def invoice_cmd(path: Path, out: str, *extra: str) -> list[str]:
+    return [CLI, "invoice", str(path), "--tariff", str(TARIFF), "--period", "2026-10", "--format", "json", "-q",
+            "--output", out, *extra]
+
+
+READ_FLOOR_BEGIN = "<!-- read-floor: bench/run.py --read-floor-only rewrites this section -->"
+READ_FLOOR_END = "<!-- /read-floor -->"
+
+
+def read_floor_section(data: Path, sizes: list[int], repeat: int) -> list[str]:
+    """The read-floor table (issue 7): invoice against a process that only reads the columns."""
+    rows = []
+    load_before = os.getloadavg()
+    for n in sizes:
+        path = dataset(data, f"realistic-{n}", n)
+        print(f"timing {path.name} against the read floor", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            best = interleaved({"read": [sys.executable, str(HERE / "read_floor.py"), str(path)],
+                                "floor": [sys.executable, str(HERE / "floor.py"), str(path)],
+                                "invoice": invoice_cmd(path, os.path.join(tmp, "invoice.json"))}, repeat)
+        best["read"]["inner_seconds"] = json.loads(best["read"]["stdout"])["seconds"]
+        best["floor"]["inner_seconds"] = json.loads(best["floor"]["stdout"])["seconds"]
+        rows.append((n, best))
+    load_after = os.getloadavg()
+    lines = [READ_FLOOR_BEGIN, "", "## Against the read floor (issue 7)", ""]
+    lines += machine()
+    lines += [f"- load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
+              f"{', '.join(f'{x:.2f}' for x in load_after)} (the machine is shared: each figure is the best of "
+              f"{repeat} runs, the three commands taken in turn; memory: the median of the runs' peaks)", "",
+              "*Read floor*: `bench/read_floor.py`, a whole process that only does `pyarrow.parquet.read_table(LOG, "
+              "columns=[message_id, timestamp, business_id, subscriber_id, direction, message_type, status])` (no "
+              "`read_dictionary`); its own in-process time in brackets. *Floor*: the old floor of issue 4 "
+              "(`bench/floor.py`). *Invoice*: as above. Realistic Parquet logs (`viber-sessions generate LOG --rows N "
+              "--seed 1 --start 2026-09-29 --days 33`).", "",
+              "| log | read floor s | floor s | invoice s | invoice / read floor | invoice / floor | read floor MB | "
+              "invoice MB | memory / read floor |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for n, b in rows:
+        r, f, i = b["read"], b["floor"], b["invoice"]
+        lines.append(f"| realistic, {n:,} rows, parquet | {r['seconds']:.2f} ({r['inner_seconds']:.2f}) | "
+                     f"{f['seconds']:.2f} ({f['inner_seconds']:.2f}) | {i['seconds']:.2f} | "
+                     f"{i['seconds'] / r['seconds']:.2f} | {i['seconds'] / f['seconds']:.2f} | {r['peak_mb']:.0f} | "
+                     f"{i['peak_mb']:.0f} | {i['peak_mb'] / r['peak_mb']:.2f} |")
+    lines += ["", "Targets (issue 7): invoice at most 2.0x the read floor on 5M and 10M rows, peak memory at most "
+              "1.5x the read floor's.", "", READ_FLOOR_END]
+    return lines
+
+
+NOTES_BEGIN = "<!-- notes: written by hand; bench/run.py keeps this section -->"
+NOTES_END = "<!-- /notes -->"
+
+
+def kept_notes(path: Path) -> list[str]:
+    """The hand-written notes section of the results file, if any (a full run keeps it)."""
+    text = path.read_text() if path.exists() else ""
+    if NOTES_BEGIN not in text or NOTES_END not in text:
+        return []
+    body = text.split(NOTES_BEGIN, 1)[1].split(NOTES_END, 1)[0]
+    return ["", NOTES_BEGIN + body + NOTES_END]
+
+
+def replace_section(text: str, section: list[str]) -> str:
+    """``text`` with its read-floor section replaced by ``section`` (appended when it has none)."""
+    body = "\n".join(section)
+    if READ_FLOOR_BEGIN in text and READ_FLOOR_END in text:
+        head, rest = text.split(READ_FLOOR_BEGIN, 1)
+        return head + body + rest.split(READ_FLOOR_END, 1)[1]
+    return text.rstrip("\n") + "\n\n" + body + "\n"
+
+
 def floor(path: Path, repeat: int) -> dict:
     result = measure([sys.executable, str(HERE / "floor.py"), str(path)], repeat)
     result["inner_seconds"] = json.loads(result["stdout"])["seconds"]
@@ -67,8 +160,7 @@ def floor(path: Path, repeat: int) -> dict:
 
 def invoice(path: Path, repeat: int, *extra: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        return measure([CLI, "invoice", str(path), "--tariff", str(TARIFF), "--period", "2026-10", "--format", "json",
-                        "-q", "--output", os.path.join(tmp, "invoice.json"), *extra], repeat)
+        return measure(invoice_cmd(path, os.path.join(tmp, "invoice.json"), *extra), repeat)
 
 
 def kernel_rate(path: Path, repeat: int) -> float:
@@ -124,10 +216,21 @@ def main() -> None:
     ap.add_argument("--huge-rows", type=int, default=100_000_000)
     ap.add_argument("--data", default=str(HERE / "data"), help="where the generated logs are kept")
     ap.add_argument("--out", default=str(HERE / "results.md"))
+    ap.add_argument("--read-floor-sizes", default="5000000,10000000",
+                    help="rows of the realistic Parquet logs timed against the read floor (comma-separated)")
+    ap.add_argument("--read-floor-only", action="store_true",
+                    help="only the read-floor table: rewrite its section of --out, keep the rest")
     args = ap.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    read_sizes = [int(s) for s in args.read_floor_sizes.split(",") if s]
+    if args.read_floor_only:
+        out = Path(args.out)
+        section = read_floor_section(data, read_sizes, args.repeat)
+        out.write_text(replace_section(out.read_text() if out.exists() else "# Benchmark results\n", section))
+        print("\n".join(section))
+        return
 
     rows_out = []
     by_size = {}
@@ -187,6 +290,9 @@ def main() -> None:
                   f"({path.stat().st_size / 2**30:.1f} GiB on disk) with `--memory-limit 4GB`: "
                   f"{i['seconds']:.0f} s ({args.huge_rows / i['seconds']:,.0f} rows/s), peak memory "
                   f"{i['peak_mb'] / 1024:.2f} GiB (limit 4 GiB)."]
+    if read_sizes:
+        lines += [""] + read_floor_section(data, read_sizes, args.repeat)
+    lines += kept_notes(Path(args.out))
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,11 +1,17 @@
 """Unit tests of the segmentation building blocks."""
 
+import importlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from viber_sessions.segment import conversation_order, first_occurrences, run_kernel
 from viber_sessions.tariff import Limits
+
+seg_mod = importlib.import_module("viber_sessions.segment")     # the package's ``segment`` is the function
 
 
 def reference_order(business, subscriber, ts, inbound):
@@ -90,3 +96,224 @@ def test_session_ids_never_collide_through_slashes():
     ids = segment(df).session_ids().to_pylist()
     assert sorted(ids) == ["a%252Fb/c/20261001T100000Z", "a%2Fb/c/20261001T100000Z", "a/b%2Fc/20261001T100000Z",
                            "shop/+79001234567/20261001T100000Z"]
+
+
+# --- the radix order and the partitioned duplicate detection (one thread and several) ---------
+
+
+def reference_first(values):
+    seen, want = set(), []
+    for v in values:
+        want.append(v not in seen)
+        seen.add(v)
+    return want
+
+
+def order_of(words, n):
+    """The order from the radix kernels' words (none: the rows are in order already)."""
+    return words.view(np.int64) if len(words) else np.arange(n)
+
+
+def random_log(rng, n, shape):
+    business = rng.integers(0, 3, n).astype(np.int32)
+    subscriber = rng.integers(0, 40, n).astype(np.int32)
+    n_sub = 40
+    ts = (1_790_000_000 + rng.integers(0, 30, n)).astype(np.int64) * 10**9      # seconds, many ties
+    if shape == "milliseconds":
+        ts += rng.integers(0, 4, n) * 10**6
+    elif shape == "nanoseconds":
+        ts += rng.integers(0, 3, n)
+    elif shape == "one_conversation":
+        business[:] = 1
+        subscriber[:] = 7
+    elif shape == "wide":              # key and row number need the top bits as buckets: many buckets
+        ts = rng.integers(0, 2**30, n).astype(np.int64) * 1007
+        ts[: n // 10] = ts[-1]
+        n_sub = 2**18
+        subscriber = rng.integers(0, n_sub, n).astype(np.int32)
+        subscriber[::3] = 5
+    elif shape == "negative":          # before the epoch, one business only
+        ts = -ts
+        business[:] = 0
+    inbound = rng.random(n) < 0.4
+    return business, subscriber, n_sub, ts, inbound
+
+
+SHAPES = ["seconds", "milliseconds", "nanoseconds", "one_conversation", "wide", "negative"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("part_rows_log2", [12, 3])
+def test_radix_order_equals_the_reference(shape, part_rows_log2, monkeypatch):
+    monkeypatch.setattr(seg_mod, "_PART_ROWS_LOG2", part_rows_log2)   # 3: hundreds of small buckets
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 33, 700, 3000):
+        business, subscriber, n_sub, ts, inbound = random_log(rng, n, shape)
+        want = reference_order(business, subscriber, ts, inbound)
+        plan = seg_mod._radix_plan(business, subscriber, n_sub, ts, inbound)
+        assert plan is not None
+        if shape == "wide" and n == 3000 and part_rows_log2 == 12:
+            assert plan[3] > seg_mod._part_bits(n)      # buckets chosen by the width, not the rows
+        nsub = np.int64(n_sub)
+        assert np.array_equal(order_of(seg_mod._radix_order(business, subscriber, nsub, ts, inbound, *plan), n), want)
+        with ThreadPoolExecutor(2) as pool:
+            for tasks in (1, 2, 3, 8):
+                got = seg_mod._radix_order_threaded(pool, tasks, business, subscriber, nsub, ts, inbound, *plan)
+                assert np.array_equal(order_of(got, n), want), (n, tasks)
+        assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), want)
+
+
+def test_radix_order_through_the_threads_and_its_fallbacks(monkeypatch):
+    rng = np.random.default_rng(5)
+    business, subscriber, n_sub, ts, inbound = random_log(rng, 5000, "milliseconds")
+    want = reference_order(business, subscriber, ts, inbound)
+    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), want)
+    # key and row number wider than one word with the widest buckets allowed: the argsort of one key
+    business, subscriber, n_sub, ts, inbound = random_log(rng, 5000, "wide")
+    monkeypatch.setattr(seg_mod, "_MAX_TOP_BITS", 0)
+    assert seg_mod._radix_plan(business, subscriber, n_sub, ts, inbound) is None
+    assert len(seg_mod._sort_key(business, subscriber, np.int64(n_sub), ts, inbound))
+    assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound),
+                          reference_order(business, subscriber, ts, inbound))
+    # a key wider than 62 bits: no radix plan, no single key (the lexsort; see above)
+    ts = rng.integers(-(2**62), 2**62, 5000).astype(np.int64)
+    assert seg_mod._radix_plan(business, subscriber, n_sub, ts, inbound) is None
+    assert conversation_order(business[:0], subscriber[:0], n_sub, ts[:0], inbound[:0]).tolist() == []
+
+
+def test_radix_order_of_rows_already_in_order_or_in_sorted_runs(monkeypatch):
+    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    rng = np.random.default_rng(4)
+    business, subscriber, n_sub, ts, inbound = random_log(rng, 4000, "milliseconds")
+    order = reference_order(business, subscriber, ts, inbound)
+    columns = [a[order] for a in (business, subscriber, ts, inbound)]
+    b, s, t, i = columns
+    assert np.array_equal(conversation_order(b, s, n_sub, t, i), np.arange(4000))      # already in order
+    # two sorted halves, one after the other: each chunk of the threaded pass is in order, the whole is not
+    half = [np.concatenate([a[1::2], a[::2]]) for a in columns]
+    want = reference_order(*half)
+    assert np.array_equal(conversation_order(half[0], half[1], n_sub, half[2], half[3]), want)
+    with ThreadPoolExecutor(2) as pool:
+        plan = seg_mod._radix_plan(half[0], half[1], n_sub, half[2], half[3])
+        for tasks in (1, 2, 3, 8):
+            got = seg_mod._radix_order_threaded(pool, tasks, half[0], half[1], np.int64(n_sub), half[2], half[3], *plan)
+            assert np.array_equal(order_of(got, 4000), want)
+    # in order but for one pair of rows
+    swapped = [a.copy() for a in columns]
+    for a in swapped:
+        a[[1000, 3000]] = a[[3000, 1000]]
+    assert np.array_equal(conversation_order(swapped[0], swapped[1], n_sub, swapped[2], swapped[3]),
+                          reference_order(*swapped))
+    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 10**12)
+    assert np.array_equal(conversation_order(b, s, n_sub, t, i), np.arange(4000))
+    assert np.array_equal(conversation_order(half[0], half[1], n_sub, half[2], half[3]), want)
+
+
+@pytest.mark.parametrize("low, high", [(-(2**62), 2**62 - 1), (-(2**63), 2**63 - 1), (-(2**61), 2**61)])
+def test_order_on_time_spans_near_the_int64_limits(low, high):
+    # whole seconds over centuries: differences that wrap in int64 must not pass for whole units
+    rng = np.random.default_rng(2)
+    n = 3000
+    business = rng.integers(0, 2, n).astype(np.int32)
+    subscriber = rng.integers(0, 5, n).astype(np.int32)
+    inbound = rng.random(n) < 0.5
+    ts = (rng.integers(low // 10**9, high // 10**9, n) * 10**9).astype(np.int64)
+    ts[:2] = low, high
+    ts[2:40] = ts[40]
+    got = conversation_order(business, subscriber, 5, ts, inbound)
+    assert np.array_equal(got, reference_order(business, subscriber, ts, inbound))
+
+
+def test_first_occurrences_kernels_agree_on_partitions_and_threads():
+    rng = np.random.default_rng(3)
+    values = [f"m{int(v)}" for v in rng.integers(0, 1500, 4000)] + ["", "", "é", "e\u0301", "é", "a" * 40,
+                                                                    "a" * 39, "a" * 40, "12345678", "1234567"]
+    arr = pa.array(values).slice(3)
+    want = reference_first(values[3:])
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    with ThreadPoolExecutor(2) as pool:
+        for bits in (0, 1, 5, 9):
+            assert seg_mod._first_occurrences(offsets, data, bits).tolist() == want
+            for tasks in (1, 2, 3, 8):
+                got = seg_mod._first_occurrences_threaded(pool, tasks, offsets, data, bits)
+                assert got.tolist() == want, (bits, tasks)
+
+
+def test_first_occurrences_confirms_equal_hashes_byte_by_byte():
+    # every row given the same 32-bit tag: only the byte comparison tells them apart
+    values = ["ab", "ba", "ab", "", "abc", "", "ba", "a"]
+    arr = pa.array(values)
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[:len(values) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    rows = (np.uint64(0xDEADBEEF) << np.uint64(32)) | np.arange(len(values), dtype=np.uint64)
+    first = np.ones(len(values), dtype=bool)
+    seg_mod._dedup_parts(offsets, data, rows, np.array([0, len(values)], dtype=np.int64), 0, 1, first)
+    assert first.tolist() == reference_first(values)
+
+
+def test_threaded_kernels_from_many_threads_at_once_and_on_one_core(monkeypatch):
+    values = [f"x{i % 777}" for i in range(3000)]
+    want = reference_first(values)
+    rng = np.random.default_rng(1)
+    business, subscriber, n_sub, ts, inbound = random_log(rng, 3000, "milliseconds")
+    order = reference_order(business, subscriber, ts, inbound)
+    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    results = []
+
+    def work():
+        results.append(first_occurrences(pa.array(values)).tolist() == want and
+                       np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), order))
+
+    callers = [threading.Thread(target=work) for _ in range(6)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert results == [True] * 6
+    # one core (or NUMBA_NUM_THREADS=1): the serial kernels, no pool
+    monkeypatch.setattr(seg_mod, "threads", lambda: 1)
+    monkeypatch.setattr(seg_mod, "_first_occurrences_threaded", None)
+    monkeypatch.setattr(seg_mod, "_radix_order_threaded", None)
+    assert first_occurrences(pa.array(values)).tolist() == want
+    assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), order)
+    assert first_occurrences(pa.array([], pa.string())).tolist() == []
+
+
+def test_threads_follow_numba_setting_and_affinity(monkeypatch):
+    import numba
+
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    assert seg_mod.threads() == 1
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 64)
+    assert 1 <= seg_mod.threads() <= 64
+
+
+def test_segment_is_the_same_on_one_thread_and_several(monkeypatch):
+    import pandas as pd
+
+    rng = np.random.default_rng(9)
+    n = 20000
+    frame = pd.DataFrame({
+        "message_id": [f"m{int(v)}" for v in rng.integers(0, 15000, n)],
+        "timestamp": pd.to_datetime(1_790_000_000 + rng.integers(0, 86400 * 3, n), unit="s", utc=True),
+        "business_id": rng.choice(["shop", "bank", "007"], n),
+        "subscriber_id": [f"+7900{int(v):07d}" for v in rng.integers(0, 400, n)],
+        "direction": rng.choice(["inbound", "outbound"], n),
+        "message_type": rng.choice(["text", "image", "video"], n),
+    })
+    from viber_sessions.segment import segment
+
+    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 10**12)
+    one = segment(frame)
+    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    several = segment(frame)
+    for name in ("billing", "reason", "session", "s_first", "s_close", "s_inbound", "s_outbound"):
+        assert np.array_equal(getattr(one, name), getattr(several, name)), name

@@ -711,9 +711,11 @@ def generate(out, rows, seed, start, days, accounts, shape, force):
 
 
 def main():
+    import importlib
+
     import pyarrow
 
-    from . import segment
+    segment = importlib.import_module(".segment", __package__)   # the module: the package's `segment` is the function
 
     segment.SKIP_BLAS_PROBE = True
     # pyarrow's own signal juggling (a handler swapped in around each read, the signal re-sent

@@ -7,6 +7,7 @@ where the previous one closed - is a single compiled pass (numba) over the order
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -212,43 +213,201 @@ class PlanLimits:
         return np.array([l.window_ns for l in self.limits], dtype=np.int64)[self.of_business]
 
 
+# Duplicate detection and the processing order are radix partitions: one pass counts rows per
+# partition, one scatters them (chunks of the input in order, so each partition keeps the input
+# order), then every partition is worked on alone, in cache. With several cores the chunks and
+# partitions are shared out as tasks to threads (the compiled helpers release the GIL: no
+# ``parallel=True`` compile, nothing that a fork or a caller's own threads could upset); one
+# thread runs the same helpers in order. The result is the same whatever the threads: tests hold
+# both to a plain reference.
+
+#: Rows below which the kernels stay on one thread (starting threads is not worth it).
+PARALLEL_MIN_ROWS = 1 << 16
+#: Tasks per thread in each threaded pass (a thread slowed by other work on the machine takes fewer).
+_TASKS_PER_THREAD = 4
+#: Rows a partition takes on average (its hash table, or its sort buffer, stays in cache).
+_PART_ROWS_LOG2 = 12
+
+
+@numba.njit(inline="always")
+def _hash_bytes(data, a, e):  # pragma: no cover - compiled
+    """64-bit hash of ``data[a:e]``, eight bytes a step (any hash is exact: equal hashes are
+    confirmed byte by byte)."""
+    h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(e - a)
+    b = a
+    while b + 8 <= e:
+        w = np.uint64(0)
+        for k in range(8):
+            w |= np.uint64(data[b + k]) << np.uint64(8 * k)
+        h = (h ^ w) * np.uint64(0xFF51AFD7ED558CCD)
+        h ^= h >> np.uint64(32)
+        b += 8
+    w = np.uint64(0)
+    k = 0
+    while b < e:
+        w |= np.uint64(data[b]) << np.uint64(8 * k)
+        b += 1
+        k += 1
+    h = (h ^ w) * np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    return h ^ (h >> np.uint64(32))
+
+
+@numba.njit(inline="always")
+def _same_bytes(offsets, data, i, r):  # pragma: no cover - compiled
+    la = offsets[i + 1] - offsets[i]
+    if la != offsets[r + 1] - offsets[r]:
+        return False
+    a, c = offsets[i], offsets[r]
+    for j in range(la):
+        if data[a + j] != data[c + j]:
+            return False
+    return True
+
+
 @numba.njit(cache=True, nogil=True)
-def _first_occurrences(offsets, data):  # pragma: no cover - compiled
-    """True for the first row of each distinct string (Arrow layout: offsets into data), with
-    an open-addressing hash table; equal hashes are confirmed byte by byte, so it is exact."""
-    n = offsets.shape[0] - 1
-    first = np.ones(n, dtype=np.bool_)
-    hashes = np.empty(n, dtype=np.uint64)
-    size = 1
-    while size < 2 * n + 2:
+def _chunk_positions(counts):  # pragma: no cover - compiled
+    """``counts[chunk, part]`` (rows of each input chunk per partition) becomes where each chunk
+    writes its first row of each partition (partition by partition, chunks in input order);
+    returns the partition starts (one more entry: the end)."""
+    chunks, parts = counts.shape
+    starts = np.empty(parts + 1, np.int64)
+    total = 0
+    for p in range(parts):
+        starts[p] = total
+        for c in range(chunks):
+            k = counts[c, p]
+            counts[c, p] = total
+            total += k
+    starts[parts] = total
+    return starts
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_count(offsets, data, lo, hi, shift, counts):  # pragma: no cover - compiled
+    for i in range(lo, hi):
+        counts[np.int64((_hash_bytes(data, offsets[i], offsets[i + 1]) >> np.uint64(1)) >> np.uint64(shift))] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_scatter(offsets, data, lo, hi, shift, pos, rows):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` to their partitions: (low 32 bits of the hash, row) in one word."""
+    for i in range(lo, hi):
+        h = _hash_bytes(data, offsets[i], offsets[i + 1])
+        p = np.int64((h >> np.uint64(1)) >> np.uint64(shift))
+        rows[pos[p]] = (h << np.uint64(32)) | np.uint64(i)
+        pos[p] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _dedup_parts(offsets, data, rows, starts, part, step, first):  # pragma: no cover - compiled
+    """Partitions ``part``, ``part + step``, ...: a row whose string an earlier row of its
+    partition holds is not a first occurrence (open addressing on the hash's low 32 bits)."""
+    largest = 0
+    for p in range(part, starts.shape[0] - 1, step):
+        largest = max(largest, starts[p + 1] - starts[p])
+    size = 16
+    while size < 2 * largest:
         size *= 2
-    mask = size - 1
-    table = np.full(size, -1, dtype=np.int32)
-    for i in range(n):
-        h = np.uint64(14695981039346656037)
-        for b in range(offsets[i], offsets[i + 1]):
-            h = (h ^ np.uint64(data[b])) * np.uint64(1099511628211)
-        h ^= h >> np.uint64(29)
-        hashes[i] = h
-        slot = np.int64(h & np.uint64(mask))
-        while True:
-            r = table[slot]
-            if r < 0:
-                table[slot] = i
-                break
-            if hashes[r] == h:
-                la = offsets[i + 1] - offsets[i]
-                if la == offsets[r + 1] - offsets[r]:
-                    same = True
-                    a, c = offsets[i], offsets[r]
-                    for j in range(la):
-                        if data[a + j] != data[c + j]:
-                            same = False
-                            break
-                    if same:
-                        first[i] = False
-                        break
-            slot = (slot + 1) & mask
+    table = np.empty(size, np.int32)
+    low = np.uint64(0xFFFFFFFF)
+    for p in range(part, starts.shape[0] - 1, step):
+        s = starts[p]
+        m = starts[p + 1] - s
+        size = 16
+        while size < 2 * m:
+            size *= 2
+        mask = size - 1
+        for j in range(size):
+            table[j] = 0
+        for j in range(m):
+            v = rows[s + j]
+            tag = v >> np.uint64(32)
+            i = np.int64(v & low)
+            slot = np.int64(tag) & mask
+            while True:
+                q = table[slot]
+                if q == 0:
+                    table[slot] = j + 1
+                    break
+                w = rows[s + q - 1]
+                if (w >> np.uint64(32)) == tag and _same_bytes(offsets, data, i, np.int64(w & low)):
+                    first[i] = False
+                    break
+                slot = (slot + 1) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_occurrences(offsets, data, part_bits):  # pragma: no cover - compiled
+    """True for the first row of each distinct string (Arrow layout: offsets into data): rows
+    partitioned by the top ``part_bits`` bits of their hash, each partition deduplicated in
+    input order with its own small table; exact (equal hashes are confirmed byte by byte)."""
+    n = offsets.shape[0] - 1
+    shift = 63 - part_bits
+    counts = np.zeros((1, 1 << part_bits), np.int64)
+    zero = np.int64(0)              # not a literal 0: the helpers compile once, for this and the threaded calls
+    _hash_count(offsets, data, zero, n, shift, counts[0])
+    starts = _chunk_positions(counts)
+    rows = np.empty(n, np.uint64)
+    _hash_scatter(offsets, data, zero, n, shift, counts[0], rows)
+    first = np.ones(n, dtype=np.bool_)
+    _dedup_parts(offsets, data, rows, starts, zero, np.int64(1), first)
+    return first
+
+
+def _part_bits(n: int) -> int:
+    """Partitions (as a power of two) so that each holds about 2**_PART_ROWS_LOG2 rows."""
+    return (n >> _PART_ROWS_LOG2).bit_length()
+
+
+def threads() -> int:
+    """Threads the duplicate detection and the ordering may use: numba's setting (the cores, or
+    NUMBA_NUM_THREADS), at most the cores this process may run on."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):      # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, cores))
+
+
+def _threaded(n: int, serial, chunked, *args):
+    """``chunked(pool, tasks, *args)`` on a pool of threads when the rows and the cores make it
+    pay, else ``serial(*args)`` (the same result)."""
+    k = threads() if n >= PARALLEL_MIN_ROWS else 1
+    if k < 2:
+        return serial(*args)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(k, thread_name_prefix="viber-sessions")
+    try:
+        return chunked(pool, k * _TASKS_PER_THREAD, *args)
+    finally:                        # after Ctrl-C: the running tasks end, the queued ones never start
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _bounds(n: int, tasks: int) -> list[tuple[int, int]]:
+    step = -(-n // tasks)
+    return [(min(n, c * step), min(n, (c + 1) * step)) for c in range(tasks)]
+
+
+def _each(pool, fn, calls) -> list:
+    """``fn(*args)`` for every ``args`` of ``calls`` on the pool's threads: their results."""
+    return [future.result() for future in [pool.submit(fn, *args) for args in calls]]
+
+
+def _first_occurrences_threaded(pool, tasks, offsets, data, part_bits):
+    """:func:`_first_occurrences` as ``tasks`` tasks on ``pool`` (the same result)."""
+    n = len(offsets) - 1
+    shift = 63 - part_bits
+    bounds = _bounds(n, tasks)
+    counts = np.zeros((tasks, 1 << part_bits), np.int64)
+    _each(pool, _hash_count, [(offsets, data, lo, hi, shift, counts[c]) for c, (lo, hi) in enumerate(bounds)])
+    starts = _chunk_positions(counts)
+    rows = np.empty(n, np.uint64)
+    _each(pool, _hash_scatter, [(offsets, data, lo, hi, shift, counts[c], rows) for c, (lo, hi) in enumerate(bounds)])
+    first = np.ones(n, dtype=bool)
+    _each(pool, _dedup_parts, [(offsets, data, rows, starts, c, tasks, first) for c in range(tasks)])
     return first
 
 
@@ -284,8 +443,9 @@ def _call_each_kernel() -> None:
     one = np.zeros(1, dtype=np.int64)
     flag = np.zeros(1, dtype=bool)
     codes = np.zeros(1, dtype=np.int32)
-    _first_occurrences(np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.uint8))
-    _sort_key(codes, codes, np.int64(1), one, flag)
+    _first_occurrences(np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.uint8), 0)
+    columns = _readonly(codes, codes, one, flag)           # as conversation_order passes them
+    _radix_order(columns[0], columns[1], np.int64(1), columns[2], columns[3], *_radix_plan(*columns[:2], 1, *columns[2:]))
     billing = np.zeros(1, dtype=np.int8)
     sess = np.full(1, -1, dtype=np.int64)
     reason = np.zeros(1, dtype=np.int8)
@@ -314,17 +474,20 @@ def first_occurrences(message_id: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=message_id.offset + len(message_id) + 1)
     offsets = offsets[message_id.offset:]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    return _first_occurrences(offsets, data)
+    return _threaded(len(offsets) - 1, _first_occurrences, _first_occurrences_threaded, offsets, data,
+                     _part_bits(len(offsets) - 1))
 
 
 @numba.njit(cache=True, nogil=True)
-def _sort_key(business, subscriber, n_subscribers, ts, inbound):  # pragma: no cover - compiled
-    """One int64 key per row: (conversation, time in the coarsest whole unit, outbound), or an
-    empty array when that does not fit in 63 bits."""
+def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - compiled
+    """What one int64 key per row needs: the earliest and latest timestamp, the coarsest whole
+    unit of time (1 s, 1 ms, 1 us or 1 ns) every timestamp is a whole number of after the
+    earliest, and the least and greatest conversation code."""
     n = ts.shape[0]
     lo = ts[0]
     hi = ts[0]
-    conv_max = 0
+    c_lo = np.int64(business[0]) * n_subscribers + subscriber[0]
+    c_hi = c_lo
     for i in range(n):
         t = ts[i]
         if t < lo:
@@ -332,36 +495,245 @@ def _sort_key(business, subscriber, n_subscribers, ts, inbound):  # pragma: no c
         if t > hi:
             hi = t
         c = np.int64(business[i]) * n_subscribers + subscriber[i]
-        if c > conv_max:
-            conv_max = c
+        if c < c_lo:
+            c_lo = c
+        if c > c_hi:
+            c_hi = c
     unit = np.int64(1_000_000_000)
-    while unit > 1:
-        whole = True
-        for i in range(n):
-            if (ts[i] - lo) % unit != 0:
-                whole = False
-                break
-        if whole:
-            break
-        unit //= 1000
+    for i in range(n):             # each unit's test with a constant divisor (a multiply, not a division)
+        d = ts[i] - lo
+        if unit == 1_000_000_000:
+            if d % 1_000_000_000 == 0:
+                continue
+            unit = np.int64(1_000_000)
+        if unit == 1_000_000:
+            if d % 1_000_000 == 0:
+                continue
+            unit = np.int64(1000)
+        if unit == 1000:
+            if d % 1000 == 0:
+                continue
+            unit = np.int64(1)
+        break
+    return lo, hi, unit, c_lo, c_hi
+
+
+@numba.njit(inline="always")
+def _whole_units(d, unit):  # pragma: no cover - compiled
+    if unit == 1_000_000_000:
+        return d // 1_000_000_000
+    if unit == 1_000_000:
+        return d // 1_000_000
+    if unit == 1000:
+        return d // 1000
+    return d
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_key(business, subscriber, n_subscribers, ts, inbound):  # pragma: no cover - compiled
+    """One int64 key per row: (conversation, time in the coarsest whole unit, outbound), or an
+    empty array when that does not fit in 63 bits."""
+    n = ts.shape[0]
+    lo, hi, unit, c_lo, conv_max = _key_frame(business, subscriber, n_subscribers, ts)
+    if hi - lo < 0 or (hi - lo) // unit >= np.int64(2) ** 61:    # the time part alone takes 63 bits
+        return np.empty(0, dtype=np.int64)
     span = (hi - lo) // unit * 2 + 2
     if conv_max >= (np.int64(2) ** 62) // span:
         return np.empty(0, dtype=np.int64)
     key = np.empty(n, dtype=np.int64)
     for i in range(n):
         key[i] = ((np.int64(business[i]) * n_subscribers + subscriber[i]) * span
-                  + (ts[i] - lo) // unit * 2 + (0 if inbound[i] else 1))
+                  + _whole_units(ts[i] - lo, unit) * 2 + (0 if inbound[i] else 1))
     return key
+
+
+@numba.njit(inline="always")
+def _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i):  # pragma: no cover - compiled
+    """Row ``i``'s key relative to the least: (conversation, time, outbound) as one integer;
+    ``frame`` = (earliest timestamp, unit, span of the time part, least conversation code)."""
+    return ((np.int64(business[i]) * n_subscribers + subscriber[i] - frame[3]) * frame[2]
+            + _whole_units(ts[i] - frame[0], frame[1]) * 2 + (0 if inbound[i] else 1))
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_count(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, lo, hi,
+                 counts):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` per bucket (the key's top bits); returns whether their keys never go down,
+    and the first and last key."""
+    first = last = np.int64(-1)
+    ascending = True
+    for i in range(lo, hi):
+        k = _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i)
+        counts[k >> low_bits] += 1
+        if i == lo:
+            first = k
+        elif k < last:
+            ascending = False
+        last = k
+    return ascending, first, last
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_scatter(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, lo, hi, pos,
+                   out):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` to their buckets (the key's top bits): (the key's low bits, row) in one word."""
+    low_mask = (np.int64(1) << low_bits) - 1
+    for i in range(lo, hi):
+        k = _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i)
+        b = k >> low_bits
+        out[pos[b]] = (np.uint64(k & low_mask) << np.uint64(row_bits)) | np.uint64(i)
+        pos[b] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_pass(src, s, dst, d, m, shift, digit, count):  # pragma: no cover - compiled
+    """One stable counting pass: ``src[s:s+m]`` to ``dst[d:d+m]`` by the ``digit`` bits of each
+    word from bit ``shift`` up."""
+    mask = np.uint64((1 << digit) - 1)
+    sh = np.uint64(shift)
+    for r in range(1 << digit):
+        count[r] = 0
+    for j in range(s, s + m):
+        count[np.int64((src[j] >> sh) & mask)] += 1
+    total = d
+    for r in range(1 << digit):
+        c = count[r]
+        count[r] = total
+        total += c
+    for j in range(s, s + m):
+        v = src[j]
+        r = np.int64((v >> sh) & mask)
+        dst[count[r]] = v
+        count[r] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_buckets(out, starts, bucket, step, low_bits, row_bits):  # pragma: no cover - compiled
+    """Sort buckets ``bucket``, ``bucket + step``, ... of ``out`` by the key bits of each word
+    (a least-significant-digit radix sort, stable, so rows stay in input order within a key;
+    an insertion sort when small), then leave only the row numbers."""
+    largest = 0
+    for b in range(bucket, starts.shape[0] - 1, step):
+        largest = max(largest, starts[b + 1] - starts[b])
+    tmp = np.empty(largest, np.uint64)
+    passes = (low_bits + 10) // 11
+    digit = (low_bits + passes - 1) // passes if passes else 0
+    count = np.empty(1 << digit, np.int64)
+    row_mask = (np.uint64(1) << np.uint64(row_bits)) - np.uint64(1)
+    for b in range(bucket, starts.shape[0] - 1, step):
+        s = starts[b]
+        e = starts[b + 1]
+        if e - s <= 32:             # the words are distinct (the row is in them): any sort is stable
+            for j in range(s + 1, e):
+                v = out[j]
+                k = j - 1
+                while k >= s and out[k] > v:
+                    out[k + 1] = out[k]
+                    k -= 1
+                out[k + 1] = v
+        else:
+            for p in range(passes):
+                if p % 2 == 0:
+                    _radix_pass(out, s, tmp, 0, e - s, row_bits + p * digit, digit, count)
+                else:
+                    _radix_pass(tmp, 0, out, s, e - s, row_bits + p * digit, digit, count)
+            if passes % 2:
+                for j in range(e - s):
+                    out[s + j] = tmp[j]
+        for j in range(s, e):
+            out[j] &= row_mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_order(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits,
+                 top_bits):  # pragma: no cover - compiled
+    """The processing order by a radix sort of the rows' keys: buckets by the top ``top_bits``
+    bits, each bucket sorted by the ``low_bits`` below in cache; ``row_bits`` hold a row number.
+    Returns the row numbers as uint64 words (no words: the rows are in order already)."""
+    n = ts.shape[0]
+    counts = np.zeros((1, 1 << top_bits), np.int64)
+    zero = np.int64(0)              # not a literal 0: the helpers compile once, for this and the threaded calls
+    ascending, _, _ = _order_count(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, zero, n,
+                                   counts[0])
+    if ascending:                   # already in order (a log written conversation by conversation)
+        return np.empty(0, np.uint64)
+    starts = _chunk_positions(counts)
+    out = np.empty(n, np.uint64)
+    _order_scatter(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, zero, n, counts[0],
+                   out)
+    _order_buckets(out, starts, zero, np.int64(1), low_bits, row_bits)
+    return out
+
+
+def _radix_order_threaded(pool, tasks, business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits,
+                          top_bits):
+    """:func:`_radix_order` as ``tasks`` tasks on ``pool`` (the same result)."""
+    n = len(ts)
+    bounds = _bounds(n, tasks)
+    counts = np.zeros((tasks, 1 << int(top_bits)), np.int64)
+    runs = _each(pool, _order_count, [(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, lo, hi,
+                                       counts[c]) for c, (lo, hi) in enumerate(bounds)])
+    runs = [r for (lo, hi), r in zip(bounds, runs) if hi > lo]
+    if all(r[0] for r in runs) and all(a[2] <= b[1] for a, b in zip(runs, runs[1:])):
+        return np.empty(0, np.uint64)
+    starts = _chunk_positions(counts)
+    out = np.empty(n, np.uint64)
+    _each(pool, _order_scatter, [(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, lo, hi,
+                                  counts[c], out) for c, (lo, hi) in enumerate(bounds)])
+    _each(pool, _order_buckets, [(out, starts, c, tasks, low_bits, row_bits) for c in range(tasks)])
+    return out
+
+
+def _readonly(*arrays):
+    """Read-only C-contiguous views (no copy when contiguous): the kernels then compile once
+    whether a column comes from Arrow (read-only) or from numpy."""
+    views = []
+    for a in arrays:
+        v = np.ascontiguousarray(a).view()
+        v.flags.writeable = False
+        views.append(v)
+    return views
+
+
+#: At most this many top bits make the buckets of the radix order (2**20 buckets).
+_MAX_TOP_BITS = 20
+
+
+def _radix_plan(business, subscriber, n_subscribers: int, ts, inbound):
+    """The arguments of :func:`_radix_order` after ``n_subscribers``, or None when a row's key
+    and row number do not fit in one 64-bit word even with the widest buckets."""
+    n = len(ts)
+    lo, hi, unit, c_lo, c_hi = _key_frame(business, subscriber, np.int64(n_subscribers), ts)
+    if int(hi) - int(lo) >= 2**63:   # time differences wrap in int64 (and so did the unit's test)
+        return None
+    span = (int(hi) - int(lo)) // int(unit) * 2 + 2
+    key_bits = ((int(c_hi) - int(c_lo) + 1) * span - 1).bit_length()
+    if key_bits > 62:
+        return None
+    row_bits = max(1, (n - 1).bit_length())
+    top_bits = min(key_bits, max(key_bits + row_bits - 64, _part_bits(n)))
+    if top_bits > _MAX_TOP_BITS:
+        return None
+    frame = np.array([lo, unit, span, c_lo], dtype=np.int64)
+    return frame, np.int64(key_bits - top_bits), np.int64(row_bits), np.int64(top_bits)
 
 
 def conversation_order(business: np.ndarray, subscriber: np.ndarray, n_subscribers: int,
                        ts: np.ndarray, inbound: np.ndarray) -> np.ndarray:
     """The processing order: by conversation, timestamp, inbound before outbound, then input
-    order (the sorts are stable). One int64 key sorted when (conversation, time, direction)
-    fits in 63 bits, else a lexsort of the three."""
+    order. A radix sort of one key per row when (conversation, time, direction) and the row
+    number fit in 64 bits (:func:`_radix_order`), else a stable argsort of the key when it fits
+    in 63 bits, else a lexsort of the three."""
     if len(ts) == 0:
         return np.zeros(0, dtype=np.int64)
-    key = _sort_key(business, subscriber, np.int64(max(n_subscribers, 1)), ts, inbound)
+    nsub = np.int64(max(n_subscribers, 1))
+    business, subscriber, ts, inbound = _readonly(business, subscriber, ts, inbound)
+    plan = _radix_plan(business, subscriber, nsub, ts, inbound)
+    if plan is not None:
+        words = _threaded(len(ts), _radix_order, _radix_order_threaded, business, subscriber, nsub, ts, inbound,
+                          *plan)
+        return words.view(np.int64) if len(words) else np.arange(len(ts), dtype=np.int64)
+    key = _sort_key(business, subscriber, nsub, ts, inbound)
     if len(key):
         return np.argsort(key, kind="stable")
     conv = business.astype(np.int64) * max(n_subscribers, 1) + subscriber
