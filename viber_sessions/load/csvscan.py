@@ -60,6 +60,16 @@ def _utf8_width(b, i, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _char_width(b, i, n, chk):  # pragma: no cover - compiled
+    """(bytes of the character at b[i], whether it is invalid UTF-8); an invalid byte counts as
+    one, so scanning goes on; unchecked fields step byte by byte."""
+    if b[i] < 128 or not chk:
+        return 1, False
+    w = _utf8_width(b, i, n)
+    return (1, True) if w == 0 else (w, False)
+
+
+@numba.njit(cache=True, nogil=True)
 def _scan_field(b, i, n, delim, quote, chk):  # pragma: no cover - compiled
     """Read one field from b[i] as Arrow does: (end, has content, has a byte other than space
     or tab, quote left open at the line end, invalid UTF-8 met)."""
@@ -81,12 +91,8 @@ def _scan_field(b, i, n, delim, quote, chk):  # pragma: no cover - compiled
                 i += 1
                 break
             content = True
-            w = 1
-            if c >= 128 and chk:
-                w = _utf8_width(b, i, n)
-                if w == 0:
-                    bad_text = True
-                    w = 1
+            w, bad = _char_width(b, i, n, chk)
+            bad_text |= bad
             i += w
     while i < n:
         c = b[i]
@@ -95,12 +101,8 @@ def _scan_field(b, i, n, delim, quote, chk):  # pragma: no cover - compiled
         content = True
         if c != 32 and c != 9:
             other = True
-        w = 1
-        if c >= 128 and chk:
-            w = _utf8_width(b, i, n)
-            if w == 0:
-                bad_text = True
-                w = 1
+        w, bad = _char_width(b, i, n, chk)
+        bad_text |= bad
         i += w
     return i, content, other, False, bad_text
 
