@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 from dataclasses import replace
@@ -364,18 +363,13 @@ def test_table_never_cuts_a_long_value(tmp_path):
     assert repr(name).replace(" ", "") in flat.replace(" ", "")
 
 
-# --- the CLI (once cli.py's validate calls report_dict / render_table) --------------------------
-
-CLI_USES_REPORT = "report_dict" in inspect.getsource(cli_module.validate.callback)
-needs_cli = pytest.mark.skipif(not CLI_USES_REPORT, reason="cli.py's validate does not call "
-                                                            "validate.report_dict/render_table yet (lead's change)")
+# --- the CLI ------------------------------------------------------------------------------------
 
 
 def run(*args, env=None):
     return CliRunner().invoke(cli_module.cli, [str(a) for a in args], env=env)
 
 
-@needs_cli
 def test_cli_sample_exits_0_with_notes():
     r = run("validate", SAMPLE, "--tariff", TARIFF_PATH, "--now", "2027-01-01", "--format", "json")
     assert r.exit_code == 0, r.output
@@ -384,7 +378,6 @@ def test_cli_sample_exits_0_with_notes():
     assert doc == v.report_dict(check(SAMPLE, TARIFF))
 
 
-@needs_cli
 def test_cli_table_at_60_columns():
     r = run("validate", SAMPLE, "--tariff", TARIFF_PATH, "--now", "2027-01-01", "--format", "table",
             env={"COLUMNS": "60"})
@@ -395,7 +388,6 @@ def test_cli_table_at_60_columns():
     assert lines[-1] == "50000 rows in 1 file(s): 2243 notes; no errors"
 
 
-@needs_cli
 def test_cli_unreadable_file_is_listed(tmp_path):
     r = run("validate", MISSING_COLUMN, BASIC, "--format", "json", "--now", "2027-01-01")
     assert r.exit_code == 1
@@ -403,7 +395,6 @@ def test_cli_unreadable_file_is_listed(tmp_path):
     assert doc["files"] == [MISSING_COLUMN, BASIC] and doc["by_severity"]["error"] == 1
 
 
-@needs_cli
 def test_cli_suspicious_ids_exit_0(tmp_path):
     log = write(tmp_path / "log.csv", ["m1,2026-10-05T09:00:00Z,shop ,+7,in,text",
                                        "m2,2026-10-05T09:00:00Z,sh\u200bop,+7,in,text"])

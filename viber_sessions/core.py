@@ -35,8 +35,11 @@ class Request:
     epoch_unit: str | None = None
     on_invalid: str = "error"
     accounts: Sequence[str] = ()
+    load: LoadOptions | None = None     # every reading option at once (wins over the four fields above)
 
     def load_options(self) -> LoadOptions:
+        if self.load is not None:
+            return self.load
         return LoadOptions(column_map=dict(self.column_map), input_tz=self.input_tz,
                            epoch_unit=self.epoch_unit, on_invalid=self.on_invalid)
 
