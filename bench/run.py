@@ -4,6 +4,7 @@
     python bench/run.py --huge          # also a 100M-row log billed with --memory-limit 4GB
     python bench/run.py --sizes 1000000 --repeat 1   # a quick look
     python bench/run.py --read-floor-only --repeat 5 # only the read-floor table (issue 7), updated in place
+    python bench/run.py --sessions-only --repeat 1   # only `sessions --memory-limit 1GB` (issue 7), in place
 
 The *read floor* (issue 7, DECISIONS.md "Benchmarks") is a whole process that only reads the
 log's columns with `pyarrow.parquet.read_table` (no `read_dictionary`; bench/read_floor.py), on
@@ -152,6 +153,40 @@ def replace_section(text: str, section: list[str]) -> str:
     return text.rstrip("\n") + "\n\n" + body + "\n"
 
 
+SESSIONS_BEGIN = "<!-- sessions-memory-limit: bench/run.py --sessions-only rewrites this section -->"
+SESSIONS_END = "<!-- /sessions-memory-limit -->"
+
+
+def sessions_section(data: Path, rows: int, repeat: int, limit: str = "1GB") -> list[str]:
+    """`sessions --memory-limit` on the realistic log (issue 7), beside the in-memory listing."""
+    path = dataset(data, f"realistic-{rows}", rows)
+    print(f"timing sessions on {path.name}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [CLI, "sessions", str(path), "--tariff", str(TARIFF), "-q", "--output"]
+        best = interleaved({"in memory": cmd + [os.path.join(tmp, "a.parquet")],
+                            f"--memory-limit {limit}": cmd + [os.path.join(tmp, "b.parquet"), "--memory-limit",
+                                                              limit]}, repeat)
+    lines = [SESSIONS_BEGIN, "", f"## `sessions --memory-limit {limit}` (issue 7)", ""]
+    lines += machine()
+    lines += ["", f"`viber-sessions sessions {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} "
+              f"--tariff sample_data/tariff.toml --output S.parquet -q [--memory-limit {limit}]`: every session of "
+              f"the {rows:,}-row log into one Parquet file, whole processes, best of {repeat} (memory: median peak).",
+              "", "| run | seconds | peak MB |", "| --- | ---: | ---: |"]
+    for name, run in best.items():
+        lines.append(f"| {name} | {run['seconds']:.2f} | {run['peak_mb']:.0f} |")
+    lines += ["", f"Target (issue 7): under the limit, i.e. (DECISIONS.md) at most {limit} plus the fixed overhead of "
+              "the interpreter and libraries that the README states (about 250 MB).", "", SESSIONS_END]
+    return lines
+
+
+def replace_marked(text: str, section: list[str], begin: str, end: str) -> str:
+    body = "\n".join(section)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + body + rest.split(end, 1)[1]
+    return text.rstrip("\n") + "\n\n" + body + "\n"
+
+
 def floor(path: Path, repeat: int) -> dict:
     result = measure([sys.executable, str(HERE / "floor.py"), str(path)], repeat)
     result["inner_seconds"] = json.loads(result["stdout"])["seconds"]
@@ -220,11 +255,21 @@ def main() -> None:
                     help="rows of the realistic Parquet logs timed against the read floor (comma-separated)")
     ap.add_argument("--read-floor-only", action="store_true",
                     help="only the read-floor table: rewrite its section of --out, keep the rest")
+    ap.add_argument("--sessions-only", action="store_true",
+                    help="only the `sessions --memory-limit 1GB` table: rewrite its section of --out, keep the rest")
+    ap.add_argument("--sessions-rows", type=int, default=10_000_000)
     args = ap.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     read_sizes = [int(s) for s in args.read_floor_sizes.split(",") if s]
+    if args.sessions_only:
+        out = Path(args.out)
+        section = sessions_section(data, args.sessions_rows, args.repeat)
+        out.write_text(replace_marked(out.read_text() if out.exists() else "# Benchmark results\n", section,
+                                      SESSIONS_BEGIN, SESSIONS_END))
+        print("\n".join(section))
+        return
     if args.read_floor_only:
         out = Path(args.out)
         section = read_floor_section(data, read_sizes, args.repeat)

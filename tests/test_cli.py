@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -62,15 +63,16 @@ def test_csv_invoice_exact():
 def test_json_invoice_schema_and_provenance():
     result = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Europe/Moscow", "--format", "json")
     doc = json.loads(result.stdout)
-    assert list(doc) == ["period", "timezone", "currency", "rows", "accounts", "total", "net", "tax", "amount_due",
-                         "warnings", "generated_by"]
-    assert doc["rows"] == {"read": 18, "duplicates": 1, "rejected": 0, "excluded": 0, "in_session": 9,
+    assert list(doc) == ["period", "status", "coverage", "timezone", "currency", "rows", "accounts", "total", "net",
+                         "tax", "amount_due", "warnings", "generated_by"]
+    assert doc["rows"] == {"read": 18, "duplicates": 1, "rejected": 0, "excluded": 0, "before_cut": 0, "in_session": 9,
                            "out_of_session": 8, "blank_lines": 0}
     shop = doc["accounts"][0]
     assert shop["sessions"] == {"count": 2, "unit_price": "1.20", "amount": "2.40"}
     assert shop["subscription_fee"] == "5000.00" and shop["total"] == "5005.75"
     assert doc["generated_by"]["command"].startswith("viber-sessions invoice ")
-    assert doc["generated_by"]["inputs"] == [LOG]
+    assert [i["path"] for i in doc["generated_by"]["inputs"]] == [LOG]
+    assert doc["generated_by"]["inputs"][0]["sha256"] == hashlib.sha256(open(LOG, "rb").read()).hexdigest()
     # the data reaches back to September 20th: no history warning; b4 (video) was sent inside a session
     assert doc["warnings"] == ["account 'shop': 1 business message(s) of a type not allowed in a session (video) "
                                "sent while a session was open; billed per message"]
@@ -222,7 +224,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_3(monkeypatch):
     def boom(*a, **kw):
         raise ValueError("line one\nline two")
 
-    monkeypatch.setattr(core, "run", boom)
+    monkeypatch.setattr(core, "prepare", boom)
     r = run("invoice", LOG, "--tariff", TARIFF, "--period", "2026-10")
     assert r.exit_code == 3
     assert r.stderr == ("error: internal error (ValueError: line one line two); this is a bug of viber-sessions: "

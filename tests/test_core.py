@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pytest
 from click.testing import CliRunner
 
 from viber_sessions import core
@@ -33,9 +35,6 @@ def test_quiet_silences_warnings_in_every_format():
 
 
 def test_one_seam_one_result_type_on_every_engine(tmp_path):
-    import pytest
-
-    from viber_sessions.errors import UsageError
     from viber_sessions.render import invoice_dict
 
     local = core.run(REQUEST)
@@ -45,10 +44,52 @@ def test_one_seam_one_result_type_on_every_engine(tmp_path):
     assert parts.rejected.num_rows == local.rejected.num_rows == 0
     assert list(tmp_path.iterdir()) == []                       # the work folder is gone
     core.check_engine(core.Local(), "m.csv", "s.csv")
-    with pytest.raises(UsageError, match="--messages-out and --sessions-out need the whole log in memory"):
-        core.check_engine(core.OutOfCore(2000), "m.csv", None)
-    with pytest.raises(UsageError, match="--sessions-out needs the whole log in memory"):
-        next(parts.sessions("UTC"))
+    core.check_engine(core.OutOfCore(2000), "m.csv", "s.csv")         # every engine writes every output
+    for kind, whole, split in (("messages", local.messages(), parts.messages()),
+                               ("sessions", local.sessions("Europe/Moscow"), parts.sessions("Europe/Moscow"))):
+        whole, split = list(whole), list(split)
+        assert len(whole) == 1, kind
+        assert pa.concat_tables(split).equals(whole[0]), kind
+    parts.close()
+    with pytest.raises(Exception):
+        next(parts.sessions("UTC"))                                  # closed: its open buckets are gone
+
+
+def test_every_engine_writes_through_fixed_parts(tmp_path, monkeypatch):
+    """Audit files are written in parts of PART_ROWS rows (one row group each) whatever the
+    engine: a tiny part size gives the same bytes in memory and out of core, and the rows of
+    the in-memory table."""
+    import pyarrow.parquet as pq
+
+    from viber_sessions import writing
+    from viber_sessions.outofcore import runs
+
+    monkeypatch.setattr(runs, "PART_ROWS", 3)
+    written = {}
+    for name, engine in (("local", core.Local()), ("parts", core.OutOfCore(memory_limit=2000, workdir=str(tmp_path)))):
+        result = core.run(REQUEST, engine)
+        for kind in ("m.parquet", "s.csv"):
+            path = tmp_path / f"{name}-{kind}"
+            with writing.OutputSet() as out:
+                core.write_outputs(result, "UTC", out, **{("messages_out" if kind[0] == "m" else "sessions_out"):
+                                                          str(path)})
+            written[name, kind] = path.read_bytes()
+    assert written["local", "m.parquet"] == written["parts", "m.parquet"]
+    assert written["local", "s.csv"] == written["parts", "s.csv"]
+    meta = pq.ParquetFile(tmp_path / "local-m.parquet").metadata
+    assert meta.num_row_groups == 6 and meta.num_rows == core.run(REQUEST).log.rows_read == 18
+
+
+def test_fixed_parts():
+    from viber_sessions.outofcore.runs import fixed_parts
+
+    t = pa.table({"a": list(range(10))})
+    parts = [t.slice(0, 4), t.slice(4, 0), t.slice(4, 5), t.slice(9)]
+    assert [p.num_rows for p in fixed_parts(parts, 3)] == [3, 3, 3, 1]
+    assert pa.concat_tables(fixed_parts(parts, 3)).equals(t)
+    assert [p.num_rows for p in fixed_parts(iter([t.slice(0, 0)]), 3)] == [0]        # no row: one empty part
+    assert list(fixed_parts(iter([]), 3)) == []
+    assert [p.column(0).num_chunks for p in fixed_parts(parts, 3)] == [1, 1, 1, 1]
 
 
 def test_tables_written_part_by_part_equal_one_table(tmp_path):

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 import viber_sessions as vs
+from viber_sessions import billing
 from viber_sessions import explain as ex
 from viber_sessions.cli import cli
 from viber_sessions.errors import BillingError
@@ -147,7 +148,7 @@ def test_override_without_a_zone_for_the_country(seg):
 
 def test_explain_charges_add_up_to_the_invoice_of_each_account(seg):
     t = tariff()
-    inv = vs.bill(seg, t, OCT)
+    inv = billing.bill(seg, t, OCT)
     for a in inv.accounts:
         subscribers = sorted({r[3] for r in ROWS if r[2] == a.business_id})
         shown = sum(Decimal(ex.explain(seg, t, a.business_id, s, "UTC")["charges"]["total"]) for s in subscribers)

@@ -313,7 +313,8 @@ def test_invalid_utf8_is_one_rejected_row_and_no_unraisable(tmp_path, capfd):
     rows, rejected, _ = same_everywhere(engines([path], on_invalid="skip"))
     assert (rows.read, rows.rejected) == (18, 2)
     assert [(r["file_row"], r["code"]) for r in rejected] == [(3, "malformed_line"), (4, "bad_encoding")]
-    assert rejected[1]["error"].endswith("the text is not valid UTF-8: "
+    assert rejected[1]["error"].endswith("the text is not valid UTF-8 (for another encoding give --encoding, "
+                                         "e.g. --encoding cp1251): "
                                          "'b1,2026-10-01T01:00:00+03:00,sh\\\\xed\\\\xa0\\\\x80op,+79000000002,outbound,"
                                          "text_button'")
     with pytest.raises(InputError) as info:

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import viber_sessions as vs
+from viber_sessions import billing
 from viber_sessions import countries, render, tables
 from viber_sessions.billing import Tally, price, tally
 from viber_sessions.cli import cli
@@ -60,7 +61,7 @@ def log_of(rows: list[tuple]) -> vs.MessageLog:
 
 
 def bill(log, tariff, period=OCT, accounts=None):
-    return vs.bill(vs.segment(log, tariff), tariff, period, accounts)
+    return billing.bill(vs.segment(log, tariff), tariff, period, accounts)
 
 
 def lines(inv, account):
@@ -261,7 +262,7 @@ def test_a_zoned_tariff_refuses_a_tally_without_countries():
     seg = vs.segment(log, t.limits)
     with pytest.raises(BillingError, match="countries were not looked up"):
         price(tally(seg, OCT), t, OCT)
-    assert lines(vs.bill(seg, t, OCT), "shop") == [("outbound", "text", "CIS", 1, "1.40")]   # bill looks them up
+    assert lines(billing.bill(seg, t, OCT), "shop") == [("outbound", "text", "CIS", 1, "1.40")]   # bill looks them up
 
 
 # --- per-account limits and sessions switch ------------------------------------------------------
@@ -292,10 +293,10 @@ def test_limits_per_account_equal_single_account_runs():
             [(m["message_id"], m["session_id"], m["billing"], m["reason"]) for m in tables.messages_table(alone).to_pylist()]
         assert [s for s in whole_sessions if s["business_id"] == a] == tables.sessions_table(alone, "UTC").to_pylist()
         plan = t.plan(a)
-        inv_alone = vs.bill(vs.segment(log_of(rows[a]), plan), plan, OCT)
-        inv_whole = vs.bill(seg, t, OCT, [a])
+        inv_alone = billing.bill(vs.segment(log_of(rows[a]), plan), plan, OCT)
+        inv_whole = billing.bill(seg, t, OCT, [a])
         assert render.invoice_dict(inv_whole)["accounts"] == render.invoice_dict(inv_alone)["accounts"]
-    sessions = {a.business_id: a.sessions for a in vs.bill(seg, t, OCT).accounts}
+    sessions = {a.business_id: a.sessions for a in billing.bill(seg, t, OCT).accounts}
     assert sessions == {"a": 2, "b": 2, "c": 2}
     reasons = {m["message_id"]: m["reason"] for m in whole}
     assert reasons["a-+79001234567-10"] == "no_session" and reasons["b-+79001234567-5"] == "no_session"
@@ -306,7 +307,7 @@ def test_a_segmentation_with_other_limits_is_refused():
     t = tariff_of(README_TARIFF)
     log = log_of(conversation("shop", "+79001234567"))
     with pytest.raises(BillingError, match="account 'shop' were computed with other limits"):
-        vs.bill(vs.segment(log, t.limits), t, OCT)
+        billing.bill(vs.segment(log, t.limits), t, OCT)
 
 
 def test_sessions_false_bills_every_message_per_message():
@@ -318,7 +319,7 @@ def test_sessions_false_bills_every_message_per_message():
     assert {(m["billing"], m["reason"]) for m in rows if m["business_id"] == "b"} == {("out_of_session",
                                                                                        "sessions_disabled")}
     assert not any(m["reason"] == "sessions_disabled" for m in rows if m["business_id"] == "a")
-    inv = vs.bill(seg, t, OCT)
+    inv = billing.bill(seg, t, OCT)
     b = inv.accounts[1]
     assert (b.sessions, b.subscription_fee, b.total) == (0, Decimal(2), Decimal(2) + 12 * Decimal("0.5"))
     assert lines(inv, "b") == [("inbound", "text", "", 2, "0"), ("outbound", "text", "", 12, "0.5")]
@@ -388,10 +389,10 @@ def test_jpy_has_no_decimals():
 def test_zone_is_always_in_json_and_csv_and_new_items_follow_account_total():
     tariff = vs.load_tariff(CASES / "tariff.toml")
     log = vs.load([str(CASES / "messages.csv")])
-    inv = vs.bill(vs.segment(log, tariff), tariff, vs.Period.parse("2026-10", "Europe/Moscow"))
+    inv = billing.bill(vs.segment(log, tariff), tariff, vs.Period.parse("2026-10", "Europe/Moscow"))
     doc = render.invoice_dict(inv)
-    assert list(doc) == ["period", "timezone", "currency", "rows", "accounts", "total", "net", "tax", "amount_due",
-                         "warnings"]
+    assert list(doc) == ["period", "status", "coverage", "timezone", "currency", "rows", "accounts", "total", "net",
+                         "tax", "amount_due", "warnings"]
     assert list(doc["accounts"][0]) == ["business_id", "subscription_fee", "sessions", "in_session_messages",
                                         "out_of_session", "total", "usage", "minimum_charge_top_up", "net", "tax",
                                         "amount_due"]
@@ -421,7 +422,7 @@ def test_worked_invoice_with_price_plans():
     expected = json.loads((CASES / "tariff-plans.expected-2026-10.json").read_text())
     log = vs.load([str(CASES / "messages.csv")])
     tariff = vs.load_tariff(PLANS)
-    inv = vs.bill(vs.segment(log, tariff), tariff, vs.Period.parse(expected["period"], expected["timezone"]))
+    inv = billing.bill(vs.segment(log, tariff), tariff, vs.Period.parse(expected["period"], expected["timezone"]))
     got = json.loads(render.invoice_json(inv).replace(str(PLANS), "tests/cases/invoice/tariff-plans.toml"))
     assert got == {k: v for k, v in expected.items() if not k.startswith("_")}
 
@@ -550,7 +551,7 @@ def test_tallies_of_disjoint_buckets_add_up_to_the_whole(zoned_logs):
     tariff = vs.load_tariff(tariff_path)
     log = vs.load(logs)
     period = vs.Period.parse("2026-10", "UTC")
-    whole = vs.bill(vs.segment(log, tariff), tariff, period)
+    whole = billing.bill(vs.segment(log, tariff), tariff, period)
     conv = (log.business.astype(np.int64) * 7 + log.subscriber) % 3
     total: Tally | None = None
     from viber_sessions.segment import first_occurrences

@@ -69,8 +69,26 @@ def test_account_filter_and_errors_in_chunked_mode(logs, tmp_path):
     assert r.stderr == run("invoice", *logs, "--tariff", TARIFF, "--period", "2026-10").stderr
     r = run("invoice", *logs, "--tariff", TARIFF, "--period", "2026-10", "--memory-limit", "100KB",
             "--messages-out", tmp_path / "m.csv")
-    assert r.exit_code == 2
+    assert r.exit_code == 1 and not (tmp_path / "m.csv").exists()      # the bad row, not the output, stops it
     assert run("invoice", *logs, "--tariff", TARIFF, "--period", "2026-10", "--memory-limit", "lots").exit_code == 2
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_audit_files_in_chunked_mode_equal_in_memory(logs, tmp_path, suffix):
+    """--messages-out and --sessions-out with a tiny limit (many buckets, many runs): the bytes
+    of the in-memory run, the rejected rows among the others, and again on a re-run."""
+    files = {}
+    for name, extra in (("whole", []), ("parts", ["--memory-limit", "100KB"]), ("again", ["--memory-limit", "100KB"])):
+        m, s = tmp_path / f"{name}-m.{suffix}", tmp_path / f"{name}-s.{suffix}"
+        r = run("invoice", *logs, "--tariff", TARIFF, "--period", "2026-10", "--on-invalid", "skip", "-q",
+                "--format", "json", "--messages-out", m, "--sessions-out", s, *extra)
+        assert r.exit_code == 0, r.output
+        files[name] = (m.read_bytes(), s.read_bytes())
+    assert files["parts"] == files["whole"] == files["again"]
+    if suffix == "parquet":
+        messages = pq.read_table(tmp_path / "parts-m.parquet")
+        assert messages.num_rows == 10003
+        assert messages.column("billing").to_pylist().count("rejected") == 2
 
 
 def test_rejects_file_in_chunked_mode(logs, tmp_path):

@@ -12,6 +12,9 @@ from viber_sessions.segment import conversation_order, first_occurrences, run_ke
 from viber_sessions.tariff import Limits
 
 seg_mod = importlib.import_module("viber_sessions.segment")     # the package's ``segment`` is the function
+order_mod = importlib.import_module("viber_sessions.segment.order")
+dedup_mod = importlib.import_module("viber_sessions.segment.dedup")
+parallel_mod = importlib.import_module("viber_sessions.segment.parallel")
 
 
 def reference_order(business, subscriber, ts, inbound):
@@ -145,20 +148,20 @@ SHAPES = ["seconds", "milliseconds", "nanoseconds", "one_conversation", "wide", 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("part_rows_log2", [12, 3])
 def test_radix_order_equals_the_reference(shape, part_rows_log2, monkeypatch):
-    monkeypatch.setattr(seg_mod, "_PART_ROWS_LOG2", part_rows_log2)   # 3: hundreds of small buckets
+    monkeypatch.setattr(parallel_mod, "_PART_ROWS_LOG2", part_rows_log2)   # 3: hundreds of small buckets
     rng = np.random.default_rng(11)
     for n in (1, 2, 33, 700, 3000):
         business, subscriber, n_sub, ts, inbound = random_log(rng, n, shape)
         want = reference_order(business, subscriber, ts, inbound)
-        plan = seg_mod._radix_plan(business, subscriber, n_sub, ts, inbound)
+        plan = order_mod._radix_plan(business, subscriber, n_sub, ts, inbound)
         assert plan is not None
         if shape == "wide" and n == 3000 and part_rows_log2 == 12:
-            assert plan[3] > seg_mod._part_bits(n)      # buckets chosen by the width, not the rows
+            assert plan[3] > parallel_mod.part_bits(n)      # buckets chosen by the width, not the rows
         nsub = np.int64(n_sub)
-        assert np.array_equal(order_of(seg_mod._radix_order(business, subscriber, nsub, ts, inbound, *plan), n), want)
+        assert np.array_equal(order_of(order_mod._radix_order(business, subscriber, nsub, ts, inbound, *plan), n), want)
         with ThreadPoolExecutor(2) as pool:
             for tasks in (1, 2, 3, 8):
-                got = seg_mod._radix_order_threaded(pool, tasks, business, subscriber, nsub, ts, inbound, *plan)
+                got = order_mod._radix_order_threaded(pool, tasks, business, subscriber, nsub, ts, inbound, *plan)
                 assert np.array_equal(order_of(got, n), want), (n, tasks)
         assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), want)
 
@@ -167,25 +170,25 @@ def test_radix_order_through_the_threads_and_its_fallbacks(monkeypatch):
     rng = np.random.default_rng(5)
     business, subscriber, n_sub, ts, inbound = random_log(rng, 5000, "milliseconds")
     want = reference_order(business, subscriber, ts, inbound)
-    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel_mod, "threads", lambda: 2)
     assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), want)
     # key and row number wider than one word with the widest buckets allowed: the argsort of one key
     business, subscriber, n_sub, ts, inbound = random_log(rng, 5000, "wide")
-    monkeypatch.setattr(seg_mod, "_MAX_TOP_BITS", 0)
-    assert seg_mod._radix_plan(business, subscriber, n_sub, ts, inbound) is None
-    assert len(seg_mod._sort_key(business, subscriber, np.int64(n_sub), ts, inbound))
+    monkeypatch.setattr(order_mod, "_MAX_TOP_BITS", 0)
+    assert order_mod._radix_plan(business, subscriber, n_sub, ts, inbound) is None
+    assert len(order_mod._sort_key(business, subscriber, np.int64(n_sub), ts, inbound))
     assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound),
                           reference_order(business, subscriber, ts, inbound))
     # a key wider than 62 bits: no radix plan, no single key (the lexsort; see above)
     ts = rng.integers(-(2**62), 2**62, 5000).astype(np.int64)
-    assert seg_mod._radix_plan(business, subscriber, n_sub, ts, inbound) is None
+    assert order_mod._radix_plan(business, subscriber, n_sub, ts, inbound) is None
     assert conversation_order(business[:0], subscriber[:0], n_sub, ts[:0], inbound[:0]).tolist() == []
 
 
 def test_radix_order_of_rows_already_in_order_or_in_sorted_runs(monkeypatch):
-    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel_mod, "threads", lambda: 2)
     rng = np.random.default_rng(4)
     business, subscriber, n_sub, ts, inbound = random_log(rng, 4000, "milliseconds")
     order = reference_order(business, subscriber, ts, inbound)
@@ -197,9 +200,9 @@ def test_radix_order_of_rows_already_in_order_or_in_sorted_runs(monkeypatch):
     want = reference_order(*half)
     assert np.array_equal(conversation_order(half[0], half[1], n_sub, half[2], half[3]), want)
     with ThreadPoolExecutor(2) as pool:
-        plan = seg_mod._radix_plan(half[0], half[1], n_sub, half[2], half[3])
+        plan = order_mod._radix_plan(half[0], half[1], n_sub, half[2], half[3])
         for tasks in (1, 2, 3, 8):
-            got = seg_mod._radix_order_threaded(pool, tasks, half[0], half[1], np.int64(n_sub), half[2], half[3], *plan)
+            got = order_mod._radix_order_threaded(pool, tasks, half[0], half[1], np.int64(n_sub), half[2], half[3], *plan)
             assert np.array_equal(order_of(got, 4000), want)
     # in order but for one pair of rows
     swapped = [a.copy() for a in columns]
@@ -207,7 +210,7 @@ def test_radix_order_of_rows_already_in_order_or_in_sorted_runs(monkeypatch):
         a[[1000, 3000]] = a[[3000, 1000]]
     assert np.array_equal(conversation_order(swapped[0], swapped[1], n_sub, swapped[2], swapped[3]),
                           reference_order(*swapped))
-    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 10**12)
+    monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_ROWS", 10**12)
     assert np.array_equal(conversation_order(b, s, n_sub, t, i), np.arange(4000))
     assert np.array_equal(conversation_order(half[0], half[1], n_sub, half[2], half[3]), want)
 
@@ -238,9 +241,9 @@ def test_first_occurrences_kernels_agree_on_partitions_and_threads():
     data = np.frombuffer(data_buf, dtype=np.uint8)
     with ThreadPoolExecutor(2) as pool:
         for bits in (0, 1, 5, 9):
-            assert seg_mod._first_occurrences(offsets, data, bits).tolist() == want
+            assert dedup_mod._first_occurrences(offsets, data, bits).tolist() == want
             for tasks in (1, 2, 3, 8):
-                got = seg_mod._first_occurrences_threaded(pool, tasks, offsets, data, bits)
+                got = dedup_mod._first_occurrences_threaded(pool, tasks, offsets, data, bits)
                 assert got.tolist() == want, (bits, tasks)
 
 
@@ -253,7 +256,7 @@ def test_first_occurrences_confirms_equal_hashes_byte_by_byte():
     data = np.frombuffer(data_buf, dtype=np.uint8)
     rows = (np.uint64(0xDEADBEEF) << np.uint64(32)) | np.arange(len(values), dtype=np.uint64)
     first = np.ones(len(values), dtype=bool)
-    seg_mod._dedup_parts(offsets, data, rows, np.array([0, len(values)], dtype=np.int64), 0, 1, first)
+    dedup_mod._dedup_parts(offsets, data, rows, np.array([0, len(values)], dtype=np.int64), 0, 1, first)
     assert first.tolist() == reference_first(values)
 
 
@@ -263,8 +266,8 @@ def test_threaded_kernels_from_many_threads_at_once_and_on_one_core(monkeypatch)
     rng = np.random.default_rng(1)
     business, subscriber, n_sub, ts, inbound = random_log(rng, 3000, "milliseconds")
     order = reference_order(business, subscriber, ts, inbound)
-    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel_mod, "threads", lambda: 2)
     results = []
 
     def work():
@@ -278,9 +281,9 @@ def test_threaded_kernels_from_many_threads_at_once_and_on_one_core(monkeypatch)
         t.join()
     assert results == [True] * 6
     # one core (or NUMBA_NUM_THREADS=1): the serial kernels, no pool
-    monkeypatch.setattr(seg_mod, "threads", lambda: 1)
-    monkeypatch.setattr(seg_mod, "_first_occurrences_threaded", None)
-    monkeypatch.setattr(seg_mod, "_radix_order_threaded", None)
+    monkeypatch.setattr(parallel_mod, "threads", lambda: 1)
+    monkeypatch.setattr(dedup_mod, "_first_occurrences_threaded", None)
+    monkeypatch.setattr(order_mod, "_radix_order_threaded", None)
     assert first_occurrences(pa.array(values)).tolist() == want
     assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), order)
     assert first_occurrences(pa.array([], pa.string())).tolist() == []
@@ -290,9 +293,9 @@ def test_threads_follow_numba_setting_and_affinity(monkeypatch):
     import numba
 
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
-    assert seg_mod.threads() == 1
+    assert parallel_mod.threads() == 1
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 64)
-    assert 1 <= seg_mod.threads() <= 64
+    assert 1 <= parallel_mod.threads() <= 64
 
 
 def test_segment_is_the_same_on_one_thread_and_several(monkeypatch):
@@ -310,10 +313,10 @@ def test_segment_is_the_same_on_one_thread_and_several(monkeypatch):
     })
     from viber_sessions.segment import segment
 
-    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 10**12)
+    monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_ROWS", 10**12)
     one = segment(frame)
-    monkeypatch.setattr(seg_mod, "PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(seg_mod, "threads", lambda: 2)
+    monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel_mod, "threads", lambda: 2)
     several = segment(frame)
     for name in ("billing", "reason", "session", "s_first", "s_close", "s_inbound", "s_outbound"):
         assert np.array_equal(getattr(one, name), getattr(several, name)), name

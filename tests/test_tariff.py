@@ -362,7 +362,7 @@ def test_unreadable_tariff_files_give_one_line(tmp_path, monkeypatch):
     assert message(tmp_path / "a\nb.toml") == repr(str(tmp_path / "a\nb.toml")) + ": no such tariff file"
     huge = tmp_path / "huge.toml"
     huge.write_text(OK_TOML + "#" + "x" * 2000 + "\n")
-    monkeypatch.setattr(tariff_module, "MAX_TARIFF_BYTES", 1024)
+    monkeypatch.setattr(tariff_module.files, "MAX_TARIFF_BYTES", 1024)   # read where the file is read
     assert message(huge) == f"{huge}: is larger than 1024 bytes: not a tariff file"
     monkeypatch.undo()
     huge.write_text(OK_TOML + "#" + "x" * (16 * 1024 * 1024) + "\n")

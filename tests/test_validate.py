@@ -36,9 +36,25 @@ def write(path: Path, rows: list[str], header: str = HEADER) -> str:
     return str(path)
 
 
-def check(inputs, tariff=None, **kw) -> v.Report:
-    return v.validate(inputs if isinstance(inputs, list) else [inputs], LoadOptions(), tariff,
-                      now_ns=kw.pop("now_ns", NOW), **kw)
+@pytest.fixture(autouse=True)
+def many_buckets(monkeypatch):
+    """--memory-limit runs in these tests use several buckets and small Parquet batches."""
+    from viber_sessions.chunked import Plan
+    from viber_sessions.validate import bounded
+
+    monkeypatch.setattr(bounded, "plan", lambda files, limit: Plan(buckets=3, batch_rows=1000, rows_estimate=0))
+
+
+def check(inputs, tariff=None, bounded=True, **kw) -> v.Report:
+    """The in-memory report, held equal to the one made within a memory limit (unless
+    ``bounded`` is False; never for standard input)."""
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    now_ns = kw.pop("now_ns", NOW)
+    report = v.validate(inputs, LoadOptions(), tariff, now_ns=now_ns, **kw)
+    if bounded and "stdin" not in kw and "-" not in inputs:
+        bounded = v.validate(inputs, LoadOptions(), tariff, now_ns=now_ns, memory_limit=64 * 2**20, **kw)
+        assert v.report_dict(bounded) == v.report_dict(report)
+    return report
 
 
 def table_text(report: v.Report, width: int = 60, **kw) -> str:
@@ -219,7 +235,7 @@ def test_every_load_notice_is_a_warning(monkeypatch):
         return log
 
     monkeypatch.setattr(v, "load", load_with_notices)
-    report = check(BASIC, TARIFF)
+    report = check(BASIC, TARIFF, bounded=False)          # the notices are made up in memory only
     assert [(p.row, p.code, p.severity) for p in report.findings] == [
         (None, "some_future_notice", "warning"), (3, "no_final_newline", "warning")]
     assert report.exit_code == 0

@@ -219,3 +219,41 @@ def test_data_outputs_inside_an_input_folder_are_refused(tmp_path):
     # an invoice JSON is no log: it may live there
     r = run("invoice", str(logs), "--tariff", TARIFF, "--period", "2026-10", "-q", "-o", str(logs / "inv.json"))
     assert r.exit_code == 0 and (logs / "inv.json").exists()
+
+
+# --- typed tables: Parquet keeps the types, CSV and JSON show text ----------------------------
+
+def test_as_text_shows_timestamps_as_iso_text_and_rejected_rows_as_written():
+    from decimal import Decimal
+
+    ns = [1_791_190_800_000_000_000, None, 1_791_190_800_250_000_000]
+    table = pa.table({"timestamp": pa.array(ns, pa.timestamp("ns", tz="UTC")),
+                      "raw_timestamp": pa.array([None, "not-a-date", None], pa.string()),
+                      "amount": pa.array([Decimal("1.20"), None, Decimal("0")], pa.decimal128(38, 2)),
+                      "kind": pa.array(["a", "b", "a"]).dictionary_encode()})
+    text = writing.as_text(table)
+    assert text.column("timestamp").to_pylist() == ["2026-10-05T09:00:00Z", "not-a-date", "2026-10-05T09:00:00.25Z"]
+    assert text.column("kind").type == pa.string() and text.column("amount").type == pa.decimal128(38, 2)
+    assert writing.csv_bytes(table).decode().splitlines() == [
+        '"timestamp","raw_timestamp","amount","kind"', '"2026-10-05T09:00:00Z",,1.20,"a"',
+        '"not-a-date","not-a-date",,"b"', '"2026-10-05T09:00:00.25Z",,0.00,"a"']
+    assert writing.parquet_ready(table).schema.field("kind").type == pa.string()
+    assert writing.parquet_ready(table).schema.field("timestamp").type == pa.timestamp("ns", tz="UTC")
+
+
+def test_audit_parquet_files_are_typed_and_csv_files_are_text(tmp_path):
+    args = ["invoice", LOG, "--tariff", TARIFF, "--period", "2026-10", "--tz", "Europe/Moscow", "-q", "--format",
+            "json", "-o", str(tmp_path / "i.json")]
+    assert run(*args, "--messages-out", str(tmp_path / "m.parquet"), "--sessions-out", str(tmp_path / "s.parquet")
+               ).exit_code == 0
+    assert run(*args, "--messages-out", str(tmp_path / "m.csv"), "--sessions-out", str(tmp_path / "s.csv")
+               ).exit_code == 0
+    m, s = pq.read_table(tmp_path / "m.parquet"), pq.read_table(tmp_path / "s.parquet")
+    assert m.schema.field("timestamp").type == pa.timestamp("ns", tz="UTC")
+    assert m.schema.field("amount").type == pa.decimal128(38, 2)
+    assert s.schema.field("start").type == s.schema.field("expires_at").type == pa.timestamp("ns", tz="UTC")
+    assert m.schema.field("business_id").type == pa.string()
+    with open(tmp_path / "m.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["timestamp"] for r in rows] == writing.as_text(m).column("timestamp").to_pylist()
+    assert [r["amount"] for r in rows] == [("" if a is None else str(a)) for a in m.column("amount").to_pylist()]

@@ -7,7 +7,12 @@ The pipeline is ``load`` (files -> :class:`MessageLog`) -> ``segment`` (sessions
     log = vs.load(["messages.csv"])
     tariff = vs.load_tariff("tariff.toml")
     seg = vs.segment(log, tariff)
-    invoice = vs.bill(seg, tariff, vs.Period.parse("2026-10", "Europe/Moscow"))
+    invoice = vs.billing.bill(seg, tariff, vs.Period.parse("2026-10", "Europe/Moscow"))
+
+For notebooks, ``vs.bill`` bills in one call and gives pandas DataFrames (:mod:`.api`)::
+
+    billed = vs.bill("messages.parquet", "tariff.toml", "2026-10", tz="Europe/Moscow")
+    billed.invoice, billed.invoice_lines(), billed.sessions(), billed.messages()
 """
 
 import sys
@@ -18,7 +23,7 @@ __version__ = "0.1.0"
 # The names below load on first use (PEP 562), so that the command line can install its signal
 # handlers before numba, pyarrow and pandas are imported.
 _EXPORTS = {
-    "Invoice": "billing", "bill": "billing",
+    "Invoice": "billing", "bill": "api", "Billing": "api",
     "BillingError": "errors", "InputError": "errors", "Problem": "errors", "TariffError": "errors",
     "UsageError": "errors", "ViberSessionsError": "errors",
     "LoadOptions": "load", "MessageLog": "load", "from_table": "load", "load": "load",

@@ -14,10 +14,11 @@ import numpy as np
 
 from . import money
 from .errors import BillingError
-from .segment import DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION, Segmentation
+from .segment import BEFORE_CUT, C_OPEN, DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION, Segmentation
 from .countries import region_names
 from .tariff import Tariff
-from .timeutil import Period, iso_utc
+from .status import PROVISIONAL, Coverage, coverage, coverage_warnings
+from .timeutil import Period
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,17 @@ class RowCounts:
     in_session: int
     out_of_session: int
     blank_lines: int = 0      # blank lines and all-empty rows: outside the identity (not in ``read``)
+    before_cut: int = 0       # rows timestamped before a carried-in state's cut (counted, otherwise ignored)
 
     def balanced(self) -> bool:
-        return self.read == self.duplicates + self.rejected + self.excluded + self.in_session + self.out_of_session
+        return self.read == (self.duplicates + self.rejected + self.excluded + self.before_cut + self.in_session
+                             + self.out_of_session)
+
+    def __add__(self, o: "RowCounts") -> "RowCounts":
+        return RowCounts(read=self.read + o.read, duplicates=self.duplicates + o.duplicates,
+                         rejected=self.rejected + o.rejected, excluded=self.excluded + o.excluded,
+                         in_session=self.in_session + o.in_session, out_of_session=self.out_of_session + o.out_of_session,
+                         blank_lines=self.blank_lines + o.blank_lines, before_cut=self.before_cut + o.before_cut)
 
 
 @dataclass(frozen=True)
@@ -82,22 +91,28 @@ class Invoice:
     amount_due: Decimal = Decimal(0)
     decimals: int = 2                           # decimals of net, tax and amount_due (the minor unit)
     zoned: bool = False                         # the tariff has zones (the table shows a zone column)
+    coverage: Coverage | None = None            # what the data covers; its status: final or provisional
+
+    @property
+    def status(self) -> str:
+        return self.coverage.status if self.coverage is not None else PROVISIONAL
 
 
 def row_counts(seg: Segmentation) -> RowCounts:
-    counts = np.bincount(seg.billing, minlength=4)
+    counts = np.bincount(seg.billing, minlength=5)
     return RowCounts(read=seg.log.rows_read, duplicates=int(counts[DUPLICATE]), rejected=seg.log.n_rejected,
                      excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
-                     out_of_session=int(counts[OUT_OF_SESSION]), blank_lines=seg.log.blank_lines)
+                     out_of_session=int(counts[OUT_OF_SESSION]), blank_lines=seg.log.blank_lines,
+                     before_cut=int(counts[BEFORE_CUT]))
 
 
 def part_tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = None) -> Tally:
     """The tally of one part of a log (a bucket of whole conversations): its loaded rows only;
     rejected rows and blank lines are counted once, by :func:`rejected_tally`."""
-    counts = np.bincount(seg.billing, minlength=4)
+    counts = np.bincount(seg.billing, minlength=5)
     rows = RowCounts(read=len(seg.log), duplicates=int(counts[DUPLICATE]), rejected=0,
                      excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
-                     out_of_session=int(counts[OUT_OF_SESSION]))
+                     out_of_session=int(counts[OUT_OF_SESSION]), before_cut=int(counts[BEFORE_CUT]))
     return tally(seg, period, accounts, rows=rows)
 
 
@@ -145,22 +160,24 @@ class Tally:
     loaded: set = field(default_factory=set)               # every account with a loaded row
     plans: dict = field(default_factory=dict)   # account -> (Limits, sessions on) its sessions were computed with
     unclassified: bool = False   # lines whose subscriber country was not looked up (country ""): no zone prices
+    open_sessions: int = 0       # sessions starting in the period that are still open at the end of the data
+    state_cut: int | None = None   # the cut of the carried-in state the sessions started from
+    state_from: int | None = None  # where the history behind that state began
 
     def __add__(self, other: "Tally") -> "Tally":
         r, o = self.rows, other.rows
         firsts = [t for t in (self.first_ts, other.first_ts) if t is not None]
         lasts = [t for t in (self.last_ts, other.last_ts) if t is not None]
         return Tally(
-            rows=RowCounts(read=r.read + o.read, duplicates=r.duplicates + o.duplicates, rejected=r.rejected + o.rejected,
-                           excluded=r.excluded + o.excluded, in_session=r.in_session + o.in_session,
-                           out_of_session=r.out_of_session + o.out_of_session,
-                           blank_lines=r.blank_lines + o.blank_lines),
+            rows=r + o, open_sessions=self.open_sessions + other.open_sessions,
             first_ts=min(firsts) if firsts else None, last_ts=max(lasts) if lasts else None,
             present=self.present | other.present, seen=self.seen | other.seen,
             sessions=self.sessions + other.sessions, in_session=self.in_session + other.in_session,
             lines=self.lines + other.lines, outbound_types=self.outbound_types + other.outbound_types,
             not_allowed=self.not_allowed + other.not_allowed, loaded=self.loaded | other.loaded,
             plans={**self.plans, **other.plans},
+            state_cut=self.state_cut if self.state_cut is not None else other.state_cut,
+            state_from=self.state_from if self.state_from is not None else other.state_from,
             unclassified=self.unclassified or other.unclassified)
 
 
@@ -176,69 +193,108 @@ def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = No
     Out-of-session lines are keyed by the subscriber's country too when ``countries`` (default:
     when the tariff the segmentation was given has zones); each distinct subscriber is looked
     up once (:mod:`viber_sessions.countries`). Otherwise the country is ``""``."""
+    return tally_periods(seg, [period], accounts, rows, countries)[0]
+
+
+def period_index(ts: np.ndarray, periods: Sequence[Period]) -> np.ndarray:
+    """Per timestamp: the index of the period of ``periods`` (sorted, disjoint) holding it, -1 for none."""
+    edges = np.array([x for p in periods for x in (p.start_ns, p.end_ns)], dtype=np.int64)
+    at = np.searchsorted(edges, ts, side="right") - 1
+    return np.where((at >= 0) & (at % 2 == 0), at // 2, -1)
+
+
+def tally_periods(seg: Segmentation, periods: Sequence[Period], accounts: Sequence[str] | None = None,
+                  rows: RowCounts | None = None, countries: bool | None = None) -> list[Tally]:
+    """:func:`tally` of each of ``periods`` (sorted, disjoint) in one pass over the rows: the
+    period of each row is found once and is part of every counting key."""
     log = seg.log
     names = log.businesses.to_pylist()
-    nb = len(names)
-    selected = account_codes(seg, accounts)
+    nb, npd = len(names), len(periods)
     keep = np.ones(nb, dtype=bool)
+    selected = account_codes(seg, accounts)
     if selected is not None:
         keep[:] = False
         keep[selected] = True
     if countries is None:
         countries = seg.plan is not None and seg.plan.has_zones
-    lo, hi = period.start_ns, period.end_ns
-    in_period = (log.timestamp >= lo) & (log.timestamp < hi)
+    pidx = period_index(log.timestamp, periods)
     mine = keep[log.business]
-    present = np.bincount(log.business[in_period], minlength=nb) > 0
-    billed = seg.s_billable & (seg.s_start >= lo) & (seg.s_start < hi) & keep[seg.s_business]
+    counted = (pidx >= 0) & mine
+    present = np.bincount(pidx[pidx >= 0] * nb + log.business[pidx >= 0], minlength=npd * nb).reshape(npd, nb) > 0
+    s_pidx = period_index(seg.s_start, periods)
+    billed = seg.s_billable & (s_pidx >= 0) & keep[seg.s_business]
+    sessions = _per_period(names, s_pidx[billed], seg.s_business[billed], npd)
+    opened = (s_pidx >= 0) & keep[seg.s_business] & (seg.s_close == C_OPEN)
+    open_counts = np.bincount(s_pidx[opened], minlength=npd)
+    in_session = _per_period(names, pidx[counted & (seg.billing == SESSION)],
+                             log.business[counted & (seg.billing == SESSION)], npd)
+    group = _Grouping(seg, names, bool(countries))
+    lines = group.count(counted & (seg.billing == OUT_OF_SESSION), pidx, npd, True, bool(countries))
+    not_allowed = group.count(counted & (seg.reason == R_TYPE_NOT_ALLOWED), pidx, npd, False)
+    active = (seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)
+    outbound_types = group.count(active & mine & ~log.inbound, np.zeros(len(log), np.int64), 1, False)[0]
+    rows = rows or row_counts(seg)
+    first = int(log.timestamp.min()) if len(log) else None
+    last = int(log.timestamp.max()) if len(log) else None
+    plans = {name: (seg.limits_of(b), not (seg.plans is not None and bool(seg.plans.sessions_off[b])))
+             for b, name in enumerate(names)}
+    return [Tally(rows=rows, first_ts=first, last_ts=last,
+                  present={names[b] for b in np.flatnonzero(present[k] & keep).tolist()},
+                  seen=set(names) & set(accounts) if accounts else set(), sessions=sessions[k],
+                  in_session=in_session[k], lines=lines[k], outbound_types=outbound_types,
+                  not_allowed=not_allowed[k], loaded=set(names), unclassified=bool(lines[k]) and not countries,
+                  plans=plans, open_sessions=int(open_counts[k]),
+                  state_cut=seg.carry.cut_ns if seg.carry is not None else None,
+                  state_from=seg.carry.data_from if seg.carry is not None else None)
+            for k in range(npd)]
 
-    def grouped(mask: np.ndarray, with_direction: bool, by_country: bool = False) -> Counter:
-        nt = max(len(log.message_types), 1)
-        key = log.business[mask].astype(np.int64) * 2
+
+def _per_period(names: list[str], pidx: np.ndarray, business: np.ndarray, npd: int) -> list[Counter]:
+    """Counts by (period, account name) as one Counter per period."""
+    nb = len(names)
+    counts = np.bincount(pidx.astype(np.int64) * nb + business, minlength=npd * nb).reshape(npd, nb)
+    return [Counter({names[b]: int(counts[k, b]) for b in np.flatnonzero(counts[k]).tolist()}) for k in range(npd)]
+
+
+class _Grouping:
+    """Counts of rows by (period, account[, direction], type[, country]) with numpy."""
+
+    def __init__(self, seg: Segmentation, names: list[str], countries: bool):
+        self.seg, self.names = seg, names
+        self.regions = region_names() if countries else ("",)
+
+    def count(self, mask: np.ndarray, pidx: np.ndarray, npd: int, with_direction: bool,
+              by_country: bool = False) -> list[Counter]:
+        log, names = self.seg.log, self.names
+        nb, nt = len(names), max(len(log.message_types), 1)
+        key = (pidx[mask].astype(np.int64) * nb + log.business[mask]) * 2
         if with_direction:
             key += ~log.inbound[mask]
         key = key * nt + log.mtype[mask]
         nc, regions = 1, ("",)
         if by_country:
-            regions = region_names()
+            regions = self.regions
             nc = len(regions)
-            key = key * nc + seg.countries(log.subscriber[mask])
-        bins = nb * 2 * nt * nc
+            key = key * nc + self.seg.countries(log.subscriber[mask])
+        bins = npd * nb * 2 * nt * nc
         if bins <= 4 * len(key) + 1024:          # a dense count is cheaper than sorting the keys
             counts = np.bincount(key, minlength=bins)
             keys = np.flatnonzero(counts)
             counts = counts[keys]
         else:
             keys, counts = np.unique(key, return_counts=True)
-        out = Counter()
+        out = [Counter() for _ in range(npd)]
         for k, c in zip(keys.tolist(), counts.tolist()):
             k, country = divmod(k, nc)
-            b, rest = divmod(k, 2 * nt)
-            outbound, t = divmod(rest, nt)
+            k, t = divmod(k, nt)
+            k, outbound = divmod(k, 2)
+            period, b = divmod(k, nb)
             if with_direction:
-                out[(names[b], "outbound" if outbound else "inbound", log.message_types[t], regions[country])] = c
+                out[period][(names[b], "outbound" if outbound else "inbound", log.message_types[t],
+                             regions[country])] = c
             else:
-                out[(names[b], log.message_types[t])] = c
+                out[period][(names[b], log.message_types[t])] = c
         return out
-
-    active = (seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)
-    lines = grouped(in_period & mine & (seg.billing == OUT_OF_SESSION), True, bool(countries))
-    return Tally(
-        rows=rows or row_counts(seg),
-        first_ts=int(log.timestamp.min()) if len(log) else None,
-        last_ts=int(log.timestamp.max()) if len(log) else None,
-        present={names[b] for b in np.flatnonzero(present & keep).tolist()},
-        seen=set(names) & set(accounts) if accounts else set(),
-        sessions=_name_counts(names, seg.s_business[billed], nb),
-        in_session=_name_counts(names, log.business[in_period & mine & (seg.billing == SESSION)], nb),
-        lines=lines,
-        outbound_types=grouped(active & mine & ~log.inbound, False),
-        not_allowed=grouped(in_period & mine & (seg.reason == R_TYPE_NOT_ALLOWED), False),
-        loaded=set(names),
-        unclassified=bool(lines) and not countries,
-        plans={name: (seg.limits_of(b), not (seg.plans is not None and bool(seg.plans.sessions_off[b])))
-               for b, name in enumerate(names)},
-    )
 
 
 def check_plans(t: Tally, tariff: Tariff) -> None:
@@ -254,7 +310,23 @@ def check_plans(t: Tally, tariff: Tariff) -> None:
 
 def bill(seg: Segmentation, tariff: Tariff, period: Period, accounts: Sequence[str] | None = None) -> Invoice:
     """The invoice of ``period`` for every account with a loaded message in it (or ``accounts``)."""
+    if seg.carry is not None:
+        return bill_periods(seg, tariff, [period], accounts)[0]
     return price(tally(seg, period, accounts, countries=tariff.has_zones), tariff, period, seg.limits, accounts)
+
+
+def bill_periods(seg: Segmentation, tariff: Tariff, periods: Sequence[Period],
+                 accounts: Sequence[str] | None = None) -> list[Invoice]:
+    """The invoice of each of ``periods`` (sorted, disjoint) from one segmentation: each equals
+    :func:`bill` of that period alone. A carried-in state cut after the first period's start
+    is refused (the state does not describe that period's beginning)."""
+    if seg.carry is not None and periods and seg.carry.cut_ns > periods[0].start_ns:
+        from .status import iso
+        raise BillingError(f"the carried-in state is cut at {iso(seg.carry.cut_ns)}, after the start of the period "
+                           f"{periods[0]} ({iso(periods[0].start_ns)}): bill from the period that starts at the cut "
+                           "or later")
+    tallies = tally_periods(seg, periods, accounts, countries=tariff.has_zones)
+    return [price(t, tariff, p, seg.limits, accounts) for t, p in zip(tallies, periods)]
 
 
 def check_accounts(t: Tally, accounts: Sequence[str] | None) -> None:
@@ -313,13 +385,15 @@ def price(t: Tally, tariff: Tariff, period: Period, limits=None, accounts: Seque
                                      usage=usage, minimum_charge_top_up=top_up, net=net, tax=tax,
                                      amount_due=money.total([net, tax]), decimals=plan.decimals,
                                      tax_rate=plan.tax_rate))
-    coverage = max([limits, *(tariff.plan(b).limits for b in t.present)], key=lambda l: l.window_ns)
+    longest = max([limits, *(tariff.plan(b).limits for b in t.present)], key=lambda l: l.window_ns)
+    covered = coverage(t.first_ts, t.last_ts, period, longest.window_ns, t.open_sessions, t.state_cut, t.state_from)
     return Invoice(period=str(period), timezone=period.tz, currency=tariff.currency, places=tariff.places,
                    rows=t.rows, accounts=tuple(result), total=money.total(a.total for a in result),
-                   warnings=tuple(warnings(t, period, coverage, accounts) + override_warnings(t, tariff)),
+                   warnings=tuple(warnings(t, period, longest, accounts) + override_warnings(t, tariff)),
                    net=money.total(a.net for a in result), tax=money.total(a.tax for a in result),
                    amount_due=money.total(a.amount_due for a in result),
-                   decimals=max(p.decimals for p in tariff.plans()), zoned=tariff.has_zones)
+                   decimals=max(p.decimals for p in tariff.plans()), zoned=tariff.has_zones,
+                   coverage=covered)
 
 
 def override_warnings(t: Tally, tariff: Tariff) -> list[str]:
@@ -344,7 +418,7 @@ def warnings(t: Tally, period: Period, limits, accounts: Sequence[str] | None = 
     out: list[str] = []
     if t.first_ts is None:
         return ["no message was loaded"]
-    out += coverage_warnings(t.first_ts, t.last_ts, period, limits)
+    out += coverage_warnings(t.first_ts, t.last_ts, period, limits, t.state_cut)
     if not t.present:
         out.append(f"no account has a message timestamped in {period}")
     for a in sorted(set(accounts or ()) - t.present):
@@ -360,25 +434,4 @@ def warnings(t: Tally, period: Period, limits, accounts: Sequence[str] | None = 
                    f"session ({', '.join(types)}) sent while a session was open; billed per message")
     if t.rows.rejected:
         out.append(f"{t.rows.rejected} invalid row(s) were rejected and billed nowhere (see --rejects)")
-    return out
-
-
-def coverage_warnings(first: int, last: int, period: Period, limits) -> list[str]:
-    """What part of ``period`` the loaded data (from ``first`` to ``last``, ns) does not cover."""
-    at = lambda ns: iso_utc(np.array([ns]))[0].as_py()  # noqa: E731
-    lo, hi, window = period.start_ns, period.end_ns, limits.window_ns
-    hours = f"{limits.window_hours:g} h"
-    if last < lo or first >= hi:
-        return [f"the loaded data ({at(first)} to {at(last)}) does not reach into the period {at(lo)} to {at(hi)}"]
-    out = []
-    if first > lo:
-        out.append(f"the loaded data starts at {at(first)}, after the period start {at(lo)}: the period is not "
-                   f"covered from {at(lo)} to {at(first)}, and sessions that began before the data are not seen")
-    elif first > lo - window:
-        out.append(f"the loaded data starts at {at(first)}, less than one session window ({hours}) before the "
-                   f"period start {at(lo)}: sessions that began before {at(first)} are not seen, so messages of "
-                   "such sessions may be billed as out of session")
-    if last < hi - window:
-        out.append(f"the loaded data ends at {at(last)}, more than one session window ({hours}) before the period "
-                   f"end {at(hi)}: the period is not covered from {at(last)} to {at(hi)}")
     return out

@@ -1,13 +1,17 @@
-"""The same log priced under several tariffs or limits, side by side, through the invoice path."""
+"""The same log priced under several tariffs or limits, side by side, through the invoice path
+(:func:`compare_runs`): in memory the log is loaded once and segmented once per distinct set of
+limits (:func:`compare`); out of core and on Dask each variant is one ``core.run``."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Sequence
 
 from . import money
 from .billing import Invoice, bill
+from .core import Engine, Local, Request, Result, prepare, run, with_notices
 from .load import MessageLog
 from .segment import segment
 from .tariff import Tariff
@@ -41,15 +45,43 @@ def what_if_variants(tariffs: Sequence[tuple[str, Tariff]], per_message: bool = 
     return variants
 
 
-def per_message_tariff(tariff: Tariff, log: MessageLog) -> Tariff:
-    """No session can open (no message type may open one), and no fee for the sessions feature:
-    every outbound message is billed at its type price (and zone), every inbound one at the
-    inbound price; in every account's plan."""
-    def change(plan: Tariff) -> Tariff:
-        every_type = frozenset(log.message_types) | plan.limits.non_opening_types
-        return plan.replace(monthly_fee=Decimal(0), limits=plan.limits.replace(non_opening_types=every_type))
+def per_message_tariff(tariff: Tariff, log: MessageLog | None = None) -> Tariff:
+    """No sessions in any account's plan (``sessions = false``: no message opens one) and no fee
+    for the sessions feature: every outbound message is billed at its type price (and zone),
+    every inbound one at the inbound price. (``log`` is not needed; kept for older callers.)"""
+    return tariff.map_plans(lambda plan: plan.replace(monthly_fee=Decimal(0), sessions=False))
 
-    return tariff.map_plans(change)
+
+def variant_tariff(v: Variant) -> Tariff:
+    """The tariff a variant is billed with."""
+    return per_message_tariff(v.tariff) if v.per_message else v.tariff
+
+
+def compare_runs(request: Request, variants: Sequence[Variant], engine: Engine | None = None, progress=None
+                 ) -> tuple[list[tuple[Variant, Invoice]], Result]:
+    """Each variant's invoice (with the reader's notices among its warnings, as ``core.run``
+    gives them) and the first variant's result (its rejected rows, sources and notices). In
+    memory (``engine`` None or ``Local()``) the log is loaded once for every variant; other
+    engines bill each variant by ``core.run(request, engine)`` with the variant's tariff."""
+    if engine is None or isinstance(engine, Local):
+        return _in_memory(request, variants, progress)
+    out = []
+    first = None
+    for v in variants:
+        result = run(dataclasses.replace(request, tariff=variant_tariff(v)), engine, progress)
+        first = first or result
+        out.append((v, result.invoice))
+    return out, first
+
+
+def _in_memory(request: Request, variants: Sequence[Variant], progress=None
+               ) -> tuple[list[tuple[Variant, Invoice]], Result]:
+    period = Period.parse(request.period, request.tz)
+    log, _ = prepare(dataclasses.replace(request, tariff=variant_tariff(variants[0])))
+    billed = billed_variants(log, variants, period, request.accounts, progress)
+    out = [(v, with_notices(inv, log.notices)) for v, inv, _ in billed]
+    v, _, seg = billed[0]
+    return out, Result(log=log, tariff=variant_tariff(v), segmentation=seg, invoice=out[0][1])
 
 
 def _plan_key(tariff: Tariff) -> tuple:
@@ -62,15 +94,24 @@ def compare(log: MessageLog, variants: Sequence[Variant], period: Period,
             accounts: Sequence[str] | None = None) -> list[tuple[Variant, Invoice]]:
     """Each variant's invoice, computed by the invoice path (segment + bill, each account under
     its plan); segmentations are shared between variants whose plans have the same limits."""
+    return [(v, inv) for v, inv, _ in billed_variants(log, variants, period, accounts)]
+
+
+def billed_variants(log: MessageLog, variants: Sequence[Variant], period: Period,
+                    accounts: Sequence[str] | None = None, progress=None) -> list[tuple[Variant, Invoice, object]]:
+    """``(variant, invoice, segmentation)`` per variant (see :func:`compare`); ``progress(what,
+    done, total)`` is told as each variant is billed."""
     cache = {}
     out = []
-    for v in variants:
-        tariff = per_message_tariff(v.tariff, log) if v.per_message else v.tariff
+    for k, v in enumerate(variants, start=1):
+        tariff = variant_tariff(v)
         key = _plan_key(tariff)
         seg = cache.get(key)
         if seg is None:
             seg = cache[key] = segment(log, tariff)
-        out.append((v, bill(seg, tariff, period, accounts)))
+        out.append((v, bill(seg, tariff, period, accounts), seg))
+        if progress:
+            progress("variants", k, len(variants))
     return out
 
 

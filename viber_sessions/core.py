@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
 from . import tables, writing
 from .billing import Invoice, bill
-from .errors import UsageError
 from .load import LoadOptions, MessageLog, load
 from .segment import Segmentation, segment
 from .tariff import Tariff, load_tariff
@@ -47,7 +46,10 @@ class Request:
 @dataclass(eq=False)
 class Result:
     """One result type for every engine. ``log`` and ``segmentation`` are there in memory only
-    (the engines that bill in parts never hold the whole log)."""
+    (the engines that bill in parts never hold the whole log); ``parts`` is there out of core
+    and on Dask: what makes the audit tables part by part (its open files, or the cluster it
+    started, are released by :meth:`close`, or when the result is dropped: no code of ours runs
+    then, so a signal at that moment still ends the run in one line)."""
 
     log: MessageLog | None
     tariff: Tariff
@@ -56,6 +58,7 @@ class Result:
     rejected: pa.Table | None = None
     sources: list[str] = field(default_factory=list)
     notices: tuple = ()          # what the reader noticed (errors.Problem), also among the invoice's warnings
+    parts: object = None         # chunked.Buckets or dask_engine.DaskParts
 
     def __post_init__(self):
         if self.log is not None:
@@ -63,26 +66,38 @@ class Result:
             self.sources = self.sources or list(self.log.sources)
             self.notices = self.notices or tuple(self.log.notices)
 
-    def messages(self):
-        """The ``--messages-out`` table, part by part (in memory: one part)."""
-        yield tables.messages_table(self._whole("--messages-out"))
+    def messages(self) -> Iterator[pa.Table]:
+        """The ``--messages-out`` table, part by part (in memory: one part): one row per input
+        row in input order, the rejected rows among them, on every engine."""
+        if self.segmentation is not None:
+            yield tables.messages_table(self.segmentation)
+        else:
+            yield from self.parts.tables("messages")
 
-    def sessions(self, tz: str):
-        """The ``--sessions-out`` table, part by part (in memory: one part)."""
-        yield tables.sessions_table(self._whole("--sessions-out"), tz)
+    def sessions(self, tz: str, where: Callable | None = None) -> Iterator[pa.Table]:
+        """The ``--sessions-out`` table, part by part (in memory: one part), ordered by business,
+        subscriber, start and id on every engine; only the sessions where ``where(segmentation)``
+        (a mask, e.g. :class:`viber_sessions.sessionlist.Filter`) holds, when given."""
+        if self.segmentation is not None:
+            seg = self.segmentation
+            yield tables.sessions_table(seg, tz, None if where is None else where(seg))
+        else:
+            yield from self.parts.tables("sessions", tz, where)
 
-    def _whole(self, what: str) -> Segmentation:
-        if self.segmentation is None:
-            raise UsageError(f"{what} needs the whole log in memory: it cannot be combined with --memory-limit "
-                             "or --engine dask")
-        return self.segmentation
+    def close(self) -> None:
+        if self.parts is not None:
+            self.parts.close()
+
+    def __enter__(self) -> "Result":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
 class Local:
     """In memory: load the whole log, segment, bill."""
-
-    audit_tables = True
 
     def invoice(self, request: Request, progress=None) -> Result:
         return run_invoice(request, progress=progress)
@@ -95,8 +110,6 @@ class OutOfCore:
 
     memory_limit: int
     workdir: str | None = None
-    audit_tables = False
-
     def invoice(self, request: Request, progress=None) -> Result:
         return run_invoice_chunked(request, self.memory_limit, self.workdir, progress)
 
@@ -106,8 +119,6 @@ class Dask:
     """On a Dask cluster (``scheduler`` address, or ``local``; :mod:`viber_sessions.dask_engine`)."""
 
     scheduler: str = "local"
-    audit_tables = False
-
     def invoice(self, request: Request, progress=None) -> Result:
         return run_invoice_dask(request, self.scheduler, progress)
 
@@ -116,10 +127,12 @@ Engine = Local | OutOfCore | Dask
 
 
 def check_engine(engine: Engine, messages_out: str | None = None, sessions_out: str | None = None) -> None:
-    """Refuse, before any work, an output the engine cannot write."""
-    if not engine.audit_tables and (messages_out or sessions_out):
-        raise UsageError("--messages-out and --sessions-out need the whole log in memory: they cannot be combined "
-                         "with --memory-limit or --engine dask")
+    """Refuse, before any work, an engine that cannot run here (Dask not installed). Every
+    engine writes every output."""
+    if isinstance(engine, Dask):
+        from . import dask_engine
+
+        dask_engine.require_dask()
 
 
 def run(request: Request, engine: Engine | None = None, progress=None) -> Result:
@@ -170,7 +183,8 @@ def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None
     result = chunked.run_invoice(request.inputs, request.load_options(), tariff, period, memory_limit,
                                  request.accounts, workdir, progress)
     return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
-                  rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices))
+                  rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices),
+                  parts=result.parts)
 
 
 def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
@@ -180,15 +194,28 @@ def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
     result = dask_engine.run_invoice(request, scheduler, progress=progress)
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
     return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
-                  rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices))
+                  rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices),
+                  parts=result.parts)
 
 
 def write_outputs(result: Result, tz: str, out: writing.OutputSet, messages_out: str | None = None,
                   sessions_out: str | None = None, rejects: str | None = None) -> None:
-    """Stage the optional audit files of a run (any engine) in ``out``."""
+    """Stage the optional audit files of a run (any engine) in ``out``: the same bytes whatever
+    the engine (parts of :data:`~viber_sessions.outofcore.runs.PART_ROWS` rows, one row group each)."""
     if messages_out:
-        writing.write_tables(result.messages(), out.stage(messages_out), messages_out)
+        write_parts(result.messages(), out.stage(messages_out), messages_out)
     if sessions_out:
-        writing.write_tables(result.sessions(tz), out.stage(sessions_out), sessions_out)
+        write_parts(result.sessions(tz), out.stage(sessions_out), sessions_out)
     if rejects:
         writing.write_table(result.rejected, out.stage(rejects), rejects)
+
+
+def write_parts(parts: Iterator[pa.Table], tmp: str, target: str) -> None:
+    """Tables that arrive part by part as one file (``writing.write_tables``), cut into parts of
+    a fixed number of rows first, so that every engine writes the same bytes."""
+    from .outofcore.runs import fixed_parts
+
+    try:
+        writing.write_tables(fixed_parts(parts), tmp, target)
+    finally:
+        parts.close()

@@ -21,11 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .billing import combine, part_tally, price
-from .chunked import BUCKET_SCHEMA, ChunkedResult, bucket_log, bucket_rows
+from .chunked import ChunkedResult
 from .errors import InputError, UsageError
 from .load import (REJECTED_SCHEMA, LoadOptions, all_rejected, check_parquet_sizes, expand_inputs, no_data_rows,
                    open_parquet, read_parquet, read_raw, reading, type_columns)
 from .load.assembly import rejected_table
+from .outofcore.partition import BUCKET_SCHEMA, bucket_log, bucket_rows, empty_log, segment_bucket
+from .outofcore.runs import ordered, table_of
 from .segment import first_occurrences, segment
 from .tariff import Tariff, load_tariff
 from .timeutil import Period
@@ -34,7 +36,8 @@ ROW_BITS = 40               # order key = file index << 40 | row in file: input 
 PIECE_ROWS = 2_000_000
 
 
-def _require_dask():
+def require_dask() -> None:
+    """Refuse --engine dask when Dask is not installed."""
     try:
         import dask  # noqa: F401
         import distributed  # noqa: F401
@@ -100,7 +103,8 @@ def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
     return {"frame": frame, "n_rows": t.n_rows, "n_invalid": t.n_invalid,
             "first_problem": problems[0][1] if problems else None, "rejected": rejected,
             "ts_max": int(t.timestamp[keep].max()) if keep.any() else None,
-            "file_index": piece.file_index, "blank": t.blank, "notices": list(t.notices), "header": t.header}
+            "file_index": piece.file_index, "base": piece.base, "blank": t.blank, "notices": list(t.notices),
+            "header": t.header}
 
 
 def _renumber(stats: list[dict]) -> None:
@@ -108,7 +112,7 @@ def _renumber(stats: list[dict]) -> None:
     does not count the blank rows of earlier pieces: take those off (in place)."""
     blank_before: dict[int, int] = {}
     for s in stats:
-        shift = blank_before.get(s["file_index"], 0)
+        shift = s["shift"] = blank_before.get(s["file_index"], 0)
         blank_before[s["file_index"]] = shift + s["blank"]
         if not shift:
             continue
@@ -162,6 +166,116 @@ def _bill(pdf: pd.DataFrame, dups: np.ndarray, tariff: Tariff, period: Period, a
     return pd.DataFrame({"tally": [pickle.dumps(part_tally(seg, period, accounts))]})
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Where a piece's rows go in the whole input: a row's key (file index << ROW_BITS | row in
+    the file, blank rows of earlier pieces counted) plus its piece's delta is its global row."""
+
+    starts: np.ndarray          # first key of each piece, sorted
+    deltas: np.ndarray
+
+    @classmethod
+    def of(cls, stats: list[dict], offsets: np.ndarray) -> "Rows":
+        keys = [(s["file_index"] << ROW_BITS) + s["base"] for s in stats]
+        deltas = [int(offsets[s["file_index"]]) - s.get("shift", 0) - (s["file_index"] << ROW_BITS) for s in stats]
+        order = np.argsort(keys, kind="stable")
+        return cls(np.array(keys, dtype=np.int64)[order], np.array(deltas, dtype=np.int64)[order])
+
+    def globalize(self, keys: np.ndarray) -> np.ndarray:
+        return keys + self.deltas[np.searchsorted(self.starts, keys, side="right") - 1]
+
+
+@dataclass(frozen=True, eq=False)
+class Segmenting:
+    """What a worker needs to segment its partition exactly as in memory: the rows' places in
+    the whole input, its repeated message ids (global rows) and its latest instant."""
+
+    files: list
+    offsets: np.ndarray
+    rows: Rows
+    dups: np.ndarray
+    data_end: int
+    tariff: Tariff
+
+
+def _table_part(pdf: pd.DataFrame, kind: str, tz: str, where, parts: Segmenting) -> pd.DataFrame:
+    """The audit table ``kind`` of one partition of whole conversations (on a worker), as the
+    Arrow IPC bytes of a run (see :mod:`viber_sessions.outofcore.runs`)."""
+    if len(pdf) == 0:
+        return pd.DataFrame({"table": pd.Series([], dtype=object)})
+    table = pa.Table.from_pandas(pdf[[f.name for f in BUCKET_SCHEMA]], schema=BUCKET_SCHEMA, preserve_index=False)
+    table = table.set_column(0, "row", pa.array(parts.rows.globalize(table.column("row").to_numpy()), pa.int64()))
+    seg = segment_bucket(table, parts.files, parts.offsets, parts.dups, parts.tariff, parts.data_end)
+    run = table_of(seg, kind, tz, where)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, run.schema) as writer:
+        writer.write_table(run)
+    return pd.DataFrame({"table": [sink.getvalue().to_pybytes()]})
+
+
+@dataclass
+class DaskParts:
+    """What makes the audit tables of a Dask run again on the cluster (the pieces are read
+    again; the duplicates, rows and latest instant found by the run are reused). The client
+    merges the partitions' runs in about MERGE_BUDGET bytes."""
+
+    request: object
+    scheduler: str
+    segmenting: Segmenting
+    rejected: pa.Table
+    buckets: int
+    client: object = None
+    own: tuple = ()              # the client and local cluster this engine started (closed by ``close``)
+
+    def tables(self, kind: str, tz: str = "UTC", where=None):
+        import dask
+        from distributed import as_completed
+
+        if self.client is None:
+            self.own = client_for(self.scheduler)
+            self.client = self.own[0]
+        ctx = self.segmenting
+        with dask.config.set({"dataframe.convert-string": False}):
+            plan = pieces(ctx.files, self.request.load_options())
+            futures = self.client.compute([dask.delayed(load_piece)(p, self.request.load_options(), self.buckets)
+                                           for p in plan])
+            shuffled = _frames(futures).shuffle(on="bucket", npartitions=self.buckets)
+            made = shuffled.map_partitions(_table_part, kind, tz, where, ctx,
+                                           meta=pd.DataFrame({"table": pd.Series(dtype=object)}))
+            parts = self.client.compute(made.to_delayed())
+
+            def runs():
+                for future in as_completed(parts):
+                    for blob in future.result()["table"]:
+                        yield pa.ipc.open_stream(blob).read_all()
+                    future.release()
+                if kind == "messages":
+                    for start in range(0, self.rejected.num_rows, PIECE_ROWS):
+                        log = empty_log(ctx.files, ctx.offsets, self.rejected.slice(start, PIECE_ROWS))
+                        yield table_of(segment(log, ctx.tariff, duplicates=np.zeros(0, dtype=bool), data_end=0), kind)
+
+            yield from ordered(runs(), kind, None, MERGE_BUDGET, len(parts) + 1)
+
+    def close(self) -> None:
+        close(self.own)
+        self.client, self.own = None, ()
+
+
+#: Bytes the client merges the partitions' audit tables in.
+MERGE_BUDGET = 512 << 20
+
+
+def _frames(futures):
+    import dask
+    import dask.dataframe as dd
+
+    meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+        ("row", "int64"), ("message_id", object), ("business_id", object), ("subscriber_id", object),
+        ("timestamp", "int64"), ("inbound", "bool"), ("message_type", object), ("status", object),
+        ("bucket", "int64"), ("id_bucket", "int64"))})
+    return dd.from_delayed([dask.delayed(_frame)(f) for f in futures], meta=meta, verify_meta=False)
+
+
 def client_for(scheduler: str):
     import logging
 
@@ -175,13 +289,42 @@ def client_for(scheduler: str):
     return Client(scheduler), None
 
 
+def _load(client, files, options, buckets: int | None):
+    """Read and type every piece on the cluster: (pieces, futures of their frames, their stats,
+    the number of buckets), after the in-memory loader's checks."""
+    import dask
+
+    plan = pieces(files, options)
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    buckets = buckets or max(2 * n_workers, len(plan))
+    futures = client.compute([dask.delayed(load_piece)(p, options, buckets) for p in plan])
+    stats = client.gather(client.map(_stats, futures))
+    _renumber(stats)
+    _check_rows(files, stats, options, sum(s["n_rows"] for s in stats))
+    return plan, futures, stats, buckets
+
+
+def _tally(client, frames, dups, tariff, period, accounts, data_end, buckets, progress):
+    from distributed import as_completed
+
+    billed = frames.shuffle(on="bucket", npartitions=buckets).map_partitions(
+        _bill, dups, tariff, period, accounts, data_end, meta=pd.DataFrame({"tally": pd.Series(dtype=object)}))
+    parts = client.compute(billed.to_delayed())
+    total = None
+    for done, future in enumerate(as_completed(parts), start=1):
+        for blob in future.result()["tally"]:
+            part = pickle.loads(blob)
+            total = part if total is None else total + part
+        if progress:
+            progress("cluster tasks", done, len(parts))
+    return total
+
+
 def run_invoice(request, scheduler: str = "local", client=None, progress=None, buckets: int | None = None
                 ) -> ChunkedResult:
     """The invoice of ``request`` computed on a Dask cluster (``scheduler`` address or 'local')."""
-    _require_dask()
+    require_dask()
     import dask
-    import dask.dataframe as dd
-    from distributed import as_completed
 
     period = Period.parse(request.period, request.tz)
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
@@ -189,22 +332,13 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
     files = expand_inputs(list(request.inputs))
     if "-" in files:
         raise UsageError("standard input cannot be billed with --engine dask; write it to a file first")
-    import logging
-
-    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
-    own = None
+    own = ()
     if client is None:
-        client, own = client_for(scheduler)
+        own = client_for(scheduler)
+        client = own[0]
     try:
         with dask.config.set({"dataframe.convert-string": False}):
-            plan = pieces(files, options)
-            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            buckets = buckets or max(2 * n_workers, len(plan))
-            loaded = [dask.delayed(load_piece)(p, options, buckets) for p in plan]
-            futures = client.compute(loaded)
-            stats = client.gather(client.map(_stats, futures))
-            _renumber(stats)
-            _check_rows(files, stats, options, sum(s["n_rows"] for s in stats))
+            plan, futures, stats, buckets = _load(client, files, options, buckets)
             n_rows = {}
             for s in stats:
                 n_rows[s["file_index"]] = n_rows.get(s["file_index"], 0) + s["n_rows"]
@@ -215,38 +349,32 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
             data_end = max(ends) if ends else 0
             if progress:
                 progress("files", len(plan), len(plan))
-
-            meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
-                ("row", "int64"), ("message_id", object), ("business_id", object), ("subscriber_id", object),
-                ("timestamp", "int64"), ("inbound", "bool"), ("message_type", object), ("status", object),
-                ("bucket", "int64"), ("id_bucket", "int64"))})
-            frames = dd.from_delayed([dask.delayed(_frame)(f) for f in futures], meta=meta, verify_meta=False)
+            frames = _frames(futures)
             ids = frames[["row", "message_id", "id_bucket"]].shuffle(on="id_bucket", npartitions=buckets)
             dup_rows = ids.map_partitions(_dups, meta=pd.DataFrame({"row": pd.Series(dtype="int64")})).compute()
             dups = np.sort(dup_rows["row"].to_numpy())
-            shuffled = frames.shuffle(on="bucket", npartitions=buckets)
-            billed = shuffled.map_partitions(_bill, dups, tariff, period, list(request.accounts), data_end,
-                                             meta=pd.DataFrame({"tally": pd.Series(dtype=object)}))
-            parts = client.compute(billed.to_delayed())
-            total = None
-            for done, future in enumerate(as_completed(parts), start=1):
-                for blob in future.result()["tally"]:
-                    part = pickle.loads(blob)
-                    total = part if total is None else total + part
-                if progress:
-                    progress("cluster tasks", done, len(parts))
+            total = _tally(client, frames, dups, tariff, period, list(request.accounts), data_end, buckets, progress)
         rows_read = int(offsets[-1])
         n_rej = sum(t.num_rows for t in rejected)
         blank = sum(s["blank"] for s in stats)
         total = combine([total] if total is not None else [], n_rej, blank, rows_read)
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
+        rows = Rows.of(stats, offsets)
+        parts = DaskParts(request=request, scheduler=scheduler, rejected=rej, buckets=buckets, client=client, own=own,
+                          segmenting=Segmenting(files, offsets, rows, rows.globalize(dups), data_end, tariff))
+        own = ()                             # the parts close it
         return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, list(request.accounts)),
                              rejected=rej, buckets=buckets, rows_read=rows_read, blank_lines=blank,
-                             notices=tuple(p for s in stats for p in s["notices"]))
+                             notices=tuple(p for s in stats for p in s["notices"]), parts=parts)
     finally:
-        if own is not None:
-            client.close()
-            own.close()
+        close(own)
+
+
+def close(own: tuple) -> None:
+    """Close what :func:`client_for` started (the client, then its local cluster)."""
+    for thing in own:
+        if thing is not None:
+            thing.close()
 
 
 def _globalize(rejected: pa.Table, offset: int) -> pa.Table:

@@ -34,11 +34,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
-from .load import (PARSE, REQUIRED, CsvLayout, LineCleaner, LoadOptions, MessageLog, RawFile, assemble, csv_opener,
-                   expand_inputs, is_parquet, no_data_rows, open_parquet, parse_timestamps, read_header, reading,
-                   type_columns)
+from .load import (REQUIRED, CsvLayout, LoadOptions, MessageLog, RawFile, assemble, csv_opener, expand_inputs,
+                   is_parquet, no_data_rows, open_parquet, parse_timestamps, read_header, reading, type_columns)
+from .load.batches import CsvBatches
 from .load.raw import all_missing, missing_mask
 from .errors import InputError
 from .load.options import EPOCH_UNITS
@@ -62,13 +61,33 @@ def explain(inputs: Sequence[str] | str, tariff, business: str, subscriber: str,
     return ex.explain(seg, tariff, business, subscriber, tz, period, session_id)
 
 
-def candidate_log(inputs: Sequence[str] | str, business: str, subscribers: Sequence[str],
-                  options: LoadOptions | None = None, stdin=None) -> tuple[MessageLog, int]:
-    """(the candidate rows of the conversation of ``business`` with any of the ``subscribers``
-    spellings as a MessageLog whose rows keep their input numbers, the latest valid instant)."""
+def sessions(inputs: Sequence[str] | str, tariff, tz: str = "UTC", where=None, options: LoadOptions | None = None,
+             stdin=None):
+    """The ``--sessions-out`` table of the sessions of ``where.accounts`` and ``where.subscribers``
+    (a :class:`viber_sessions.sessionlist.Filter` naming at least one of them) that the other
+    filters keep, reading only their candidates: the rows of the in-memory table."""
+    from . import tables
+    from .segment import segment
+
+    log, data_end = candidate_log(inputs, list(where.accounts) or None, list(where.subscribers) or None, options,
+                                  stdin)
+    seg = segment(log, tariff, data_end=data_end)
+    return tables.sessions_table(seg, tz, where(seg))
+
+
+def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | None,
+                  subscribers: Sequence[str] | None, options: LoadOptions | None = None,
+                  stdin=None) -> tuple[MessageLog, int]:
+    """(the candidate rows of the conversations of ``business`` (one id or several) with any of
+    the ``subscribers`` spellings as a MessageLog whose rows keep their input numbers, the latest
+    valid instant). None for the businesses or the subscribers: any (not both)."""
     options = options or LoadOptions()
     files = expand_inputs([inputs] if isinstance(inputs, str) else [str(i) for i in inputs])
-    scan = Scan(options, [business], list(subscribers))
+    businesses = [business] if isinstance(business, str) else business
+    if businesses is None and subscribers is None:
+        raise ValueError("candidate_log needs businesses or subscribers")
+    scan = Scan(options, None if businesses is None else list(businesses),
+                None if subscribers is None else list(subscribers))
     sources = []
     for fi, name in enumerate(files):
         with reading(name):
@@ -117,10 +136,10 @@ class Scan:
     """What the reading of every batch keeps: the conversation's message ids (with the place of
     their last conversation row), the candidate rows of each file, and the latest valid instant."""
 
-    def __init__(self, options: LoadOptions, businesses: list[str], subscribers: list[str]):
+    def __init__(self, options: LoadOptions, businesses: list[str] | None, subscribers: list[str] | None):
         self.options = options
-        self.businesses = pa.array(businesses, pa.string())
-        self.subscribers = pa.array(subscribers, pa.string())
+        self.businesses = None if businesses is None else pa.array(businesses, pa.string())
+        self.subscribers = None if subscribers is None else pa.array(subscribers, pa.string())
         self.last: dict[str, tuple[int, int]] = {}       # id -> (file, row) of its last conversation row
         self.ids = pa.array([], pa.string())
         self.parts: dict[int, list[tuple[np.ndarray, pa.Table, np.ndarray]]] = {}
@@ -130,8 +149,10 @@ class Scan:
         """Keep the candidates of one batch (all columns, no blank row); True when it brought
         message ids not known before."""
         mid = text(table.column("message_id"))
-        conv = matches(table.column("business_id"), self.businesses) & \
-            matches(table.column("subscriber_id"), self.subscribers)
+        conv = np.ones(table.num_rows, dtype=bool)
+        for column, values in (("business_id", self.businesses), ("subscriber_id", self.subscribers)):
+            if values is not None:
+                conv &= matches(table.column(column), values)
         grew = False
         if conv.any():
             for m, p in zip(mid.filter(pa.array(conv)).to_pylist(), pos[conv].tolist()):
@@ -254,6 +275,8 @@ class ParquetSource:
         beyond it either way)."""
         rg = self.pf.metadata.row_group(g)
         for canonical, values in (("business_id", scan.businesses), ("subscriber_id", scan.subscribers)):
+            if values is None:          # any value
+                continue
             i = self.columns.get(self.options.source_name(canonical))
             stats = rg.column(i).statistics if i is not None else None
             if stats is None or not stats.has_min_max or not isinstance(stats.min, str) or \
@@ -327,43 +350,24 @@ class ParquetSource:
 
 class CsvSource:
     """One CSV file, streamed with the loader's exact line reading (invalid lines are set aside
-    and keep their row numbers)."""
+    and keep their row numbers; :class:`~viber_sessions.load.batches.CsvBatches`)."""
 
     def __init__(self, fi: int, name: str, options: LoadOptions, stdin=None):
-        self.fi, self.name, self.options = fi, name, options
-        self.opener = csv_opener(name, stdin)
+        self.fi, self.name, self.options, self.stdin = fi, name, options, stdin
         self.n_rows = self.blank = 0
         self.header = True
         self.template = pa.table({c: pa.array([], pa.string()) for c in REQUIRED})
-        with self.opener() as stream:
+        with csv_opener(name, stdin)() as stream:
             header = read_header(name, stream)
             if header.names is not None:
                 self.template = CsvLayout.of(name, header.names, options).empty()
 
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Table]]:
         """(row numbers in the file from 0, canonical columns as text) of each batch."""
-        with self.opener() as stream:
-            header = read_header(self.name, stream)
-            if header.names is None:
-                self.header, self.blank = False, header.blank
-                return
-            layout = CsvLayout.of(self.name, header.names, self.options)
-            cleaner = LineCleaner(self.name, header.rest, stream, layout.check, None)
-            malformed, base = cleaner.bad, 0
-            if cleaner.prime():
-                reader = pacsv.open_csv(cleaner, read_options=layout.read_options(False, CSV_BLOCK),
-                                        parse_options=PARSE, convert_options=layout.convert_options(pa.string()))
-                for batch in reader:
-                    table = layout.canonical_table(pa.Table.from_batches([batch]))
-                    # the lines set aside so far may lie ahead: those inside this batch's rows
-                    k = 0
-                    while k < len(malformed) and malformed[k][0] <= base + table.num_rows + k:
-                        k += 1
-                    skipped = [r - 1 - base for r, _, _ in malformed[:k]]
-                    del malformed[:k]
-                    yield np.delete(np.arange(base, base + table.num_rows + k), skipped), table
-                    base += table.num_rows + k
-            self.n_rows, self.blank = cleaner.rows, header.blank + cleaner.blank
+        csv = CsvBatches(self.name, self.options, CSV_BLOCK, stdin=self.stdin)
+        for batch in csv:
+            yield batch.positions, batch.table
+        self.n_rows, self.blank, self.header = csv.rows, csv.blank, csv.header
 
     def scan(self, scan: Scan) -> None:
         grew_at = -1

@@ -26,11 +26,14 @@ def invoice_dict(inv: Invoice, provenance: dict | None = None) -> dict:
     fmt = lambda amount: money.fmt(amount, inv.places)  # noqa: E731
     doc = {
         "period": inv.period,
+        "status": inv.status,
+        "coverage": inv.coverage.as_dict() if inv.coverage is not None else None,
         "timezone": inv.timezone,
         "currency": inv.currency,
         "rows": {"read": inv.rows.read, "duplicates": inv.rows.duplicates, "rejected": inv.rows.rejected,
-                 "excluded": inv.rows.excluded, "in_session": inv.rows.in_session,
-                 "out_of_session": inv.rows.out_of_session, "blank_lines": inv.rows.blank_lines},
+                 "excluded": inv.rows.excluded, "before_cut": inv.rows.before_cut,
+                 "in_session": inv.rows.in_session, "out_of_session": inv.rows.out_of_session,
+                 "blank_lines": inv.rows.blank_lines},
         "accounts": [{
             "business_id": a.business_id,
             "subscription_fee": fmt(a.subscription_fee),
@@ -59,6 +62,32 @@ def invoice_dict(inv: Invoice, provenance: dict | None = None) -> dict:
 
 def invoice_json(inv: Invoice, provenance: dict | None = None) -> str:
     return json.dumps(invoice_dict(inv, provenance), indent=2, ensure_ascii=False) + "\n"
+
+
+def invoices_dict(invoices, provenance: dict | None = None) -> dict:
+    """Several periods' invoices: ``{"invoices": [...], "generated_by": ...}``."""
+    doc: dict = {"invoices": [invoice_dict(inv) for inv in invoices]}
+    if provenance is not None:
+        doc["generated_by"] = provenance
+    return doc
+
+
+def invoices_json(invoices, provenance: dict | None = None) -> str:
+    return json.dumps(invoices_dict(invoices, provenance), indent=2, ensure_ascii=False) + "\n"
+
+
+def invoices_csv(invoices) -> str:
+    """The CSV lines of every period, one header (the ``period`` column tells them apart)."""
+    parts = [invoice_csv(inv) for inv in invoices]
+    return parts[0] + "".join(p.split("\n", 1)[1] for p in parts[1:])
+
+
+def invoices_table(invoices, console) -> None:
+    """Each period's invoice as tables, one after another."""
+    for k, inv in enumerate(invoices):
+        if k:
+            console.print("", markup=False)
+        invoice_table(inv, console)
 
 
 INVOICE_CSV_COLUMNS = ("period", "business_id", "item", "direction", "message_type", "zone", "count", "unit_price",
@@ -149,7 +178,8 @@ def invoice_table(inv: Invoice, console) -> None:
     never cut (see :func:`fit_table`). Warnings are not part of the table: the CLI writes them
     to stderr."""
     fmt = lambda amount: money.fmt(amount, inv.places)  # noqa: E731
-    console.print(f"Invoice {inv.period} ({inv.timezone}), amounts in {inv.currency}", style="bold", markup=False)
+    console.print(f"Invoice {inv.period} ({inv.timezone}), {inv.status}, amounts in {inv.currency}", style="bold",
+                  markup=False)
     zone = [""] if inv.zoned else []
     for a in inv.accounts:
         rows = [["monthly fee", *zone, "1", fmt(a.subscription_fee), fmt(a.subscription_fee)],
@@ -170,8 +200,14 @@ def invoice_table(inv: Invoice, console) -> None:
                   f"{money.fmt(inv.amount_due, inv.decimals)} {inv.currency}", style="bold", markup=False)
     r = inv.rows
     blank = f" ({r.blank_lines} blank line(s) skipped)" if r.blank_lines else ""
+    cut = f" + {r.before_cut} before the cut" if r.before_cut else ""
     console.print(f"Rows: {r.read} read = {r.duplicates} duplicates + {r.rejected} rejected + {r.excluded} excluded"
-                  f" + {r.in_session} in session + {r.out_of_session} out of session{blank}", markup=False)
+                  f"{cut} + {r.in_session} in session + {r.out_of_session} out of session{blank}", markup=False)
+    if inv.coverage is not None and inv.status != "final":
+        c = inv.coverage
+        console.print(f"Provisional: final once the data covers {c.as_dict()['needed_from']} to "
+                      f"{c.as_dict()['needed_to']} (loaded: {c.as_dict()['data_from']} to {c.as_dict()['data_to']}; "
+                      f"{c.open_sessions} session(s) of the period still open)", markup=False)
 
 
 def _percent(rate) -> str:

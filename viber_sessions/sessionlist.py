@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -33,19 +34,74 @@ def select(seg: Segmentation, accounts: Sequence[str] = (), subscribers: Sequenc
     return mask
 
 
-def summary(seg: Segmentation, mask: np.ndarray) -> dict:
-    n = int(mask.sum())
-    by_close = np.bincount(seg.s_close[mask], minlength=len(CLOSE_NAMES))
-    by_origin = np.bincount(seg.s_origin[mask], minlength=len(ORIGIN_NAMES))
-    sizes = (seg.s_inbound[mask].astype(np.int64) + seg.s_outbound[mask])
-    return {
-        "sessions": n,
-        "by_close_reason": {name: int(c) for name, c in zip(CLOSE_NAMES, by_close)},
-        "by_origin": {name: int(c) for name, c in zip(ORIGIN_NAMES, by_origin)},
-        "billable": int(seg.s_billable[mask].sum()),
-        "billable_share": round(float(seg.s_billable[mask].mean()), 4) if n else 0.0,
-        "median_messages": float(np.median(sizes)) if n else 0.0,
-    }
+@dataclass(frozen=True)
+class Filter:
+    """The filters of a session listing, as a mask over a segmentation's sessions (see
+    :func:`select`); picklable, so that a Dask worker can apply it to its part."""
+
+    accounts: tuple = ()
+    subscribers: tuple = ()
+    period: Period | None = None
+    close_reasons: tuple = ()
+    billable: bool | None = None
+
+    def __call__(self, seg: Segmentation) -> np.ndarray:
+        return select(seg, self.accounts, self.subscribers, self.period, self.close_reasons, self.billable)
+
+
+class Summary:
+    """Sessions by close reason and origin, the billable ones and the median size, added up
+    from session tables (``--sessions-out`` columns) part by part."""
+
+    def __init__(self):
+        self.by_close = dict.fromkeys(CLOSE_NAMES, 0)
+        self.by_origin = dict.fromkeys(ORIGIN_NAMES, 0)
+        self.sessions = self.billable = 0
+        self.sizes = np.zeros(0, dtype=np.int64)       # sessions per number of messages
+
+    def add(self, table) -> None:
+        for counts, column in ((self.by_close, "close_reason"), (self.by_origin, "origin")):
+            for name in table.column(column).to_pylist():
+                counts[name] += 1
+        self.sessions += table.num_rows
+        self.billable += int(np.sum(table.column("billable").to_numpy(zero_copy_only=False)))
+        size = (table.column("inbound_messages").to_numpy(zero_copy_only=False).astype(np.int64)
+                + table.column("outbound_messages").to_numpy(zero_copy_only=False))
+        grown = np.bincount(size, minlength=len(self.sizes))
+        grown[:len(self.sizes)] += self.sizes
+        self.sizes = grown
+
+    def tee(self, parts):
+        """The parts as they are, each added on the way."""
+        for part in parts:
+            self.add(part)
+            yield part
+
+    def median(self) -> float:
+        n = self.sessions
+        if not n:
+            return 0.0
+        cum = np.cumsum(self.sizes)
+        lo, hi = (int(np.searchsorted(cum, k, side="right")) for k in ((n - 1) // 2, n // 2))
+        return (lo + hi) / 2
+
+    def as_dict(self) -> dict:
+        n = self.sessions
+        return {
+            "sessions": n,
+            "by_close_reason": dict(self.by_close),
+            "by_origin": dict(self.by_origin),
+            "billable": self.billable,
+            "billable_share": round(self.billable / n, 4) if n else 0.0,
+            "median_messages": self.median(),
+        }
+
+
+def summary(table) -> dict:
+    """The summary of one session table."""
+    s = Summary()
+    s.add(table)
+    return s.as_dict()
 
 
 def summary_line(s: dict) -> str:
@@ -57,8 +113,9 @@ def summary_line(s: dict) -> str:
             f"({s['billable_share'] * 100:.1f} %); median {s['median_messages']:g} messages per session")
 
 
-def render_table(table, line: str, limit: int, console) -> None:
-    """At most ``limit`` sessions on a terminal (long values wrap, none is cut), then the summary."""
+def render_table(table, line: str, limit: int, console, total: int | None = None) -> None:
+    """At most ``limit`` sessions of ``table`` (the first ones of ``total``) on a terminal (long
+    values wrap, none is cut), then the summary."""
     from rich.table import Table
 
     view = Table()
@@ -67,6 +124,7 @@ def render_table(table, line: str, limit: int, console) -> None:
     for row in table.slice(0, limit).to_pylist():
         view.add_row(*("" if v is None else str(v) for v in row.values()))
     console.print(view)
-    if table.num_rows > limit:
-        console.print(f"... {table.num_rows - limit} more (use --output FILE for all)", markup=False)
+    total = table.num_rows if total is None else total
+    if total > limit:
+        console.print(f"... {total - limit} more (use --output FILE for all)", markup=False)
     console.print(line, markup=False)

@@ -11,6 +11,11 @@ tab or carriage return; OWASP "CSV injection") are written with a leading ``'``,
 numbers and phone numbers such as ``+79001234567``; a value that itself starts with ``'`` gets
 one more, so readers that remove exactly one leading ``'`` get every value back. Parquet and
 JSON keep values as they are.
+
+Tables arrive typed (:mod:`viber_sessions.tables`): timestamps as ``timestamp[ns, UTC]``, money
+as ``decimal128``, repeated strings dictionary-encoded. Parquet keeps the types (dictionaries
+are written as plain strings); CSV and JSON get :func:`as_text`: ISO-8601 UTC text for
+timestamps, so CSV files read as before.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from .entry import held
 from .errors import UsageError, ViberSessionsError
 
 FORMATS = {".json": "json", ".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet",
-           ".txt": "table", ".table": "table"}
+           ".txt": "table", ".table": "table", ".html": "html", ".htm": "html"}
 
 
 class OutputError(ViberSessionsError):
@@ -239,9 +244,44 @@ def neutralise(table: pa.Table) -> pa.Table:
     return table
 
 
+def as_text(table: pa.Table) -> pa.Table:
+    """``table`` as CSV and JSON show it: each timestamp as ISO-8601 UTC text
+    (``2026-10-05T09:00:00Z``, fractions of a second only when present); a null timestamp with a
+    ``raw_<name>`` column beside it (a rejected row's) as that raw text, so a rejected row reads
+    as it was written; dictionary-encoded columns as their values. Other columns (numbers,
+    decimals, booleans, strings) stay as they are."""
+    from .timeutil import iso_utc
+
+    names = table.column_names
+    for i, field in enumerate(table.schema):
+        col = table.column(i)
+        if pa.types.is_timestamp(field.type):
+            col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            ns = col.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+            text = iso_utc(ns.fill_null(0).to_numpy(zero_copy_only=False))
+            if col.null_count:
+                raw = f"raw_{field.name}"
+                fill = (table.column(raw).combine_chunks().cast(pa.string()) if raw in names
+                        else pa.nulls(len(col), pa.string()))
+                text = pc.if_else(col.is_valid(), text, fill)
+            table = table.set_column(i, field.name, text)
+        elif pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, col.cast(field.type.value_type))
+    return table
+
+
+def parquet_ready(table: pa.Table) -> pa.Table:
+    """``table`` as Parquet stores it: dictionary-encoded columns as their plain values (a reader
+    gets the same column types whether or not a column was encoded); every other type kept."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
+
+
 def csv_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
-    pacsv.write_csv(neutralise(table), buf, pacsv.WriteOptions(quoting_style="needed"))
+    pacsv.write_csv(neutralise(as_text(table)), buf, pacsv.WriteOptions(quoting_style="needed"))
     return buf.getvalue()
 
 
@@ -251,11 +291,11 @@ def write_table(table: pa.Table, tmp: str, target: str, kind: str | None = None)
     kind = kind or output_format(target, ("csv", "parquet"))
     try:
         if kind == "parquet":
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(parquet_ready(table), tmp, compression="zstd")
         else:
             compression = "gzip" if target.lower().endswith(".gz") else None
             with pa.output_stream(tmp, compression=compression) as out:
-                pacsv.write_csv(neutralise(table), out, pacsv.WriteOptions(quoting_style="needed"))
+                pacsv.write_csv(neutralise(as_text(table)), out, pacsv.WriteOptions(quoting_style="needed"))
     except OSError as exc:
         raise _fail(target, exc) from None
 
@@ -268,11 +308,13 @@ def write_tables(parts, tmp: str, target: str) -> None:
     try:
         for k, table in enumerate(parts):
             if kind == "parquet":
+                table = parquet_ready(table)
                 writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
                 writer.write_table(table)
             else:
                 sink = sink or pa.output_stream(tmp, compression="gzip" if target.lower().endswith(".gz") else None)
-                pacsv.write_csv(neutralise(table), sink, pacsv.WriteOptions(quoting_style="needed", include_header=k == 0))
+                pacsv.write_csv(neutralise(as_text(table)), sink,
+                                pacsv.WriteOptions(quoting_style="needed", include_header=k == 0))
     except OSError as exc:
         raise _fail(target, exc) from None
     finally:

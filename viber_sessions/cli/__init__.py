@@ -7,7 +7,7 @@ module per group of commands (``options`` holds what they share, ``app`` the gro
 from __future__ import annotations
 
 from .. import entry
-from . import audit, generate, invoice, statements, validate  # noqa: F401  (registers the commands)
+from . import audit, config, generate, invoice, report, statements, validate  # noqa: F401  (registers the commands)
 from .app import cli
 
 __all__ = ["cli", "main"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
 import click
 
+from ..errors import UsageError
+from ..timeutil import check_timezone
 from .app import cli
-from .options import (check_outputs_before, default_format, input_options, invalid_options, json_rows, make_console,
-                      make_request, period_of, table_outputs)
+from .options import (check_outputs_before, choose_engine, default_format, input_options, invalid_options, json_rows,
+                      make_console, make_request, period_of, table_outputs)
 
 
 @cli.command()
@@ -28,20 +31,30 @@ from .options import (check_outputs_before, default_format, input_options, inval
               help="Write the sessions to this file (.csv or .parquet, atomically).")
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
               help="At most this many rows in the terminal table (files get every row).")
-def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit, rejects, quiet, **kw):
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              help="Work within about this much memory (e.g. 1GB): the log is partitioned by conversation on disk "
+                   "(see invoice). Chosen automatically when the input is clearly larger than memory.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the temporary files of --memory-limit (default: the system's temporary folder).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]').")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit, rejects, quiet, memory_limit, workdir,
+             engine, scheduler, **kw):
     """List the sessions of LOG... with their origin, close reason and billing.
 
     Prints a summary line: sessions by close reason and origin, the billable share and the
-    median number of messages per session.
+    median number of messages per session. With --account or --subscriber (and no --rejects)
+    only the rows of those conversations are read (and the rows sharing their message ids), so
+    a log of any size is listed in little memory.
 
     \b
     Example:
       viber-sessions sessions sample_data/messages.parquet --tariff sample_data/tariff.toml \\
           --account shop --close-reason unanswered_limit
     """
-    from .. import core, sessionlist, tables, writing
-    from ..errors import UsageError
-    from ..segment import segment
+    from .. import core, sessionlist, writing
 
     if output:
         kind = writing.output_format(output, ("csv", "parquet", "json"))
@@ -54,31 +67,70 @@ def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit,
     table_outputs(**{"--rejects": rejects})
     check_outputs_before(kw, {"--output": output, "--rejects": rejects})
     request = make_request(kw)
-    period = period_of(kw)
-    log, tariff = core.prepare(request)
-    seg = segment(log, tariff)
-    mask = sessionlist.select(seg, accounts, subscribers, period, close_reasons, billable)
-    table = tables.sessions_table(seg, kw["tz"], mask)
-    line = sessionlist.summary_line(sessionlist.summary(seg, mask))
-    with writing.OutputSet() as out:
-        if rejects:
-            writing.write_table(log.rejected, out.stage(rejects), rejects)
-        if output and fmt in ("csv", "parquet"):
-            writing.write_table(table, out.stage(output), output, fmt)
-        elif output:
-            writing.write_text(out.stage(output), json_rows(table), output)
+    where = sessionlist.Filter(tuple(accounts), tuple(subscribers), period_of(kw), tuple(close_reasons), billable)
+    summary = sessionlist.Summary()
+    with session_parts(request, where, rejects, memory_limit, workdir, engine, scheduler, quiet) as (parts, result):
+        parts = summary.tee(parts)
+        with writing.OutputSet() as out:
+            if rejects:
+                writing.write_table(result.rejected, out.stage(rejects), rejects)
+            if output and fmt in ("csv", "parquet"):
+                core.write_parts(parts, out.stage(output), output)
+            elif output or fmt == "json":
+                text = json_rows(concat(parts))
+                if output:
+                    writing.write_text(out.stage(output), text, output)
+            elif fmt == "table":
+                shown = first_rows(parts, limit)
+            else:
+                for k, part in enumerate(parts):
+                    data = writing.csv_bytes(part)
+                    sys.stdout.buffer.write(data if k == 0 else data.split(b"\n", 1)[1])   # one header
+                sys.stdout.flush()
+    line = sessionlist.summary_line(summary.as_dict())
     if fmt == "table":
-        sessionlist.render_table(table, line, limit, make_console())
+        sessionlist.render_table(shown, line, limit, make_console(), summary.sessions)
         return
     if fmt == "json" and not output:
-        click.echo(json_rows(table), nl=False)
-    elif not output:
-        sys.stdout.buffer.write(writing.csv_bytes(table))
-        sys.stdout.flush()
+        click.echo(text, nl=False)
     if not quiet:
         click.echo(line, err=True)
 
 
+@contextlib.contextmanager
+def session_parts(request, where, rejects, memory_limit, workdir, engine, scheduler, quiet):
+    """(the session table part by part, the result whose ``rejected`` rows --rejects writes):
+    by pushdown when only some accounts or subscribers are asked for and no --rejects, else on
+    the engine the options choose."""
+    from .. import core, pushdown
+    from ..tariff import load_tariff
+
+    if (where.accounts or where.subscribers) and not rejects:
+        check_timezone(request.tz, "--tz")
+        yield iter([pushdown.sessions(request.inputs, load_tariff(request.tariff), request.tz, where,
+                                      request.load_options())]), None
+        return
+    chosen = choose_engine(engine, scheduler, memory_limit, workdir, request, quiet)
+    core.check_engine(chosen)
+    with core.run(request, chosen) as result:
+        yield result.sessions(request.tz, where), result
+
+
+def concat(parts):
+    import pyarrow as pa
+
+    parts = list(parts)
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
+def first_rows(parts, limit: int):
+    """The first ``limit`` rows of the parts (all parts are read: the summary needs them)."""
+    kept, count = [], 0
+    for part in parts:
+        if count < limit or not kept:
+            kept.append(part.slice(0, max(0, limit - count)))
+            count += kept[-1].num_rows
+    return concat(kept)
 
 
 @cli.command()
@@ -102,7 +154,6 @@ def explain(business, subscriber, session_id, fmt, rejects, quiet, **kw):
     from .. import explain as ex
     from .. import pushdown
     from ..tariff import load_tariff
-    from ..timeutil import check_timezone
 
     # only the rows the explanation needs are read (see pushdown.py): a log of any size
     check_timezone(kw["tz"], "--tz")

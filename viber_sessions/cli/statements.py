@@ -9,8 +9,29 @@ import click
 
 from .app import cli
 from .options import (
-    check_outputs_before, default_format, finite, input_options, invalid_options, make_console, make_request,
-    money_option, parse_map, period_of, table_outputs)
+    Progress, apply_options, check_outputs_before, choose_engine, default_format, finite, input_options,
+    invalid_options, make_console, make_request, money_option, parse_map, period_of, table_outputs)
+
+#: Where a command runs (as for ``invoice``): in memory, within --memory-limit on disk, or on Dask.
+#: (To move to cli/options.py, shared with invoice and sessions.)
+engine_options = lambda func: apply_options(func, [  # noqa: E731
+    click.option("--memory-limit", default=None, metavar="SIZE",
+                 help="Work within about this much memory (e.g. 4GB): partition the log by conversation on disk "
+                      "and work bucket by bucket. Chosen automatically when the input is clearly larger than memory."),
+    click.option("--workdir", type=click.Path(file_okay=False), default=None,
+                 help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder)."),
+    click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                 help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]')."),
+    click.option("--scheduler", default=None, metavar="ADDRESS",
+                 help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster."),
+])
+
+
+def engine_of(kw: dict, request, quiet: bool):
+    """The engine the options in ``kw`` ask for (they are taken out of ``kw``)."""
+    return choose_engine(kw.pop("engine"), kw.pop("scheduler"), kw.pop("memory_limit"), kw.pop("workdir"), request,
+                         quiet)
+
 
 @cli.command()
 @input_options()
@@ -29,6 +50,7 @@ from .options import (
               help="Write every difference with its reason here (.csv or .parquet).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
               help="Report format (default: table on a terminal, else json).")
+@engine_options
 def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt, rejects, quiet, **kw):
     """Compare our sessions and charges for LOG... with a provider's statement.
 
@@ -39,43 +61,29 @@ def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt,
       viber-sessions reconcile sample_data/messages.parquet --tariff sample_data/tariff.toml \\
           --statement provider.csv --period 2026-10 --details differences.csv
     """
-    from .. import core, render, writing
+    from .. import core, writing
     from .. import reconcile as rc
-    from ..segment import segment
 
     table_outputs(**{"--details": details, "--rejects": rejects})
     check_outputs_before({**kw, "statement": statement}, {"--details": details, "--rejects": rejects})
     request = make_request(kw)
+    engine = engine_of(kw, request, quiet)
     period = period_of(kw)
-    log, tariff = core.prepare(request)
-    seg = segment(log, tariff)
-    result = rc.reconcile(seg, tariff, statement, kw["tz"], period, time_tolerance, statement_map, kw["input_tz"])
+    with Progress(quiet) as progress:
+        result = core.run(request, engine, progress)
+    tariff = result.tariff
+    rec = rc.reconcile(result, tariff, statement, kw["tz"], period, time_tolerance, statement_map, kw["input_tz"])
     with writing.OutputSet() as out:
         if details:
-            writing.write_table(rc.details_table(result, tariff.places), out.stage(details), details)
+            writing.write_table(rc.details_table(rec, tariff.places), out.stage(details), details)
         if rejects:
-            writing.write_table(log.rejected, out.stage(rejects), rejects)
-    doc = rc.as_dict(result, tariff.places, tolerance)
+            writing.write_table(result.rejected, out.stage(rejects), rejects)
+    doc = rc.as_dict(rec, tariff.places, tolerance)
     fmt = fmt or default_format("table", "json")
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        console = make_console()
-        console.print(f"Statement grain: {doc['grain']}; " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items()),
-                      markup=False)
-        cols = ["business_id", "our sessions", "statement sessions", "difference", "our amount", "statement amount",
-                "net difference", "gross difference"]
-        render.fit_table(console, cols, [[a["business_id"], str(a["our_sessions"]), str(a["statement_sessions"]),
-                                          f"{a['session_difference']:+d}", a["our_amount"], a["statement_amount"],
-                                          a["amount_difference"], a["gross_difference"]] for a in doc["accounts"]],
-                         set(cols[1:]))
-        for d in doc["details"][:50]:
-            console.print(f"{d['status']}: {d['business_id']} {d['subscriber_id'] or d['key']} "
-                          f"{d['our_start'] or d['statement_start']}: {d['reason']}", markup=False, soft_wrap=True)
-        if len(doc["details"]) > 50:
-            console.print(f"... {len(doc['details']) - 50} more differences (use --details FILE)", markup=False)
-        console.print(("within" if doc["within_tolerance"] else "NOT within") + f" tolerance {doc['tolerance']} "
-                      "(per account, gross)", markup=False)
+        rc.render_table(doc, make_console())
     sys.exit(0 if doc["within_tolerance"] else 1)
 
 
@@ -98,6 +106,7 @@ def reconcile(statement, statement_map, time_tolerance, tolerance, details, fmt,
               help="... with this behaviour at the business-message limit.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
               help="Report format (default: table on a terminal, else json).")
+@engine_options
 def compare(per_message, window_hours, max_unanswered, max_business_messages, after_message_limit, fmt, rejects,
             quiet, **kw):
     """Price LOG... under several tariffs or limits side by side, per account and in total.
@@ -108,27 +117,24 @@ def compare(per_message, window_hours, max_unanswered, max_business_messages, af
           --period 2026-10 --window-hours 12 --max-unanswered 5 --per-message
     """
     from .. import compare as cmp
-    from .. import core, render, writing
+    from .. import render, writing
     from ..tariff import load_tariff
-    from ..timeutil import Period
 
     table_outputs(**{"--rejects": rejects})
     check_outputs_before(kw, {"--rejects": rejects})
-    paths = list(kw["tariff_path"])
-    tariffs = [(p, load_tariff(p)) for p in paths]
-    period = Period.parse(kw["period"], kw["tz"])
-    log, _ = core.prepare(make_request(kw, tariff=tariffs[0][1]))
-    if rejects:
-        with writing.OutputSet() as out:
-            writing.write_table(log.rejected, out.stage(rejects), rejects)
+    tariffs = [(p, load_tariff(p)) for p in kw["tariff_path"]]
+    request = make_request(kw, tariff=tariffs[0][1])
+    engine = engine_of(kw, request, quiet)
     variants = cmp.what_if_variants(tariffs, per_message, window_hours, max_unanswered, max_business_messages,
                                     after_message_limit)
-    results = cmp.compare(log, variants, period, kw.get("accounts"))
+    with Progress(quiet) as progress:
+        results, first = cmp.compare_runs(request, variants, engine, progress)
+    if rejects:
+        with writing.OutputSet() as out:
+            writing.write_table(first.rejected, out.stage(rejects), rejects)
     doc = cmp.comparison_dict(results, render.invoice_dict)
     fmt = fmt or default_format("table", "json")
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     cmp.render_table(doc, make_console())
-
-

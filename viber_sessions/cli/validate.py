@@ -22,7 +22,17 @@ from .options import default_format, input_options, instant, make_console
               help="Rows after this instant are 'in the future' (default: the current time).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
               help="Report format (default: table on a terminal, else json).")
-def validate(fmt, since, until, now, quiet, **kw):
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              help="Check within about this much memory (e.g. 4GB): the log is read batch by batch and its rows "
+                   "kept in buckets on disk; the same report. Chosen automatically when the input is clearly "
+                   "larger than memory.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]'); the same report.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+def validate(fmt, since, until, now, quiet, memory_limit, workdir, engine, scheduler, **kw):
     """Check LOG... without billing it and report every problem found, not only the first.
 
     Each finding has a severity. error: the log cannot be billed as it is (unreadable
@@ -33,7 +43,8 @@ def validate(fmt, since, until, now, quiet, **kw):
     or outside --since/--until, a last line without a line end). note: a billing
     condition (business messages of a type not allowed in a session, with --tariff).
     The table summarises by code, then lists errors and warnings; --format json lists
-    every finding. Exit 0 without errors (warnings and notes allowed), 1 with errors,
+    every finding. The same report in memory, with --memory-limit and with --engine dask
+    (inputs must then be paths every worker can read). Exit 0 without errors (warnings and notes allowed), 1 with errors,
     2 on usage errors.
 
     \b
@@ -41,6 +52,7 @@ def validate(fmt, since, until, now, quiet, **kw):
       viber-sessions validate logs/ --tariff sample_data/tariff.toml --since 2026-09-30
     """
     from .. import validate as v
+    from .options import choose_engine, make_request
     from ..load import LoadOptions
     from ..tariff import load_tariff
     from ..timeutil import check_timezone
@@ -49,8 +61,9 @@ def validate(fmt, since, until, now, quiet, **kw):
     tariff = load_tariff(kw["tariff_path"]) if kw["tariff_path"] else None
     options = LoadOptions(column_map=kw["column_map"], input_tz=kw["input_tz"], epoch_unit=kw["epoch_unit"])
     now_ns = instant(now, kw["tz"], "--now") if now else time.time_ns()
+    where = choose_engine(engine, scheduler, memory_limit, workdir, make_request(kw, tariff=tariff), quiet)
     report = v.validate(kw["inputs"], options, tariff, now_ns=now_ns, since_ns=instant(since, kw["tz"], "--since"),
-                        until_ns=instant(until, kw["tz"], "--until"))
+                        until_ns=instant(until, kw["tz"], "--until"), engine=where)
     fmt = fmt or default_format("table", "json")
     if fmt == "json":
         click.echo(json.dumps(v.report_dict(report), indent=2, ensure_ascii=False))

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import phones
 from ..errors import InputError, Problem, UsageError
 from .discover import expand_inputs
 from .options import CANONICAL, LoadOptions
@@ -203,6 +204,10 @@ def assemble(files: list[str], typed: list[Typed], options: LoadOptions, strict:
                                     t.statuses) for t, k in zip(typed, keep)])
     else:
         status, statuses = None, []
+    notices = [p for t in typed for p in t.notices]
+    spelled = spelling_notice(files, subscribers, options)
+    if spelled is not None:
+        notices.append(spelled)
     return MessageLog(
         sources=list(files), offsets=offsets,
         row=join([take(t.positions, k) + offsets[i] for i, (t, k) in enumerate(zip(typed, keep))], np.int64),
@@ -212,8 +217,22 @@ def assemble(files: list[str], typed: list[Typed], options: LoadOptions, strict:
         inbound=join([take(t.inbound, k) for t, k in zip(typed, keep)], bool),
         mtype=mtype, message_types=mtypes, status=status, statuses=statuses,
         rejected=rejected, problems=problems, blank_lines=sum(t.blank for t in typed),
-        notices=tuple(p for t in typed for p in t.notices),
+        notices=tuple(dict.fromkeys(notices)),
     )
+
+
+def spelling_notice(files: Sequence[str], subscribers: pa.Array, options: LoadOptions) -> Problem | None:
+    """The warning that some subscribers appear under more than one spelling (read as
+    different subscribers), when they are read as written; ``subscribers`` are the distinct ids."""
+    if options.subscriber_format != "as_is":
+        return None
+    found = phones.subscriber_spellings(subscribers)
+    if not found.count:
+        return None
+    shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+    return Problem(shown, None, options.source_name("subscriber_id"), "subscriber_spellings",
+                   f"{found.describe()}; each spelling is billed as a subscriber of its own, with its own sessions: "
+                   "give --subscriber-format e164 (and --default-region) to read them as phone numbers")
 
 
 def all_rejected(n: int, first: Problem) -> Problem:

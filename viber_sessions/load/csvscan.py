@@ -22,16 +22,26 @@ import pyarrow.csv as pacsv
 # (Keeping empty lines as rows instead of counting them was tried: a gigabyte of line ends
 # then became a billion rows in memory.)
 
-LINE_OK, LINE_OPEN_QUOTE, LINE_FIELDS, LINE_ENCODING = 0, 1, 2, 3
+LINE_OK, LINE_OPEN_QUOTE, LINE_FIELDS, LINE_ENCODING, LINE_JSON = 0, 1, 2, 3, 4
 MALFORMED = {
     LINE_OPEN_QUOTE: ("malformed_line", "a quoted field is not closed on its line (fields may not contain line "
                                         "breaks: drop that column, or export xlsx or JSON Lines instead)"),
     LINE_FIELDS: ("malformed_row", "wrong number of fields (not as many as the header has)"),
-    LINE_ENCODING: ("bad_encoding", "the text is not valid UTF-8"),
+    LINE_ENCODING: ("bad_encoding", "the text is not valid UTF-8 (for another encoding give --encoding, e.g. "
+                                    "--encoding cp1251)"),
+    LINE_JSON: ("bad_json", "not a JSON object on one line"),
 }
 PARSE = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False,
                            newlines_in_values=False, ignore_empty_lines=True)
 DELIM, QUOTE = ord(","), ord('"')
+
+
+def parse_options(delimiter: str = ",") -> pacsv.ParseOptions:
+    """Arrow's reading of one CSV line with ``delimiter`` (PARSE for a comma)."""
+    if delimiter == ",":
+        return PARSE
+    return pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True, escape_char=False,
+                              newlines_in_values=False, ignore_empty_lines=True)
 #: The longest line of a file (a longer one is an error).
 LINE_MAX = 1 << 26
 BLOCK = 1 << 24
@@ -209,11 +219,11 @@ def bytes_of(data) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def line_kind(line: bytes, check: np.ndarray) -> tuple[str, int]:
+def line_kind(line: bytes, check: np.ndarray, delim: int = DELIM) -> tuple[str, int]:
     """('blank' | 'data', kind) of one line of a file whose header has ``len(check)`` fields."""
     ensure_kernels()
     rec = np.zeros((1, 4), np.int64)
-    n_data, n_blank, n_bad, _, _ = scan_lines(bytes_of(line), DELIM, QUOTE, check, NO_BYTES, rec)
+    n_data, n_blank, n_bad, _, _ = scan_lines(bytes_of(line), delim, QUOTE, check, NO_BYTES, rec)
     if n_data == 0:
         return "blank", LINE_OK
     return "data", int(rec[0, 3]) if n_bad else LINE_OK

@@ -93,11 +93,11 @@ class CountingReader(Chain):
         buf, _, end = self.last[-1]
         return buf[end - 1:end] in (b"\n", b"\r")
 
-    def last_line_whole(self, check: np.ndarray) -> bool:
+    def last_line_whole(self, check: np.ndarray, delim: int = DELIM) -> bool:
         """Whether the last line is a readable data line (a quote left open on it would have
         run to the end of the text: Arrow reads that as a value)."""
         last = self.last_line()
-        return last is not None and line_kind(last, check) == ("data", LINE_OK)
+        return last is not None and line_kind(last, check, delim) == ("data", LINE_OK)
 
     def lines(self) -> int | None:
         """The number of lines (None when a lone carriage return ends some: Arrow counts those,
@@ -110,11 +110,14 @@ class CountingReader(Chain):
 class LineCleaner(Chain):
     """The data lines of a CSV stream (after its header) that Arrow can read as they are, piece
     by piece; counts the blank lines and sets aside the invalid data lines (``bad``: data row,
-    text, code) with their row numbers. ``keep``: how many invalid lines to keep (all: None)."""
+    text, code) with their row numbers. ``keep``: how many invalid lines to keep (all: None);
+    ``delimiter``: the field delimiter (``CsvLayout.delimiter``)."""
 
-    def __init__(self, name: str, first: bytes, stream, check: np.ndarray, keep: int | None):
+    def __init__(self, name: str, first: bytes, stream, check: np.ndarray, keep: int | None,
+                 delimiter: str = ","):
         super().__init__(b"", stream)
         self.name, self.check, self.keep = name, check, keep
+        self.delim = ord(delimiter)
         self.raw_first = first
         self.pending = b""
         self.rows = self.blank = self.n_bad = self.n_kept = 0
@@ -159,13 +162,13 @@ class LineCleaner(Chain):
     def _clean(self, data: bytes, final: bool):
         ensure_kernels()
         arr = bytes_of(data)
-        n_data, n_blank, n_bad, _, last_data = scan_lines(arr, DELIM, QUOTE, self.check, NO_BYTES, NO_RECORDS)
+        n_data, n_blank, n_bad, _, last_data = scan_lines(arr, self.delim, QUOTE, self.check, NO_BYTES, NO_RECORDS)
         out = data
         if n_blank or n_bad:
             room = n_bad if self.keep is None else max(0, min(n_bad, self.keep - len(self.bad)))
             rec = np.zeros((room, 4), np.int64)
             buf = np.empty(len(arr) + 1, np.uint8)
-            _, _, _, size, _ = scan_lines(arr, DELIM, QUOTE, self.check, buf, rec)
+            _, _, _, size, _ = scan_lines(arr, self.delim, QUOTE, self.check, buf, rec)
             out = memoryview(buf[:size])
             for idx, start, end, kind in rec.tolist():
                 code = MALFORMED[kind][0]

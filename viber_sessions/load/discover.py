@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from ..errors import InputError, Problem
 
-DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".tsv", ".tsv.gz", ".jsonl", ".jsonl.gz", ".ndjson",
+                 ".ndjson.gz", ".xlsx")
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
@@ -26,7 +27,8 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
             found = sorted(str(p) for p in path.rglob("*") if p.is_file() and is_data_file(p.name))
             if not found:
                 raise InputError(Problem(item, None, None, "no_data_files",
-                                         "directory holds no .csv, .csv.gz or .parquet file"))
+                                         "directory holds no log file (.csv, .tsv, .jsonl, .ndjson, optionally .gz; .parquet, "
+                                         ".xlsx)"))
             files.extend(found)
         elif path.exists():
             files.append(item)
@@ -41,7 +43,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
 
 
 def is_data_file(name: str) -> bool:
-    return name.lower().endswith(DATA_SUFFIXES)
+    return name.lower().endswith(DATA_SUFFIXES) and not name.startswith("~$")   # ~$: an open workbook's lock file
 
 
 def is_parquet(name: str) -> bool:

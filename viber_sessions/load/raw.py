@@ -106,6 +106,8 @@ def check_columns(name: str, names: Sequence[str], options: LoadOptions) -> None
         c = missing[0]
         src = options.source_name(c)
         hint = f" (mapped from {src!r} with --map)" if src != c else " (use --map to name another column)"
+        if any("\ufffd" in n for n in names):
+            hint += "; the header is not UTF-8: give the file's encoding with --encoding (e.g. cp1251)"
         shown = ", ".join(n if n.isprintable() else repr(n) for n in names)
         if len(shown) > 300:
             shown = shown[:300] + "..."

@@ -1,6 +1,10 @@
-"""Reading one input file (CSV or Parquet) into raw columns, and side inputs as they are."""
+"""Reading one input file (CSV, TSV, JSON Lines, xlsx or Parquet) into raw columns, and side
+inputs as they are."""
 
 from __future__ import annotations
+
+import io
+import sys
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -11,9 +15,12 @@ from .csvread import read_csv, read_header
 from .csvscan import PARSE
 from .csvstream import Chain
 from .discover import csv_opener, is_parquet
+from .formats import JSONL, PARQUET, XLSX, file_format, stdin_format
+from .jsonl import read_jsonl
 from .options import LoadOptions
 from .parquet import read_parquet
 from .raw import RawFile, reading
+from .xlsx import read_xlsx
 
 
 def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
@@ -22,13 +29,31 @@ def read_raw(name: str, options: LoadOptions, stdin=None) -> RawFile:
     CSV columns are read as text (identifiers stay exactly as written), the low-cardinality and
     id columns dictionary-encoded by the reader; timestamps are parsed by the reader when every
     value carries an offset, else read as text and parsed afterwards. Parquet columns keep their
-    stored types (string columns come dictionary-encoded). A missing or doubled column is an
-    error that names it. Blank lines and all-empty rows are counted and left out.
+    stored types (string columns come dictionary-encoded). JSON Lines and xlsx: see
+    :mod:`.jsonl` and :mod:`.xlsx`. A missing or doubled column is an error that names it.
+    Blank lines and all-empty rows are counted and left out.
     """
     with reading(name):
-        if name != "-" and is_parquet(name):
+        kind = input_format(name, options)
+        if name == "-":
+            data = (stdin or sys.stdin.buffer).read()
+            stdin = io.BytesIO(data)
+            kind = stdin_format(data)
+        if kind == PARQUET:
             return read_parquet(name, options)
+        if kind == JSONL:
+            return read_jsonl(name, options, stdin)
+        if kind == XLSX:
+            return read_xlsx(name, options)
         return read_csv(name, options, stdin)
+
+
+def input_format(name: str, options: LoadOptions | None = None) -> str:
+    """``csv``, ``tsv``, ``parquet``, ``jsonl`` or ``xlsx``: the reader an input file needs
+    (stdin: ``csv``, told apart from JSON Lines when it is read)."""
+    if name == "-":
+        return "csv"
+    return file_format(name)
 
 
 def read_any(name: str) -> pa.Table:

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import phones
 from ..errors import InputError, Problem
 from .csvscan import MALFORMED
 from .options import DIRECTIONS, ID_COLUMNS, LoadOptions
@@ -164,6 +165,47 @@ BAD_TIMESTAMP = ("not a timestamp in [2000-01-01, 2100-01-01) UTC (ISO-8601 such
                  "or epoch seconds/milliseconds)")
 
 
+def bad_timestamp_message(options: LoadOptions) -> str:
+    """The message of a bad timestamp: the formats the options read."""
+    if not options.timestamp_format:
+        return BAD_TIMESTAMP
+    shown = " or ".join(repr(f) for f in options.timestamp_format)
+    return f"not a timestamp in [2000-01-01, 2100-01-01) UTC written as {shown} (--timestamp-format)"
+
+
+def assumed_zone(name: str, options: LoadOptions) -> Problem:
+    """The notice that timestamps without an offset were read in a zone nobody chose."""
+    return Problem(name, None, options.source_name("timestamp"), "assumed_input_tz",
+                   f"timestamps without an offset were read as {options.input_tz} times (no --input-tz given) "
+                   f"while billing in {options.naive_warning_tz}; give --input-tz {options.naive_warning_tz} if they "
+                   "are local times")
+
+
+def not_phone_numbers(name: str, options: LoadOptions, outcome) -> Problem:
+    """The note that some subscriber ids are no phone numbers (kept as written)."""
+    shown = ", ".join(repr(v) for v in outcome.kept_examples)
+    n = outcome.kept
+    return Problem(name, None, options.source_name("subscriber_id"), "not_phone_numbers",
+                   f"{n} distinct subscriber id{'s are' if n != 1 else ' is'} not a valid phone number"
+                   f"{'' if options.default_region else ' with a country code (no --default-region)'}, kept as "
+                   f"written (e.g. {shown})")
+
+
+def _mapped(names: list, mapping) -> tuple[list, np.ndarray]:
+    """The names after a profile's value mapping, and which names it does not map."""
+    if not mapping:
+        return names, np.zeros(len(names), dtype=bool)
+    out = [mapping.get(n) if n else n for n in names]
+    unmapped = np.array([bool(n) and m is None for n, m in zip(names, out)], dtype=bool)
+    return [m if m is not None else "" for m in out], unmapped
+
+
+def _unmapped_message(column: str, options: LoadOptions) -> str:
+    keys = list(options.value_map(column))
+    shown = ", ".join(repr(k) for k in keys[:8]) + (", ..." if len(keys) > 8 else "")
+    return f"not one of the values the profile maps for {column} ([source.values.{column}]: {shown})"
+
+
 def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -> Typed:
     """Convert one file's raw columns (or one batch of them, whose first row is row ``base`` of
     the file, counting from 0); invalid cells are collected, not raised."""
@@ -177,52 +219,72 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
         positions = np.delete(positions, [r - 1 - base for r, _, _ in raw.malformed])[:n]
     bad = _Bad(n)
     ids = {}
+    phone_notices = []
     for column in ID_COLUMNS:
         arr = _id_column(name, options.source_name(column), _combine(table.column(column)))
         if column == "message_id" and pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
         bad.add(missing_mask(arr), options.source_name(column), "missing_value", "missing value", arr)
+        if column == "subscriber_id" and options.subscriber_format == "e164" and len(arr):
+            arr, outcome = phones.normalise_ids(arr, options.default_region)
+            if outcome.kept:
+                phone_notices.append(not_phone_numbers(name, options, outcome))
         ids[column] = arr
 
     ts_raw = _combine(table.column("timestamp"))
     if pa.types.is_dictionary(ts_raw.type):
         ts_raw = ts_raw.dictionary_decode()
+    counts: dict = {}
     try:
-        ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit)
+        ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit, options.timestamp_format, counts)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:   # pragma: no cover - defensive
         raise InputError(Problem(name, None, options.source_name("timestamp"), "bad_timestamp",
                                  first_line(str(exc)))) from None
     bad.add(missing_mask(ts_raw), options.source_name("timestamp"), "missing_value", "missing value", ts_raw)
-    bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp", BAD_TIMESTAMP, ts_raw)
+    bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp", bad_timestamp_message(options), ts_raw)
+    notices = list(raw.notices) + phone_notices
+    if counts.get("naive") and options.naive_warning_tz not in (None, options.input_tz):
+        notices.append(assumed_zone(name, options))
 
     direction = _combine(table.column("direction"))
     dcodes, dnames = _encode_small(direction)
-    lookup = np.array([DIRECTIONS.get(d, -1) if d else -2 for d in dnames] + [-2], dtype=np.int8)
+    dnames, unmapped = _mapped(dnames, options.value_map("direction"))
+    lookup = np.array([-1 if u else DIRECTIONS.get(d, -1) if d else -2 for d, u in zip(dnames, unmapped)] + [-2],
+                      dtype=np.int8)
     dvals = lookup[dcodes]
     bad.add(dvals == -2, options.source_name("direction"), "missing_value", "missing value", direction)
     bad.add(dvals == -1, options.source_name("direction"), "bad_direction",
+            _unmapped_message("direction", options) if options.value_map("direction") else
             "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
             direction)
 
     mt = _combine(table.column("message_type"))
     mcodes, mnames = _encode_small(mt)
-    empty_type = np.array([not t for t in mnames] + [True], dtype=bool)
+    mnames, unmapped = _mapped(mnames, options.value_map("message_type"))
+    empty_type = np.array([not t and not u for t, u in zip(mnames, unmapped)] + [True], dtype=bool)
     bad.add(empty_type[mcodes], options.source_name("message_type"), "missing_value", "missing value", mt)
+    if unmapped.any():
+        bad.add(np.append(unmapped, False)[mcodes], options.source_name("message_type"), "unmapped_value",
+                _unmapped_message("message_type", options), mt)
 
     status = statuses = None
     if "status" in table.column_names:
         st = _combine(table.column("status"))
         scodes, snames = _encode_small(st)
+        snames, s_unmapped = _mapped(snames, options.value_map("status"))
         # An empty status means "no status given" (delivered), not an error.
         remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
         status = remap[scodes]
         statuses = snames
+        if s_unmapped.any():
+            bad.add(np.append(s_unmapped, False)[scodes], options.source_name("status"), "unmapped_value",
+                    _unmapped_message("status", options), st)
 
     return Typed(name=name, n_rows=n_rows, positions=positions, malformed=list(raw.malformed),
                   n_malformed=raw.malformed_count, message_id=ids["message_id"], business_id=ids["business_id"],
                   subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
                   mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
-                  raw=table, blank=raw.blank, notices=list(raw.notices), header=raw.header)
+                  raw=table, blank=raw.blank, notices=notices, header=raw.header)
 
 
 def as_display(arr: pa.Array) -> pa.Array:

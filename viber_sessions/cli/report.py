@@ -1,0 +1,60 @@
+"""report: one self-contained HTML page about a month's billing."""
+
+from __future__ import annotations
+
+import click
+
+from .app import cli
+from .options import Progress, check_outputs_before, choose_engine, input_options, invalid_options, make_request, \
+    one_period, table_outputs, warn
+
+
+@cli.command()
+@input_options()
+@invalid_options
+@click.option("--period", "periods", required=True, multiple=True, metavar="YYYY-MM",
+              help="The billing month, in --tz.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write (.html), atomically.")
+@click.option("--top", type=click.IntRange(min=0, max=1000), default=10, show_default=True,
+              help="How many of the conversations charged most to list.")
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              help="Bill within about this much memory (e.g. 4GB), as invoice --memory-limit.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]').")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+def report(output, top, rejects, quiet, memory_limit, workdir, engine, scheduler, periods, **kw):
+    """Write a report of LOG... for one month as one HTML file: the invoice per account, its
+    warnings, charts and the conversations charged most, each with the explain command that
+    shows it. The file opens offline (no script, nothing fetched).
+
+    \b
+    Example:
+      viber-sessions report sample_data/messages.parquet --tariff sample_data/tariff.toml \\
+          --period 2026-10 --tz Europe/Moscow --output report.html
+    """
+    from .. import core, report as reporting, writing
+
+    kw["period"] = one_period(periods)
+    writing.output_format(output, ("html",))
+    table_outputs(**{"--rejects": rejects})
+    check_outputs_before(kw, {"--output": output, "--rejects": rejects})
+    request = make_request(kw)
+    chosen = choose_engine(engine, scheduler, memory_limit, workdir, request, quiet)
+    core.check_engine(chosen)
+    with Progress(quiet) as progress:
+        result = core.run(request, chosen, progress)
+    try:
+        text = reporting.build(result, request, top)
+        with writing.OutputSet() as out:
+            writing.write_text(out.stage(output), text, output)
+            if rejects:
+                writing.write_table(result.rejected, out.stage(rejects), rejects)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    warn(result.invoice.warnings, quiet)

@@ -1,0 +1,309 @@
+"""The session state machine (README, "The rules"): one compiled pass over the ordered rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ..tariff import Limits, Tariff
+
+# Billing classes of a loaded row (``Segmentation.billing``).
+SESSION, OUT_OF_SESSION, DUPLICATE, EXCLUDED, BEFORE_CUT = 0, 1, 2, 3, 4
+BILLING_NAMES = ("session", "out_of_session", "duplicate", "excluded", "before_cut")
+# Reasons (``Segmentation.reason``).
+R_NONE, R_NO_SESSION, R_TYPE_NOT_ALLOWED, R_ONE_SIDED, R_DUPLICATE, R_EXCLUDED, R_SESSIONS_DISABLED, R_BEFORE_CUT = range(8)
+REASON_NAMES = ("", "no_session", "type_not_allowed", "one_sided", "duplicate", "excluded_status",
+                "sessions_disabled", "before_cut")
+# Session origins and close reasons.
+O_SUBSCRIBER, O_ROLLOVER = 0, 1
+ORIGIN_NAMES = ("subscriber", "rollover")
+C_OPEN, C_EXPIRED, C_MESSAGE_LIMIT, C_UNANSWERED_LIMIT = range(4)
+CLOSE_NAMES = ("open", "expired", "message_limit", "unanswered_limit")
+
+
+#: Columns of a carried-in state per conversation (:func:`run_pass`'s ``carry``), and of the end
+#: state per conversation the pass gives back (``want_end``).
+CARRY_COLUMNS = ("conversation", "start", "origin", "business_messages", "unanswered", "inbound", "outbound")
+END_COLUMNS = ("business", "subscriber", "session", "business_messages", "unanswered")
+
+
+@numba.njit(cache=True, nogil=True)
+def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open_pt, allowed_pt, windows,
+                  max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin, s_close, s_in, s_out, s_start,
+                  s_carried, carry, n_subscribers, ends):  # pragma: no cover - compiled
+    """The session state machine (README, "The rules"), one pass over the rows in ``order`` (by
+    conversation, timestamp, inbound first, input order). Rows whose ``billing`` is already
+    DUPLICATE or EXCLUDED (or BEFORE_CUT) take no part. Returns the number of sessions and of
+    end states written.
+
+    Limits are per business account: ``plan_of[business]`` indexes the per-plan limits
+    (``windows``, ``max_bms``, ... and the rows of ``can_open_pt`` and ``allowed_pt``), read
+    once per conversation (one plan for all accounts is the common case).
+
+    ``carry`` (rows sorted by conversation code ``business * n_subscribers + subscriber``, columns
+    CARRY_COLUMNS) starts a conversation in a session carried over from an earlier run: the
+    session gets an entry (``s_carried``) whose start, origin and counts are the carried ones.
+    When ``ends`` has rows, each conversation's state after its last row is written there
+    (END_COLUMNS; session -1: none open).
+
+    Per row: ``sess`` (session number or -1) and ``reason`` (R_NONE in a session,
+    R_NO_SESSION, R_TYPE_NOT_ALLOWED). Per session: the row that opened it (for a carried
+    session: the conversation's first row here), origin (O_SUBSCRIBER, O_ROLLOVER), the limit
+    that closed it (C_OPEN for none, C_MESSAGE_LIMIT, C_UNANSWERED_LIMIT), its inbound and
+    outbound message counts and its start.
+    """
+    ns = 0
+    ne = 0
+    want_end = ends.shape[0] > 0
+    n_carry = carry.shape[0]
+    is_open = False
+    cur = -1
+    start = np.int64(0)
+    bm = 0
+    un = 0
+    prev_b = -1
+    prev_s = -1
+    p = 0
+    window = windows[0]
+    max_bm = max_bms[0]
+    max_un = max_uns[0]
+    close_at_limit = close_at_limits[0]
+    for q in range(order.shape[0]):
+        i = order[q]
+        if billing[i] >= DUPLICATE:
+            continue
+        if business[i] != prev_b or subscriber[i] != prev_s:
+            if want_end and prev_b >= 0:
+                ends[ne, 0] = prev_b
+                ends[ne, 1] = prev_s
+                ends[ne, 2] = cur if is_open else -1
+                ends[ne, 3] = bm
+                ends[ne, 4] = un
+                ne += 1
+            is_open = False
+            if business[i] != prev_b:
+                p = plan_of[business[i]]
+                window = windows[p]
+                max_bm = max_bms[p]
+                max_un = max_uns[p]
+                close_at_limit = close_at_limits[p]
+            prev_b = business[i]
+            prev_s = subscriber[i]
+            if n_carry:
+                code = np.int64(business[i]) * n_subscribers + subscriber[i]
+                k = np.searchsorted(carry[:, 0], code)
+                if k < n_carry and carry[k, 0] == code:
+                    cur = ns
+                    ns += 1
+                    s_row[cur] = i
+                    s_start[cur] = carry[k, 1]
+                    s_origin[cur] = carry[k, 2]
+                    s_close[cur] = C_OPEN
+                    s_in[cur] = carry[k, 5]
+                    s_out[cur] = carry[k, 6]
+                    s_carried[cur] = True
+                    start = carry[k, 1]
+                    bm = carry[k, 3]
+                    un = carry[k, 4]
+                    is_open = True
+        t = ts[i]
+        if is_open and t - start >= window:
+            is_open = False
+        if not is_open:
+            if inbound[i] and can_open_pt[p, mtype[i]]:
+                cur = ns
+                ns += 1
+                s_row[cur] = i
+                s_start[cur] = t
+                s_carried[cur] = False
+                s_origin[cur] = O_SUBSCRIBER
+                s_close[cur] = C_OPEN
+                s_in[cur] = 0
+                s_out[cur] = 0
+                start = t
+                bm = 0
+                un = 0
+                is_open = True
+            else:
+                sess[i] = -1
+                reason[i] = R_NO_SESSION
+                continue
+        if inbound[i]:
+            un = 0
+            sess[i] = cur
+            reason[i] = R_NONE
+            s_in[cur] += 1
+        elif not allowed_pt[p, mtype[i]]:
+            sess[i] = -1
+            reason[i] = R_TYPE_NOT_ALLOWED
+        else:
+            if bm == max_bm:
+                s_close[cur] = C_MESSAGE_LIMIT
+                cur = ns
+                ns += 1
+                s_row[cur] = i
+                s_start[cur] = t
+                s_carried[cur] = False
+                s_origin[cur] = O_ROLLOVER
+                s_close[cur] = C_OPEN
+                s_in[cur] = 0
+                s_out[cur] = 0
+                start = t
+                bm = 0
+                un = 0
+            bm += 1
+            un += 1
+            sess[i] = cur
+            reason[i] = R_NONE
+            s_out[cur] += 1
+            if un == max_un:
+                s_close[cur] = C_UNANSWERED_LIMIT
+                is_open = False
+            elif close_at_limit and bm == max_bm:
+                s_close[cur] = C_MESSAGE_LIMIT
+                is_open = False
+    if want_end and prev_b >= 0:
+        ends[ne, 0] = prev_b
+        ends[ne, 1] = prev_s
+        ends[ne, 2] = cur if is_open else -1
+        ends[ne, 3] = bm
+        ends[ne, 4] = un
+        ne += 1
+    return ns, ne
+
+
+@numba.njit(cache=True, nogil=True)
+def finish(billing, sess, reason, billable):  # pragma: no cover - compiled
+    """Per row: out of session (reason given, or one_sided) unless in a billable session."""
+    for i in range(billing.shape[0]):
+        if billing[i] >= DUPLICATE:
+            continue
+        k = sess[i]
+        if k < 0:
+            billing[i] = OUT_OF_SESSION
+        elif not billable[k]:
+            billing[i] = OUT_OF_SESSION
+            reason[i] = R_ONE_SIDED
+
+
+def run_kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, limits: Limits):
+    """The compiled pass under one set of limits; returns per-row (session, reason) and the
+    per-session arrays."""
+    out = run_pass(order, business, subscriber, ts, inbound, mtype, billing, None, (limits,), can_open_t[None, :],
+                   allowed_t[None, :])
+    return out.session, out.reason, out.s_row, out.s_origin, out.s_close, out.s_in, out.s_out
+
+
+def plan_tables(plans: "PlanLimits", types: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per plan and message type code: can it open a session, is it allowed in one."""
+    can_open = np.array([[t not in l.non_opening_types for t in types] + [False] for l in plans.limits], dtype=bool)
+    allowed = np.array([[t in l.session_types for t in types] + [False] for l in plans.limits], dtype=bool)
+    return can_open, allowed
+
+
+def run_kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plans: "PlanLimits",
+                     types: list[str]):
+    """:func:`run_kernel` with each business account's own limits (``plans``)."""
+    can_open, allowed = plan_tables(plans, types)
+    out = run_pass(order, business, subscriber, ts, inbound, mtype, billing, plans.of_business, plans.limits,
+                   can_open, allowed)
+    return out.session, out.reason, out.s_row, out.s_origin, out.s_close, out.s_in, out.s_out
+
+
+@dataclass(eq=False)
+class Pass:
+    """What one pass of the kernel gives: per row and per session (see :func:`_kernel_plans`)."""
+
+    session: np.ndarray
+    reason: np.ndarray
+    s_row: np.ndarray
+    s_origin: np.ndarray
+    s_close: np.ndarray
+    s_in: np.ndarray
+    s_out: np.ndarray
+    s_start: np.ndarray
+    s_carried: np.ndarray
+    ends: np.ndarray         # END_COLUMNS per conversation (want_end), else no rows
+
+
+def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed,
+             carry: np.ndarray | None = None, n_subscribers: int = 1, want_end: bool = False) -> Pass:
+    """One pass of the kernel over ``order``: ``plan_of`` (None: every account the first of
+    ``limits``), ``carry`` the carried-in sessions (CARRY_COLUMNS, sorted by conversation code),
+    ``want_end`` each conversation's state after its last row."""
+    n = len(ts)
+    if plan_of is None:
+        plan_of = np.zeros(max(len(business), 1), np.int32)
+    carry = np.zeros((0, len(CARRY_COLUMNS)), np.int64) if carry is None else np.ascontiguousarray(carry, np.int64)
+    active = int(np.count_nonzero(billing < DUPLICATE))
+    least = min(l.max_business_messages for l in limits)
+    bound = (active + 1 if least < 2 else int(np.count_nonzero(inbound)) + active // least + 1) + len(carry)
+    sess = np.full(n, -1, dtype=np.int64)
+    reason = np.zeros(n, dtype=np.int8)
+    s_row = np.empty(bound, dtype=np.int64)
+    s_origin = np.empty(bound, dtype=np.int8)
+    s_close = np.empty(bound, dtype=np.int8)
+    s_in = np.empty(bound, dtype=np.int32)
+    s_out = np.empty(bound, dtype=np.int32)
+    s_start = np.empty(bound, dtype=np.int64)
+    s_carried = np.zeros(bound, dtype=bool)
+    ends = np.zeros((len(order) + 1 if want_end else 0, len(END_COLUMNS)), np.int64)
+    count, n_ends = _kernel_plans(
+        order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open, allowed,
+        np.array([l.window_ns for l in limits], dtype=np.int64),
+        np.array([l.max_business_messages for l in limits], dtype=np.int64),
+        np.array([l.max_unanswered for l in limits], dtype=np.int64),
+        np.array([l.after_message_limit == "close" for l in limits], dtype=bool),
+        sess, reason, s_row, s_origin, s_close, s_in, s_out, s_start, s_carried, carry, np.int64(max(n_subscribers, 1)),
+        ends)
+    return Pass(session=sess, reason=reason, s_row=s_row[:count], s_origin=s_origin[:count], s_close=s_close[:count],
+                s_in=s_in[:count], s_out=s_out[:count], s_start=s_start[:count], s_carried=s_carried[:count],
+                ends=ends[:n_ends])
+
+
+@dataclass(frozen=True, eq=False)
+class PlanLimits:
+    """Each business account's limits and whether it has sessions at all (a tariff's plans
+    applied to the accounts of one log)."""
+
+    limits: tuple[Limits, ...]       # the distinct limits; [0] is the top-level tariff's
+    of_business: np.ndarray          # int32 per business code: index into ``limits``
+    sessions_off: np.ndarray         # bool per business code: ``sessions = false`` in its plan
+
+    @classmethod
+    def of(cls, tariff: Tariff, businesses: list[str]) -> "PlanLimits":
+        distinct: dict[Limits, int] = {tariff.limits: 0}
+        of_business = np.zeros(len(businesses), dtype=np.int32)
+        off = np.zeros(len(businesses), dtype=bool)
+        for b, name in enumerate(businesses):
+            plan = tariff.plan(name)
+            of_business[b] = distinct.setdefault(plan.limits, len(distinct))
+            off[b] = not plan.sessions
+        return cls(limits=tuple(distinct), of_business=of_business, sessions_off=off)
+
+    @property
+    def uniform(self) -> bool:
+        """One set of limits for every account (the single-limits kernel applies)."""
+        return len(self.limits) == 1 or bool((self.of_business == self.of_business[0]).all())
+
+    def window_ns(self) -> np.ndarray:
+        """The window (ns) per business code."""
+        return np.array([l.window_ns for l in self.limits], dtype=np.int64)[self.of_business]
+
+
+
+def warm() -> None:
+    """Call each compiled function of this module once (numba loads it from its cache)."""
+    one = np.zeros(1, dtype=np.int64)
+    flag = np.zeros(1, dtype=bool)
+    codes = np.zeros(1, dtype=np.int32)
+    billing = np.zeros(1, dtype=np.int8)
+    sess = np.full(1, -1, dtype=np.int64)
+    reason = np.zeros(1, dtype=np.int8)
+    _kernel_plans(one, codes, codes, one, flag, codes, billing, codes, flag[None, :], flag[None, :], one, one, one,
+                  flag, sess, reason, one.copy(), billing.copy(), billing.copy(), codes.copy(), codes.copy(), one.copy(),
+                  flag.copy(), np.zeros((0, len(CARRY_COLUMNS)), np.int64), np.int64(1),
+                  np.zeros((0, len(END_COLUMNS)), np.int64))
+    finish(billing, sess, reason, flag)

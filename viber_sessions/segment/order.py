@@ -1,0 +1,273 @@
+"""The processing order: by conversation, timestamp, inbound before outbound, then input order
+(a radix sort of one 64-bit word per row, threaded when the rows make it pay)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import parallel
+from .parallel import chunk_positions
+
+
+@numba.njit(cache=True, nogil=True)
+def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - compiled
+    """What one int64 key per row needs: the earliest and latest timestamp, the coarsest whole
+    unit of time (1 s, 1 ms, 1 us or 1 ns) every timestamp is a whole number of after the
+    earliest, and the least and greatest conversation code."""
+    n = ts.shape[0]
+    lo = ts[0]
+    hi = ts[0]
+    c_lo = np.int64(business[0]) * n_subscribers + subscriber[0]
+    c_hi = c_lo
+    for i in range(n):
+        t = ts[i]
+        if t < lo:
+            lo = t
+        if t > hi:
+            hi = t
+        c = np.int64(business[i]) * n_subscribers + subscriber[i]
+        if c < c_lo:
+            c_lo = c
+        if c > c_hi:
+            c_hi = c
+    unit = np.int64(1_000_000_000)
+    for i in range(n):             # each unit's test with a constant divisor (a multiply, not a division)
+        d = ts[i] - lo
+        if unit == 1_000_000_000:
+            if d % 1_000_000_000 == 0:
+                continue
+            unit = np.int64(1_000_000)
+        if unit == 1_000_000:
+            if d % 1_000_000 == 0:
+                continue
+            unit = np.int64(1000)
+        if unit == 1000:
+            if d % 1000 == 0:
+                continue
+            unit = np.int64(1)
+        break
+    return lo, hi, unit, c_lo, c_hi
+
+
+@numba.njit(inline="always")
+def _whole_units(d, unit):  # pragma: no cover - compiled
+    if unit == 1_000_000_000:
+        return d // 1_000_000_000
+    if unit == 1_000_000:
+        return d // 1_000_000
+    if unit == 1000:
+        return d // 1000
+    return d
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_key(business, subscriber, n_subscribers, ts, inbound):  # pragma: no cover - compiled
+    """One int64 key per row: (conversation, time in the coarsest whole unit, outbound), or an
+    empty array when that does not fit in 63 bits."""
+    n = ts.shape[0]
+    lo, hi, unit, c_lo, conv_max = _key_frame(business, subscriber, n_subscribers, ts)
+    if hi - lo < 0 or (hi - lo) // unit >= np.int64(2) ** 61:    # the time part alone takes 63 bits
+        return np.empty(0, dtype=np.int64)
+    span = (hi - lo) // unit * 2 + 2
+    if conv_max >= (np.int64(2) ** 62) // span:
+        return np.empty(0, dtype=np.int64)
+    key = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        key[i] = ((np.int64(business[i]) * n_subscribers + subscriber[i]) * span
+                  + _whole_units(ts[i] - lo, unit) * 2 + (0 if inbound[i] else 1))
+    return key
+
+
+@numba.njit(inline="always")
+def _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i):  # pragma: no cover - compiled
+    """Row ``i``'s key relative to the least: (conversation, time, outbound) as one integer;
+    ``frame`` = (earliest timestamp, unit, span of the time part, least conversation code)."""
+    return ((np.int64(business[i]) * n_subscribers + subscriber[i] - frame[3]) * frame[2]
+            + _whole_units(ts[i] - frame[0], frame[1]) * 2 + (0 if inbound[i] else 1))
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_count(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, lo, hi,
+                 counts):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` per bucket (the key's top bits); returns whether their keys never go down,
+    and the first and last key."""
+    first = last = np.int64(-1)
+    ascending = True
+    for i in range(lo, hi):
+        k = _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i)
+        counts[k >> low_bits] += 1
+        if i == lo:
+            first = k
+        elif k < last:
+            ascending = False
+        last = k
+    return ascending, first, last
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_scatter(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, lo, hi, pos,
+                   out):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` to their buckets (the key's top bits): (the key's low bits, row) in one word."""
+    low_mask = (np.int64(1) << low_bits) - 1
+    for i in range(lo, hi):
+        k = _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i)
+        b = k >> low_bits
+        out[pos[b]] = (np.uint64(k & low_mask) << np.uint64(row_bits)) | np.uint64(i)
+        pos[b] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_pass(src, s, dst, d, m, shift, digit, count):  # pragma: no cover - compiled
+    """One stable counting pass: ``src[s:s+m]`` to ``dst[d:d+m]`` by the ``digit`` bits of each
+    word from bit ``shift`` up."""
+    mask = np.uint64((1 << digit) - 1)
+    sh = np.uint64(shift)
+    for r in range(1 << digit):
+        count[r] = 0
+    for j in range(s, s + m):
+        count[np.int64((src[j] >> sh) & mask)] += 1
+    total = d
+    for r in range(1 << digit):
+        c = count[r]
+        count[r] = total
+        total += c
+    for j in range(s, s + m):
+        v = src[j]
+        r = np.int64((v >> sh) & mask)
+        dst[count[r]] = v
+        count[r] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_buckets(out, starts, bucket, step, low_bits, row_bits):  # pragma: no cover - compiled
+    """Sort buckets ``bucket``, ``bucket + step``, ... of ``out`` by the key bits of each word
+    (a least-significant-digit radix sort, stable, so rows stay in input order within a key;
+    an insertion sort when small), then leave only the row numbers."""
+    largest = 0
+    for b in range(bucket, starts.shape[0] - 1, step):
+        largest = max(largest, starts[b + 1] - starts[b])
+    tmp = np.empty(largest, np.uint64)
+    passes = (low_bits + 10) // 11
+    digit = (low_bits + passes - 1) // passes if passes else 0
+    count = np.empty(1 << digit, np.int64)
+    row_mask = (np.uint64(1) << np.uint64(row_bits)) - np.uint64(1)
+    for b in range(bucket, starts.shape[0] - 1, step):
+        s = starts[b]
+        e = starts[b + 1]
+        if e - s <= 32:             # the words are distinct (the row is in them): any sort is stable
+            for j in range(s + 1, e):
+                v = out[j]
+                k = j - 1
+                while k >= s and out[k] > v:
+                    out[k + 1] = out[k]
+                    k -= 1
+                out[k + 1] = v
+        else:
+            for p in range(passes):
+                if p % 2 == 0:
+                    _radix_pass(out, s, tmp, 0, e - s, row_bits + p * digit, digit, count)
+                else:
+                    _radix_pass(tmp, 0, out, s, e - s, row_bits + p * digit, digit, count)
+            if passes % 2:
+                for j in range(e - s):
+                    out[s + j] = tmp[j]
+        for j in range(s, e):
+            out[j] &= row_mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_order(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits,
+                 top_bits):  # pragma: no cover - compiled
+    """The processing order by a radix sort of the rows' keys: buckets by the top ``top_bits``
+    bits, each bucket sorted by the ``low_bits`` below in cache; ``row_bits`` hold a row number.
+    Returns the row numbers as uint64 words (no words: the rows are in order already)."""
+    n = ts.shape[0]
+    counts = np.zeros((1, 1 << top_bits), np.int64)
+    zero = np.int64(0)              # not a literal 0: the helpers compile once, for this and the threaded calls
+    ascending, _, _ = _order_count(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, zero, n,
+                                   counts[0])
+    if ascending:                   # already in order (a log written conversation by conversation)
+        return np.empty(0, np.uint64)
+    starts = chunk_positions(counts)
+    out = np.empty(n, np.uint64)
+    _order_scatter(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, zero, n, counts[0],
+                   out)
+    _order_buckets(out, starts, zero, np.int64(1), low_bits, row_bits)
+    return out
+
+
+def _radix_order_threaded(pool, tasks, business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits,
+                          top_bits):
+    """:func:`_radix_order` as ``tasks`` tasks on ``pool`` (the same result)."""
+    n = len(ts)
+    bounds = parallel.bounds(n, tasks)
+    counts = np.zeros((tasks, 1 << int(top_bits)), np.int64)
+    runs = parallel.each(pool, _order_count, [(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, lo, hi,
+                                       counts[c]) for c, (lo, hi) in enumerate(bounds)])
+    runs = [r for (lo, hi), r in zip(bounds, runs) if hi > lo]
+    if all(r[0] for r in runs) and all(a[2] <= b[1] for a, b in zip(runs, runs[1:])):
+        return np.empty(0, np.uint64)
+    starts = chunk_positions(counts)
+    out = np.empty(n, np.uint64)
+    parallel.each(pool, _order_scatter, [(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, lo, hi,
+                                  counts[c], out) for c, (lo, hi) in enumerate(bounds)])
+    parallel.each(pool, _order_buckets, [(out, starts, c, tasks, low_bits, row_bits) for c in range(tasks)])
+    return out
+
+
+
+#: At most this many top bits make the buckets of the radix order (2**20 buckets).
+_MAX_TOP_BITS = 20
+
+
+def _radix_plan(business, subscriber, n_subscribers: int, ts, inbound):
+    """The arguments of :func:`_radix_order` after ``n_subscribers``, or None when a row's key
+    and row number do not fit in one 64-bit word even with the widest buckets."""
+    n = len(ts)
+    lo, hi, unit, c_lo, c_hi = _key_frame(business, subscriber, np.int64(n_subscribers), ts)
+    if int(hi) - int(lo) >= 2**63:   # time differences wrap in int64 (and so did the unit's test)
+        return None
+    span = (int(hi) - int(lo)) // int(unit) * 2 + 2
+    key_bits = ((int(c_hi) - int(c_lo) + 1) * span - 1).bit_length()
+    if key_bits > 62:
+        return None
+    row_bits = max(1, (n - 1).bit_length())
+    top_bits = min(key_bits, max(key_bits + row_bits - 64, parallel.part_bits(n)))
+    if top_bits > _MAX_TOP_BITS:
+        return None
+    frame = np.array([lo, unit, span, c_lo], dtype=np.int64)
+    return frame, np.int64(key_bits - top_bits), np.int64(row_bits), np.int64(top_bits)
+
+
+def conversation_order(business: np.ndarray, subscriber: np.ndarray, n_subscribers: int,
+                       ts: np.ndarray, inbound: np.ndarray) -> np.ndarray:
+    """The processing order: by conversation, timestamp, inbound before outbound, then input
+    order. A radix sort of one key per row when (conversation, time, direction) and the row
+    number fit in 64 bits (:func:`_radix_order`), else a stable argsort of the key when it fits
+    in 63 bits, else a lexsort of the three."""
+    if len(ts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    nsub = np.int64(max(n_subscribers, 1))
+    business, subscriber, ts, inbound = parallel.readonly(business, subscriber, ts, inbound)
+    plan = _radix_plan(business, subscriber, nsub, ts, inbound)
+    if plan is not None:
+        words = parallel.threaded(len(ts), _radix_order, _radix_order_threaded, business, subscriber, nsub, ts, inbound,
+                          *plan)
+        return words.view(np.int64) if len(words) else np.arange(len(ts), dtype=np.int64)
+    key = _sort_key(business, subscriber, nsub, ts, inbound)
+    if len(key):
+        return np.argsort(key, kind="stable")
+    conv = business.astype(np.int64) * max(n_subscribers, 1) + subscriber
+    return np.lexsort(((~inbound).astype(np.int8), ts, conv))
+
+
+
+def warm() -> None:
+    """Call each compiled function of this module once (numba loads it from its cache), with
+    arguments typed as :func:`conversation_order` passes them."""
+    one = np.zeros(1, dtype=np.int64)
+    flag = np.zeros(1, dtype=bool)
+    codes = np.zeros(1, dtype=np.int32)
+    columns = parallel.readonly(codes, codes, one, flag)
+    _radix_order(columns[0], columns[1], np.int64(1), columns[2], columns[3], *_radix_plan(*columns[:2], 1, *columns[2:]))
