@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from viber_sessions import core, dask_engine
 from viber_sessions.cli import cli
@@ -24,7 +24,7 @@ _CLUSTER: dict = {}
 def shared_client() -> Client:
     """One local cluster for every test module that needs one (tests/test_engines.py too)."""
     if "client" not in _CLUSTER:
-        _CLUSTER["cluster"] = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        _CLUSTER["cluster"] = dask_engine.local_cluster(2, processes=True)      # no dashboard, no port 8787
         _CLUSTER["client"] = Client(_CLUSTER["cluster"])
     return _CLUSTER["client"]
 

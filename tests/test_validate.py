@@ -453,7 +453,8 @@ def test_a_type_priced_by_an_accounts_default_is_not_unpriced(tmp_path):
     assert [p.code for p in report.findings] == []
     assert report.exit_code == 0
     # the invoice agrees: it prices the stickers at shop's default
-    from viber_sessions import bill, segment
+    from viber_sessions import segment
+    from viber_sessions.billing import bill
     from viber_sessions.load import load
     from viber_sessions.timeutil import Period
 
@@ -484,3 +485,33 @@ def test_a_top_level_default_with_an_override_leaves_nothing_unpriced(tmp_path):
     log = write(tmp_path / "log.csv", ["s1,2026-10-05T09:00:00Z,shop,+79001234567,out,sticker",
                                        "s2,2026-10-05T09:01:00Z,bank,+79001234567,out,sticker"])
     assert check(log, tariff).findings == ()
+
+
+EXPORTS = ROOT / "tests" / "corpus" / "exports"
+
+
+@pytest.mark.parametrize("export, profile", [("cp1251_semicolon.csv", "cp1251_semicolon.toml"),
+                                             ("messages.jsonl", "messages.toml"),
+                                             ("messages.xlsx", "messages_xlsx.toml"),
+                                             ("excel_utf16.tsv", "excel_utf16.toml")])
+def test_cli_reads_exports_with_their_profile_like_the_canonical_csv(export, profile):
+    """validate takes --source and the reading options like every command: each export of the
+    same log gives the canonical CSV's findings."""
+    def counts(*args):
+        r = run("validate", *args, "--tariff", TARIFF_PATH, "--now", "2027-01-01", "--format", "json")
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        return doc["rows_read"], doc["counts"]
+
+    assert counts(EXPORTS / export, "--source", EXPORTS / profile) == counts(EXPORTS / "canonical.csv")
+
+
+def test_cli_e164_collapses_the_spellings_it_was_asked_to():
+    def codes(*args):
+        r = run("validate", EXPORTS / "mixed_phones.csv", *args, "--tariff", TARIFF_PATH, "--now", "2027-01-01",
+                "--format", "json")
+        return json.loads(r.stdout)["counts"]
+
+    assert "subscriber_spellings" in codes()
+    normalised = codes("--source", EXPORTS / "mixed_phones.toml")
+    assert "subscriber_spellings" not in normalised and "conflicting_duplicate" not in normalised

@@ -1,6 +1,7 @@
 """Invoice lines from a segmentation (README, "The rules": billing and the accounting identity).
 
-Counting is array work (numpy); money is Decimal, applied to the few aggregated lines only.
+Counting is array work (numpy, :mod:`viber_sessions.tally`); money is Decimal, applied to the
+few aggregated lines only (:func:`price`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Sequence
 
-import numpy as np
-
 from . import money
 from .errors import BillingError
-from .segment import BEFORE_CUT, C_OPEN, DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION, Segmentation
-from .countries import region_names
-from .tariff import Tariff
+from .segment import Segmentation
 from .status import PROVISIONAL, Coverage, coverage, coverage_warnings
+from .tally import (RowCounts, Tally, account_codes, add_periods, combine, part_tallies, part_tally,  # noqa: F401
+                    period_index, rejected_tally, row_counts, tally, tally_periods)
+from .tariff import Tariff
 from .timeutil import Period
 
 
@@ -52,29 +52,6 @@ class AccountInvoice:
     tax_rate: Decimal = Decimal(0)
 
 
-@dataclass(frozen=True)
-class RowCounts:
-    """The accounting identity: every input row is exactly one of these (blank lines are outside it)."""
-
-    read: int
-    duplicates: int
-    rejected: int
-    excluded: int
-    in_session: int
-    out_of_session: int
-    blank_lines: int = 0      # blank lines and all-empty rows: outside the identity (not in ``read``)
-    before_cut: int = 0       # rows timestamped before a carried-in state's cut (counted, otherwise ignored)
-
-    def balanced(self) -> bool:
-        return self.read == (self.duplicates + self.rejected + self.excluded + self.before_cut + self.in_session
-                             + self.out_of_session)
-
-    def __add__(self, o: "RowCounts") -> "RowCounts":
-        return RowCounts(read=self.read + o.read, duplicates=self.duplicates + o.duplicates,
-                         rejected=self.rejected + o.rejected, excluded=self.excluded + o.excluded,
-                         in_session=self.in_session + o.in_session, out_of_session=self.out_of_session + o.out_of_session,
-                         blank_lines=self.blank_lines + o.blank_lines, before_cut=self.before_cut + o.before_cut)
-
 
 @dataclass(frozen=True)
 class Invoice:
@@ -97,204 +74,6 @@ class Invoice:
     def status(self) -> str:
         return self.coverage.status if self.coverage is not None else PROVISIONAL
 
-
-def row_counts(seg: Segmentation) -> RowCounts:
-    counts = np.bincount(seg.billing, minlength=5)
-    return RowCounts(read=seg.log.rows_read, duplicates=int(counts[DUPLICATE]), rejected=seg.log.n_rejected,
-                     excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
-                     out_of_session=int(counts[OUT_OF_SESSION]), blank_lines=seg.log.blank_lines,
-                     before_cut=int(counts[BEFORE_CUT]))
-
-
-def part_tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = None) -> Tally:
-    """The tally of one part of a log (a bucket of whole conversations): its loaded rows only;
-    rejected rows and blank lines are counted once, by :func:`rejected_tally`."""
-    counts = np.bincount(seg.billing, minlength=5)
-    rows = RowCounts(read=len(seg.log), duplicates=int(counts[DUPLICATE]), rejected=0,
-                     excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
-                     out_of_session=int(counts[OUT_OF_SESSION]), before_cut=int(counts[BEFORE_CUT]))
-    return tally(seg, period, accounts, rows=rows)
-
-
-def rejected_tally(rejected: int, blank_lines: int) -> Tally:
-    """The rows of a partitioned run that no part holds: rejected rows (and the blank lines)."""
-    return Tally(rows=RowCounts(read=rejected, duplicates=0, rejected=rejected, excluded=0, in_session=0,
-                                out_of_session=0, blank_lines=blank_lines), first_ts=None)
-
-
-def combine(parts, rejected: int, blank_lines: int, rows_read: int) -> Tally:
-    """The parts' tallies added up with the rejected rows, checked against the rows read (a
-    difference is a bug, never bad input)."""
-    total = rejected_tally(rejected, blank_lines)
-    for part in parts:
-        total = total + part
-    if total.rows.read != rows_read or not total.rows.balanced():   # pragma: no cover - a bug
-        raise RuntimeError(f"rows accounted for ({total.rows.read}) differ from rows read ({rows_read})")
-    return total
-
-
-def account_codes(seg: Segmentation, accounts: Sequence[str] | None) -> np.ndarray | None:
-    """Business codes of the selected accounts (None: all)."""
-    if not accounts:
-        return None
-    index = {b: i for i, b in enumerate(seg.log.businesses.to_pylist())}
-    return np.array(sorted(index[a] for a in set(accounts) if a in index), dtype=np.int64)
-
-
-@dataclass
-class Tally:
-    """Everything an invoice needs, as integer counts keyed by names: tallies of disjoint parts
-    of the data (buckets of conversations, cluster partitions) add up to the tally of the
-    whole, so the invoice of a log billed in parts is exactly the invoice of the log."""
-
-    rows: RowCounts
-    first_ts: int | None                                   # earliest loaded timestamp
-    last_ts: int | None = None                             # latest loaded timestamp
-    present: set = field(default_factory=set)              # accounts with a message in the period
-    seen: set = field(default_factory=set)                 # accounts with a loaded message at all
-    sessions: Counter = field(default_factory=Counter)     # billable sessions starting in the period
-    in_session: Counter = field(default_factory=Counter)   # period messages in billable sessions
-    lines: Counter = field(default_factory=Counter)        # (account, direction, type, country) out of session
-    outbound_types: Counter = field(default_factory=Counter)   # (account, type): every billed-or-free outbound
-    not_allowed: Counter = field(default_factory=Counter)  # (account, type): type_not_allowed in the period
-    loaded: set = field(default_factory=set)               # every account with a loaded row
-    plans: dict = field(default_factory=dict)   # account -> (Limits, sessions on) its sessions were computed with
-    unclassified: bool = False   # lines whose subscriber country was not looked up (country ""): no zone prices
-    open_sessions: int = 0       # sessions starting in the period that are still open at the end of the data
-    state_cut: int | None = None   # the cut of the carried-in state the sessions started from
-    state_from: int | None = None  # where the history behind that state began
-
-    def __add__(self, other: "Tally") -> "Tally":
-        r, o = self.rows, other.rows
-        firsts = [t for t in (self.first_ts, other.first_ts) if t is not None]
-        lasts = [t for t in (self.last_ts, other.last_ts) if t is not None]
-        return Tally(
-            rows=r + o, open_sessions=self.open_sessions + other.open_sessions,
-            first_ts=min(firsts) if firsts else None, last_ts=max(lasts) if lasts else None,
-            present=self.present | other.present, seen=self.seen | other.seen,
-            sessions=self.sessions + other.sessions, in_session=self.in_session + other.in_session,
-            lines=self.lines + other.lines, outbound_types=self.outbound_types + other.outbound_types,
-            not_allowed=self.not_allowed + other.not_allowed, loaded=self.loaded | other.loaded,
-            plans={**self.plans, **other.plans},
-            state_cut=self.state_cut if self.state_cut is not None else other.state_cut,
-            state_from=self.state_from if self.state_from is not None else other.state_from,
-            unclassified=self.unclassified or other.unclassified)
-
-
-def _name_counts(names: list[str], codes: np.ndarray, minlength: int) -> Counter:
-    counts = np.bincount(codes, minlength=minlength)
-    return Counter({names[i]: int(c) for i, c in enumerate(counts.tolist()) if c})
-
-
-def tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None = None,
-          rows: RowCounts | None = None, countries: bool | None = None) -> Tally:
-    """Count what ``period``'s invoice needs from one segmentation (array work only).
-
-    Out-of-session lines are keyed by the subscriber's country too when ``countries`` (default:
-    when the tariff the segmentation was given has zones); each distinct subscriber is looked
-    up once (:mod:`viber_sessions.countries`). Otherwise the country is ``""``."""
-    return tally_periods(seg, [period], accounts, rows, countries)[0]
-
-
-def period_index(ts: np.ndarray, periods: Sequence[Period]) -> np.ndarray:
-    """Per timestamp: the index of the period of ``periods`` (sorted, disjoint) holding it, -1 for none."""
-    edges = np.array([x for p in periods for x in (p.start_ns, p.end_ns)], dtype=np.int64)
-    at = np.searchsorted(edges, ts, side="right") - 1
-    return np.where((at >= 0) & (at % 2 == 0), at // 2, -1)
-
-
-def tally_periods(seg: Segmentation, periods: Sequence[Period], accounts: Sequence[str] | None = None,
-                  rows: RowCounts | None = None, countries: bool | None = None) -> list[Tally]:
-    """:func:`tally` of each of ``periods`` (sorted, disjoint) in one pass over the rows: the
-    period of each row is found once and is part of every counting key."""
-    log = seg.log
-    names = log.businesses.to_pylist()
-    nb, npd = len(names), len(periods)
-    keep = np.ones(nb, dtype=bool)
-    selected = account_codes(seg, accounts)
-    if selected is not None:
-        keep[:] = False
-        keep[selected] = True
-    if countries is None:
-        countries = seg.plan is not None and seg.plan.has_zones
-    pidx = period_index(log.timestamp, periods)
-    mine = keep[log.business]
-    counted = (pidx >= 0) & mine
-    present = np.bincount(pidx[pidx >= 0] * nb + log.business[pidx >= 0], minlength=npd * nb).reshape(npd, nb) > 0
-    s_pidx = period_index(seg.s_start, periods)
-    billed = seg.s_billable & (s_pidx >= 0) & keep[seg.s_business]
-    sessions = _per_period(names, s_pidx[billed], seg.s_business[billed], npd)
-    opened = (s_pidx >= 0) & keep[seg.s_business] & (seg.s_close == C_OPEN)
-    open_counts = np.bincount(s_pidx[opened], minlength=npd)
-    in_session = _per_period(names, pidx[counted & (seg.billing == SESSION)],
-                             log.business[counted & (seg.billing == SESSION)], npd)
-    group = _Grouping(seg, names, bool(countries))
-    lines = group.count(counted & (seg.billing == OUT_OF_SESSION), pidx, npd, True, bool(countries))
-    not_allowed = group.count(counted & (seg.reason == R_TYPE_NOT_ALLOWED), pidx, npd, False)
-    active = (seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)
-    outbound_types = group.count(active & mine & ~log.inbound, np.zeros(len(log), np.int64), 1, False)[0]
-    rows = rows or row_counts(seg)
-    first = int(log.timestamp.min()) if len(log) else None
-    last = int(log.timestamp.max()) if len(log) else None
-    plans = {name: (seg.limits_of(b), not (seg.plans is not None and bool(seg.plans.sessions_off[b])))
-             for b, name in enumerate(names)}
-    return [Tally(rows=rows, first_ts=first, last_ts=last,
-                  present={names[b] for b in np.flatnonzero(present[k] & keep).tolist()},
-                  seen=set(names) & set(accounts) if accounts else set(), sessions=sessions[k],
-                  in_session=in_session[k], lines=lines[k], outbound_types=outbound_types,
-                  not_allowed=not_allowed[k], loaded=set(names), unclassified=bool(lines[k]) and not countries,
-                  plans=plans, open_sessions=int(open_counts[k]),
-                  state_cut=seg.carry.cut_ns if seg.carry is not None else None,
-                  state_from=seg.carry.data_from if seg.carry is not None else None)
-            for k in range(npd)]
-
-
-def _per_period(names: list[str], pidx: np.ndarray, business: np.ndarray, npd: int) -> list[Counter]:
-    """Counts by (period, account name) as one Counter per period."""
-    nb = len(names)
-    counts = np.bincount(pidx.astype(np.int64) * nb + business, minlength=npd * nb).reshape(npd, nb)
-    return [Counter({names[b]: int(counts[k, b]) for b in np.flatnonzero(counts[k]).tolist()}) for k in range(npd)]
-
-
-class _Grouping:
-    """Counts of rows by (period, account[, direction], type[, country]) with numpy."""
-
-    def __init__(self, seg: Segmentation, names: list[str], countries: bool):
-        self.seg, self.names = seg, names
-        self.regions = region_names() if countries else ("",)
-
-    def count(self, mask: np.ndarray, pidx: np.ndarray, npd: int, with_direction: bool,
-              by_country: bool = False) -> list[Counter]:
-        log, names = self.seg.log, self.names
-        nb, nt = len(names), max(len(log.message_types), 1)
-        key = (pidx[mask].astype(np.int64) * nb + log.business[mask]) * 2
-        if with_direction:
-            key += ~log.inbound[mask]
-        key = key * nt + log.mtype[mask]
-        nc, regions = 1, ("",)
-        if by_country:
-            regions = self.regions
-            nc = len(regions)
-            key = key * nc + self.seg.countries(log.subscriber[mask])
-        bins = npd * nb * 2 * nt * nc
-        if bins <= 4 * len(key) + 1024:          # a dense count is cheaper than sorting the keys
-            counts = np.bincount(key, minlength=bins)
-            keys = np.flatnonzero(counts)
-            counts = counts[keys]
-        else:
-            keys, counts = np.unique(key, return_counts=True)
-        out = [Counter() for _ in range(npd)]
-        for k, c in zip(keys.tolist(), counts.tolist()):
-            k, country = divmod(k, nc)
-            k, t = divmod(k, nt)
-            k, outbound = divmod(k, 2)
-            period, b = divmod(k, nb)
-            if with_direction:
-                out[period][(names[b], "outbound" if outbound else "inbound", log.message_types[t],
-                             regions[country])] = c
-            else:
-                out[period][(names[b], log.message_types[t])] = c
-        return out
 
 
 def check_plans(t: Tally, tariff: Tariff) -> None:
@@ -320,13 +99,20 @@ def bill_periods(seg: Segmentation, tariff: Tariff, periods: Sequence[Period],
     """The invoice of each of ``periods`` (sorted, disjoint) from one segmentation: each equals
     :func:`bill` of that period alone. A carried-in state cut after the first period's start
     is refused (the state does not describe that period's beginning)."""
-    if seg.carry is not None and periods and seg.carry.cut_ns > periods[0].start_ns:
-        from .status import iso
-        raise BillingError(f"the carried-in state is cut at {iso(seg.carry.cut_ns)}, after the start of the period "
-                           f"{periods[0]} ({iso(periods[0].start_ns)}): bill from the period that starts at the cut "
-                           "or later")
+    if seg.carry is not None:
+        check_cut(seg.carry.cut_ns, periods)
     tallies = tally_periods(seg, periods, accounts, countries=tariff.has_zones)
     return [price(t, tariff, p, seg.limits, accounts) for t, p in zip(tallies, periods)]
+
+
+def check_cut(cut_ns: int, periods: Sequence[Period]) -> None:
+    """Refuse a carried-in state cut after the first period's start (it does not describe that
+    period's beginning)."""
+    if periods and cut_ns > periods[0].start_ns:
+        from .status import iso
+        raise BillingError(f"the carried-in state is cut at {iso(cut_ns)}, after the start of the period "
+                           f"{periods[0]} ({iso(periods[0].start_ns)}): bill from the period that starts at the cut "
+                           "or later")
 
 
 def check_accounts(t: Tally, accounts: Sequence[str] | None) -> None:

@@ -13,23 +13,23 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .billing import Invoice, combine, part_tally, price
+from .billing import Invoice, add_periods, combine, part_tallies, price
 from .errors import UsageError
 from .load import LoadOptions, available_memory, expand_inputs
 from .load.batches import raw_batches
 from .load.discover import is_parquet
 from .outofcore.partition import (BUCKET_SCHEMA, Progress, bucket_log, bucket_rows, conversation_bucket,  # noqa: F401
-                                  conversation_hash, duplicate_rows, empty_log, hash_strings, partition,
-                                  segment_bucket)
+                                  conversation_hash, duplicate_rows, empty_log, hash_strings, partition)
 from .outofcore.runs import ordered, table_of
 from .outofcore.workfolder import shutil, tempfile, work_folder  # noqa: F401  (tests patch them here)
+from .segment import CarriedState, join_state, segment, state_part
 from .tariff import Tariff
 from .timeutil import Period
 
@@ -109,10 +109,15 @@ class Buckets:
     instant of the whole log."""
 
     def __init__(self, handles: list, files: list[str], offsets: np.ndarray, dups: np.ndarray, data_end: int | None,
-                 rejected: pa.Table, tariff: Tariff, memory_limit: int, workdir: str | None):
+                 rejected: pa.Table, tariff: Tariff, memory_limit: int, workdir: str | None,
+                 carry: CarriedState | None = None):
         self.handles, self.files, self.offsets, self.dups = handles, files, offsets, dups
         self.data_end, self.rejected, self.tariff = data_end, rejected, tariff
-        self.memory_limit, self.workdir = memory_limit, workdir
+        self.memory_limit, self.workdir, self.carry = memory_limit, workdir, carry
+
+    def segment(self, table: pa.Table):
+        """The segmentation of whole conversations of this log (a bucket, or a part of one)."""
+        return segment_part(table, self.files, self.offsets, self.dups, self.tariff, self.data_end, self.carry)
 
     def part_rows(self) -> int:
         return max(1000, self.memory_limit // TABLE_BYTES_PER_ROW)
@@ -128,7 +133,7 @@ class Buckets:
             table = pq.ParquetFile(h).read()
             k = math.ceil(table.num_rows / part_rows)
             if k <= 1:
-                yield segment_bucket(table, self.files, self.offsets, self.dups, self.tariff, self.data_end)
+                yield self.segment(table)
                 continue
             part = (conversation_hash(table.column("business_id").combine_chunks(),
                                       table.column("subscriber_id").combine_chunks())
@@ -136,7 +141,7 @@ class Buckets:
             for j in range(k):
                 piece = table.filter(pa.array(part == j))
                 if piece.num_rows:
-                    yield segment_bucket(piece, self.files, self.offsets, self.dups, self.tariff, self.data_end)
+                    yield self.segment(piece)
 
     def rejected_logs(self, part_rows: int | None = None):
         """The rejected rows, ``part_rows`` at a time, as logs without loaded rows."""
@@ -146,8 +151,6 @@ class Buckets:
 
     def tables(self, kind: str, tz: str = "UTC", where=None) -> Iterator[pa.Table]:
         """The audit table ``kind`` in the in-memory order, part by part, within the limit."""
-        from .segment import segment
-
         def runs():
             for seg in self.segmentations():
                 yield table_of(seg, kind, tz, where)
@@ -173,12 +176,65 @@ class ChunkedResult:
     blank_lines: int = 0
     notices: tuple = ()          # load-time warnings (Problem), as MessageLog.notices
     parts: object = None         # what makes the audit tables (Buckets, or the Dask engine's parts)
+    invoices: list = field(default_factory=list)   # one per period, in order (``invoice`` is the first)
+    state: CarriedState | None = None              # the state at the end of the last period, when asked for
+
+    def __post_init__(self):
+        self.invoices = list(self.invoices) or [self.invoice]
 
 
-def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, period: Period, memory_limit: int,
-                accounts: Sequence[str] = (), workdir: str | None = None,
-                progress: Progress | None = None) -> ChunkedResult:
-    """The invoice of a log of any size, within about ``memory_limit`` bytes."""
+def segment_part(table: pa.Table, files: list[str], offsets: np.ndarray, dups: np.ndarray, tariff: Tariff,
+                 data_end: int | None, carry: CarriedState | None = None):
+    """The segmentation of whole conversations in the bucket layout (rows numbered in the whole
+    input), exactly as in memory: ``dups`` are the sorted rows of the whole input that repeat an
+    earlier message id, ``data_end`` its latest instant, ``carry`` the carried-in state (its
+    conversations and message ids are matched by their id strings, so any part can take all of it)."""
+    log = bucket_log(table, files, offsets)
+    pos = np.searchsorted(dups, log.row)
+    is_dup = (pos < len(dups)) & (dups[np.minimum(pos, max(len(dups) - 1, 0))] == log.row) if len(dups) else \
+        np.zeros(len(log), dtype=bool)
+    return segment(log, tariff, duplicates=is_dup, data_end=data_end, carry=carry)
+
+
+class PeriodTotals:
+    """The tallies of every period (and the parts of the state at the cut, when asked for),
+    added up part by part."""
+
+    def __init__(self, periods: Sequence[Period], accounts: Sequence[str], cut: int | None):
+        self.periods, self.accounts, self.cut = list(periods), list(accounts), cut
+        self.tallies = None
+        self.states: list = []
+
+    def part(self, seg) -> tuple:
+        """What one part's segmentation adds: its tally of each period, its part of the state."""
+        return (part_tallies(seg, self.periods, self.accounts),
+                state_part(seg, self.cut) if self.cut is not None else None)
+
+    def add(self, part: tuple) -> None:
+        """Add what :meth:`part` gave (maybe on another machine)."""
+        tallies, state = part
+        self.tallies = add_periods(self.tallies, tallies)
+        if state is not None:
+            self.states.append(state)
+
+    def invoices(self, tariff: Tariff, rejected: int, blank_lines: int, rows_read: int) -> list[Invoice]:
+        """Each period's invoice (its tally checked against the rows read)."""
+        tallies = self.tallies or [None] * len(self.periods)
+        return [price(combine([t] if t is not None else [], rejected, blank_lines, rows_read), tariff, p,
+                      tariff.limits, self.accounts) for t, p in zip(tallies, self.periods)]
+
+    def state(self, carry: CarriedState | None) -> CarriedState | None:
+        return join_state(self.states, self.cut, carry) if self.cut is not None and self.states else None
+
+
+def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, period: Period | Sequence[Period],
+                memory_limit: int, accounts: Sequence[str] = (), workdir: str | None = None,
+                progress: Progress | None = None, carry: CarriedState | None = None,
+                want_state: bool = False) -> ChunkedResult:
+    """The invoice of each of ``period`` (one, or several sorted and disjoint) of a log of any
+    size, within about ``memory_limit`` bytes, from the carried-in state ``carry``; with
+    ``want_state``, also the state at the end of the last period."""
+    periods = [period] if isinstance(period, Period) else list(period)
     files = expand_inputs(list(inputs))
     if "-" in files:
         raise UsageError("standard input cannot be billed with --memory-limit; write it to a file first")
@@ -188,21 +244,19 @@ def run_invoice(inputs: Sequence[str], options: LoadOptions, tariff: Tariff, per
         dups = duplicate_rows(parts.id_paths)
         handles = [pa.OSFile(path, "r") for path in parts.bucket_paths if os.path.exists(path)]
     buckets = Buckets(handles, parts.files, parts.offsets, dups, parts.ts_max, parts.rejected, tariff, memory_limit,
-                      workdir)
+                      workdir, carry)
     rows_read = int(parts.offsets[-1])
-
-    def tallies():
+    totals = PeriodTotals(periods, accounts, periods[-1].end_ns if want_state else None)
+    try:
         for b, h in enumerate(handles):
-            seg = segment_bucket(pq.ParquetFile(h).read(), parts.files, parts.offsets, dups, tariff, parts.ts_max)
-            yield part_tally(seg, period, accounts)
+            totals.add(totals.part(buckets.segment(pq.ParquetFile(h).read())))
             if progress:
                 progress("buckets", b + 1, len(handles))
-
-    try:
-        total = combine(tallies(), parts.rejected.num_rows, parts.blank_lines, rows_read)
+        invoices = totals.invoices(tariff, parts.rejected.num_rows, parts.blank_lines, rows_read)
+        state = totals.state(carry)
     except BaseException:
         buckets.close()
         raise
-    return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, accounts), rejected=parts.rejected,
+    return ChunkedResult(invoice=invoices[0], invoices=invoices, state=state, rejected=parts.rejected,
                          buckets=p.buckets, rows_read=rows_read, blank_lines=parts.blank_lines, notices=parts.notices,
                          parts=buckets)

@@ -14,20 +14,27 @@ from typing import Callable, Iterator, Mapping, Sequence
 import pyarrow as pa
 
 from . import tables, writing
-from .billing import Invoice, bill
+from .billing import Invoice, bill_periods
 from .load import LoadOptions, MessageLog, load
-from .segment import Segmentation, segment
+from .monthly import carried_state, state_cut
+from .periods import PeriodSelection, parse_periods
+from .segment import CarriedState, Segmentation, segment, state_at
 from .tariff import Tariff, load_tariff
-from .timeutil import Period, check_timezone
+from .timeutil import Period, check_timezone  # noqa: F401  (core.Period, as callers know it)
 
 
 @dataclass(frozen=True)
 class Request:
-    """What to bill: the inputs and every option that changes the result."""
+    """What to bill: the inputs and every option that changes the result.
+
+    ``periods``: the ``--period`` values (months ``2026-10`` or ranges ``2026-07..2026-10``; when
+    empty, ``period`` alone); :meth:`selection` gives the months and the shape of the output.
+    ``state_in``: a state file (or :class:`~viber_sessions.segment.CarriedState`) to start every
+    conversation from; ``state_out``: also compute the state at the end of the last period."""
 
     inputs: Sequence[str]
     tariff: str | Tariff
-    period: str
+    period: str = ""
     tz: str = "UTC"
     input_tz: str = "UTC"
     column_map: Mapping[str, str] = field(default_factory=dict)
@@ -35,6 +42,9 @@ class Request:
     on_invalid: str = "error"
     accounts: Sequence[str] = ()
     load: LoadOptions | None = None     # every reading option at once (wins over the four fields above)
+    periods: Sequence[str] = ()
+    state_in: object = None             # a path, a CarriedState or None
+    state_out: bool = False
 
     def load_options(self) -> LoadOptions:
         if self.load is not None:
@@ -42,14 +52,20 @@ class Request:
         return LoadOptions(column_map=dict(self.column_map), input_tz=self.input_tz,
                            epoch_unit=self.epoch_unit, on_invalid=self.on_invalid)
 
+    def selection(self) -> PeriodSelection:
+        """The months to bill, sorted (a usage error for a bad ``--period``)."""
+        return parse_periods(list(self.periods) or [self.period], self.tz)
+
 
 @dataclass(eq=False)
 class Result:
-    """One result type for every engine. ``log`` and ``segmentation`` are there in memory only
-    (the engines that bill in parts never hold the whole log); ``parts`` is there out of core
-    and on Dask: what makes the audit tables part by part (its open files, or the cluster it
-    started, are released by :meth:`close`, or when the result is dropped: no code of ours runs
-    then, so a signal at that moment still ends the run in one line)."""
+    """One result type for every engine: ``invoices``, one per period in order (``invoice`` is
+    the first, or only, one) and ``state``, the state at the end of the last period when the
+    request asked for it. ``log`` and ``segmentation`` are there in memory only (the engines
+    that bill in parts never hold the whole log); ``parts`` is there out of core and on Dask:
+    what makes the audit tables part by part (its open files, or the cluster it started, are
+    released by :meth:`close` - use ``with core.run(...) as result:`` - or when the result is
+    dropped: no code of ours runs then, so a signal at that moment still ends the run in one line)."""
 
     log: MessageLog | None
     tariff: Tariff
@@ -59,12 +75,15 @@ class Result:
     sources: list[str] = field(default_factory=list)
     notices: tuple = ()          # what the reader noticed (errors.Problem), also among the invoice's warnings
     parts: object = None         # chunked.Buckets or dask_engine.DaskParts
+    invoices: list[Invoice] = field(default_factory=list)
+    state: CarriedState | None = None
 
     def __post_init__(self):
         if self.log is not None:
             self.rejected = self.log.rejected if self.rejected is None else self.rejected
             self.sources = self.sources or list(self.log.sources)
             self.notices = self.notices or tuple(self.log.notices)
+        self.invoices = list(self.invoices) or [self.invoice]
 
     def messages(self) -> Iterator[pa.Table]:
         """The ``--messages-out`` table, part by part (in memory: one part): one row per input
@@ -136,14 +155,20 @@ def check_engine(engine: Engine, messages_out: str | None = None, sessions_out: 
 
 
 def run(request: Request, engine: Engine | None = None, progress=None) -> Result:
-    """Bill ``request`` with ``engine`` (default in memory): the one entry point of the CLI."""
+    """Bill ``request`` with ``engine`` (default in memory): the one entry point of the CLI.
+    Every engine bills every period of the request from one load and one segmentation, from
+    its carried-in state, and computes the state at the end of the last period when asked."""
     return (engine or Local()).invoice(request, progress)
+
+
+def tariff_of(request: Request) -> Tariff:
+    check_timezone(request.tz, "--tz")
+    return request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
 
 
 def prepare(request: Request, stdin=None) -> tuple[MessageLog, Tariff]:
     """Check the options, read the tariff, then load the log (cheap checks first)."""
-    check_timezone(request.tz, "--tz")
-    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
+    tariff = tariff_of(request)
     return load(request.inputs, request.load_options(), stdin=stdin), tariff
 
 
@@ -152,15 +177,17 @@ def run_invoice(request: Request, stdin=None, progress=None) -> Result:
 
     ``progress(what, done, total)``, when given, is told as each of the three steps ends."""
     step = (lambda k: progress("billing", k, 3)) if progress else (lambda k: None)
-    period = Period.parse(request.period, request.tz)
+    periods = list(request.selection().periods)
     step(0)
     log, tariff = prepare(request, stdin)
+    carry = carried_state(request.state_in, tariff, request.load_options(), periods)
     step(1)
-    seg = segment(log, tariff)
+    seg = segment(log, tariff, carry=carry)
     step(2)
-    invoice = with_notices(bill(seg, tariff, period, request.accounts), log.notices)
+    invoices = [with_notices(inv, log.notices) for inv in bill_periods(seg, tariff, periods, request.accounts)]
+    state = state_at(seg, state_cut(periods)) if request.state_out else None
     step(3)
-    return Result(log=log, tariff=tariff, segmentation=seg, invoice=invoice)
+    return Result(log=log, tariff=tariff, segmentation=seg, invoice=invoices[0], invoices=invoices, state=state)
 
 
 def with_notices(invoice: Invoice, notices=()) -> Invoice:
@@ -174,28 +201,31 @@ def with_notices(invoice: Invoice, notices=()) -> Invoice:
 
 
 def run_invoice_chunked(request: Request, memory_limit: int, workdir: str | None = None, progress=None):
-    """The invoice of a log larger than memory (see :mod:`viber_sessions.chunked`)."""
+    """The invoices of a log larger than memory (see :mod:`viber_sessions.chunked`)."""
     from . import chunked
 
-    period = Period.parse(request.period, request.tz)
-    check_timezone(request.tz, "--tz")
-    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
-    result = chunked.run_invoice(request.inputs, request.load_options(), tariff, period, memory_limit,
-                                 request.accounts, workdir, progress)
-    return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
-                  rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices),
-                  parts=result.parts)
+    periods = list(request.selection().periods)
+    tariff = tariff_of(request)
+    carry = carried_state(request.state_in, tariff, request.load_options(), periods)
+    result = chunked.run_invoice(request.inputs, request.load_options(), tariff, periods, memory_limit,
+                                 request.accounts, workdir, progress, carry=carry, want_state=request.state_out)
+    return parted(result, tariff, request)
 
 
 def run_invoice_dask(request: Request, scheduler: str = "local", progress=None):
-    """The invoice computed on a Dask cluster (see :mod:`viber_sessions.dask_engine`)."""
+    """The invoices computed on a Dask cluster (see :mod:`viber_sessions.dask_engine`)."""
     from . import dask_engine
 
     result = dask_engine.run_invoice(request, scheduler, progress=progress)
-    tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
-    return Result(log=None, tariff=tariff, segmentation=None, invoice=with_notices(result.invoice, result.notices),
+    return parted(result, tariff_of(request), request)
+
+
+def parted(result, tariff: Tariff, request: Request) -> Result:
+    """The :class:`Result` of an engine that billed in parts (a ``chunked.ChunkedResult``)."""
+    invoices = [with_notices(inv, result.notices) for inv in result.invoices]
+    return Result(log=None, tariff=tariff, segmentation=None, invoice=invoices[0], invoices=invoices,
                   rejected=result.rejected, sources=list(request.inputs), notices=tuple(result.notices),
-                  parts=result.parts)
+                  parts=result.parts, state=result.state)
 
 
 def write_outputs(result: Result, tz: str, out: writing.OutputSet, messages_out: str | None = None,

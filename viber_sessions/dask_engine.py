@@ -20,17 +20,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .billing import combine, part_tally, price
-from .chunked import ChunkedResult
+from .chunked import ChunkedResult, PeriodTotals, segment_part
 from .errors import InputError, UsageError
 from .load import (REJECTED_SCHEMA, LoadOptions, all_rejected, check_parquet_sizes, expand_inputs, no_data_rows,
                    open_parquet, read_parquet, read_raw, reading, type_columns)
 from .load.assembly import rejected_table
-from .outofcore.partition import BUCKET_SCHEMA, bucket_log, bucket_rows, empty_log, segment_bucket
+from .load.notices import distinct_subscribers, gather
+from .monthly import carried_state
+from .outofcore.partition import BUCKET_SCHEMA, bucket_rows, empty_log
 from .outofcore.runs import ordered, table_of
-from .segment import first_occurrences, segment
+from .segment import CarriedState, first_occurrences, segment
 from .tariff import Tariff, load_tariff
-from .timeutil import Period
 
 ROW_BITS = 40               # order key = file index << 40 | row in file: input order across files
 PIECE_ROWS = 2_000_000
@@ -104,7 +104,7 @@ def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
             "first_problem": problems[0][1] if problems else None, "rejected": rejected,
             "ts_max": int(t.timestamp[keep].max()) if keep.any() else None,
             "file_index": piece.file_index, "base": piece.base, "blank": t.blank, "notices": list(t.notices),
-            "header": t.header}
+            "subscribers": distinct_subscribers(t), "header": t.header}
 
 
 def _renumber(stats: list[dict]) -> None:
@@ -155,15 +155,15 @@ def _dups(pdf: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"row": pdf["row"].to_numpy()[~first]})
 
 
-def _bill(pdf: pd.DataFrame, dups: np.ndarray, tariff: Tariff, period: Period, accounts, data_end) -> pd.DataFrame:
-    """Segment and tally one partition of whole conversations (on a worker)."""
+def _bill(pdf: pd.DataFrame, dups: np.ndarray, tariff: Tariff, totals: PeriodTotals, data_end,
+          carry: CarriedState | None) -> pd.DataFrame:
+    """Segment one partition of whole conversations (on a worker): its tally of each period and
+    its part of the state at the cut (``PeriodTotals.part``)."""
     if len(pdf) == 0:
         return pd.DataFrame({"tally": pd.Series([], dtype=object)})
     table = pa.Table.from_pandas(pdf[[f.name for f in BUCKET_SCHEMA]], schema=BUCKET_SCHEMA, preserve_index=False)
-    log = bucket_log(table, ["<cluster>"], np.array([0, 2 ** 62], dtype=np.int64))
-    is_dup = np.isin(log.row, dups)
-    seg = segment(log, tariff, duplicates=is_dup, data_end=data_end)
-    return pd.DataFrame({"tally": [pickle.dumps(part_tally(seg, period, accounts))]})
+    seg = segment_part(table, ["<cluster>"], np.array([0, 2 ** 62], dtype=np.int64), dups, tariff, data_end, carry)
+    return pd.DataFrame({"tally": [pickle.dumps(totals.part(seg))]})
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,7 @@ class Segmenting:
     dups: np.ndarray
     data_end: int
     tariff: Tariff
+    carry: CarriedState | None = None
 
 
 def _table_part(pdf: pd.DataFrame, kind: str, tz: str, where, parts: Segmenting) -> pd.DataFrame:
@@ -205,7 +206,7 @@ def _table_part(pdf: pd.DataFrame, kind: str, tz: str, where, parts: Segmenting)
         return pd.DataFrame({"table": pd.Series([], dtype=object)})
     table = pa.Table.from_pandas(pdf[[f.name for f in BUCKET_SCHEMA]], schema=BUCKET_SCHEMA, preserve_index=False)
     table = table.set_column(0, "row", pa.array(parts.rows.globalize(table.column("row").to_numpy()), pa.int64()))
-    seg = segment_bucket(table, parts.files, parts.offsets, parts.dups, parts.tariff, parts.data_end)
+    seg = segment_part(table, parts.files, parts.offsets, parts.dups, parts.tariff, parts.data_end, parts.carry)
     run = table_of(seg, kind, tz, where)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, run.schema) as writer:
@@ -279,14 +280,24 @@ def _frames(futures):
 def client_for(scheduler: str):
     import logging
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
 
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=max(1, os.cpu_count() or 1), threads_per_worker=1, dashboard_address=None)
+        cluster = local_cluster(max(1, os.cpu_count() or 1))
         return Client(cluster), cluster
     return Client(scheduler), None
+
+
+def local_cluster(workers: int, **kw):
+    """A local cluster without a dashboard. (``dashboard_address=None`` alone still starts the
+    scheduler's HTTP server on port 8787, and says "Port 8787 is already in use" when another
+    cluster holds it: its routes are served on a free port of this machine instead.)"""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}, **kw)
 
 
 def _load(client, files, options, buckets: int | None):
@@ -304,31 +315,35 @@ def _load(client, files, options, buckets: int | None):
     return plan, futures, stats, buckets
 
 
-def _tally(client, frames, dups, tariff, period, accounts, data_end, buckets, progress):
+def _tally(client, frames, dups, tariff, totals: PeriodTotals, data_end, carry, buckets, progress) -> None:
+    """Bill every partition on the cluster and add what each gives to ``totals``, in the
+    partitions' order (the state's parts are joined in a fixed order whatever ends first)."""
     from distributed import as_completed
 
     billed = frames.shuffle(on="bucket", npartitions=buckets).map_partitions(
-        _bill, dups, tariff, period, accounts, data_end, meta=pd.DataFrame({"tally": pd.Series(dtype=object)}))
+        _bill, dups, tariff, totals, data_end, carry, meta=pd.DataFrame({"tally": pd.Series(dtype=object)}))
     parts = client.compute(billed.to_delayed())
-    total = None
-    for done, future in enumerate(as_completed(parts), start=1):
-        for blob in future.result()["tally"]:
-            part = pickle.loads(blob)
-            total = part if total is None else total + part
+    for done, _ in enumerate(as_completed(parts), start=1):
         if progress:
             progress("cluster tasks", done, len(parts))
-    return total
+    for future in parts:
+        for blob in future.result()["tally"]:
+            totals.add(pickle.loads(blob))
 
 
 def run_invoice(request, scheduler: str = "local", client=None, progress=None, buckets: int | None = None
                 ) -> ChunkedResult:
-    """The invoice of ``request`` computed on a Dask cluster (``scheduler`` address or 'local')."""
+    """The invoices of ``request`` (each of its periods, from its carried-in state; the state at
+    the end of the last period when it asks for it) computed on a Dask cluster (``scheduler``
+    address or 'local')."""
     require_dask()
     import dask
 
-    period = Period.parse(request.period, request.tz)
+    periods = list(request.selection().periods)
     tariff = request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
     options = request.load_options()
+    carry = carried_state(request.state_in, tariff, options, periods)
+    totals = PeriodTotals(periods, list(request.accounts), periods[-1].end_ns if request.state_out else None)
     files = expand_inputs(list(request.inputs))
     if "-" in files:
         raise UsageError("standard input cannot be billed with --engine dask; write it to a file first")
@@ -353,19 +368,19 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
             ids = frames[["row", "message_id", "id_bucket"]].shuffle(on="id_bucket", npartitions=buckets)
             dup_rows = ids.map_partitions(_dups, meta=pd.DataFrame({"row": pd.Series(dtype="int64")})).compute()
             dups = np.sort(dup_rows["row"].to_numpy())
-            total = _tally(client, frames, dups, tariff, period, list(request.accounts), data_end, buckets, progress)
+            _tally(client, frames, dups, tariff, totals, data_end, carry, buckets, progress)
         rows_read = int(offsets[-1])
         n_rej = sum(t.num_rows for t in rejected)
         blank = sum(s["blank"] for s in stats)
-        total = combine([total] if total is not None else [], n_rej, blank, rows_read)
+        invoices = totals.invoices(tariff, n_rej, blank, rows_read)
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
         rows = Rows.of(stats, offsets)
         parts = DaskParts(request=request, scheduler=scheduler, rejected=rej, buckets=buckets, client=client, own=own,
-                          segmenting=Segmenting(files, offsets, rows, rows.globalize(dups), data_end, tariff))
+                          segmenting=Segmenting(files, offsets, rows, rows.globalize(dups), data_end, tariff, carry))
         own = ()                             # the parts close it
-        return ChunkedResult(invoice=price(total, tariff, period, tariff.limits, list(request.accounts)),
+        return ChunkedResult(invoice=invoices[0], invoices=invoices, state=totals.state(carry),
                              rejected=rej, buckets=buckets, rows_read=rows_read, blank_lines=blank,
-                             notices=tuple(p for s in stats for p in s["notices"]), parts=parts)
+                             notices=gather(files, options, stats), parts=parts)
     finally:
         close(own)
 

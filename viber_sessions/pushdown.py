@@ -27,6 +27,8 @@ the valid rows.
 from __future__ import annotations
 
 import dataclasses
+import io
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Sequence
@@ -35,12 +37,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .load import (REQUIRED, CsvLayout, LoadOptions, MessageLog, RawFile, assemble, csv_opener, expand_inputs,
-                   is_parquet, no_data_rows, open_parquet, parse_timestamps, read_header, reading, type_columns)
-from .load.batches import CsvBatches
-from .load.raw import all_missing, missing_mask
+from . import phones
 from .errors import InputError
+from .load import (REQUIRED, CsvLayout, LoadOptions, MessageLog, RawFile, assemble, expand_inputs, no_data_rows,
+                   open_parquet, parse_timestamps, read_header, read_raw, reading, type_columns)
+from .load.batches import CsvBatches
+from .load.csvread import delimiter_for
+from .load.formats import JSONL, PARQUET, XLSX, stdin_format, text_opener
 from .load.options import EPOCH_UNITS
+from .load.raw import all_missing, missing_mask
+from .load.read import input_format
 
 #: Rows per batch (a Parquet row group of up to this many rows is one batch).
 BATCH_ROWS = 1 << 20
@@ -91,8 +97,7 @@ def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | N
     sources = []
     for fi, name in enumerate(files):
         with reading(name):
-            sources.append(ParquetSource(fi, name, options) if name != "-" and is_parquet(name)
-                           else CsvSource(fi, name, options, stdin))
+            sources.append(source_of(fi, name, options, stdin))
     for source in reversed(sources):
         with reading(source.name):
             source.scan(scan)
@@ -100,6 +105,21 @@ def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | N
         raise InputError(no_data_rows(files, sum(s.blank for s in sources), [s.header for s in sources]))
     typed = [s.typed(scan) for s in sources]
     return assemble(files, typed, options), (scan.latest if scan.latest is not None else 0)
+
+
+def source_of(fi: int, name: str, options: LoadOptions, stdin=None):
+    """The reading of input ``fi`` for its format: Parquet row group by row group, CSV (and
+    TSV) streamed, JSON Lines and ``.xlsx`` whole (as the bounded engines read them). Standard
+    input is read once (CSV or JSON Lines, told apart by its first character)."""
+    kind = input_format(name, options)
+    if name == "-":
+        data = (stdin or sys.stdin.buffer).read()
+        stdin, kind = io.BytesIO(data), stdin_format(data)
+    if kind == PARQUET:
+        return ParquetSource(fi, name, options)
+    if kind in (JSONL, XLSX):
+        return WholeSource(fi, name, options, stdin)
+    return CsvSource(fi, name, options, stdin)
 
 
 def text(arr) -> pa.Array:
@@ -150,9 +170,10 @@ class Scan:
         message ids not known before."""
         mid = text(table.column("message_id"))
         conv = np.ones(table.num_rows, dtype=bool)
-        for column, values in (("business_id", self.businesses), ("subscriber_id", self.subscribers)):
-            if values is not None:
-                conv &= matches(table.column(column), values)
+        if self.businesses is not None:
+            conv &= matches(table.column("business_id"), self.businesses)
+        if self.subscribers is not None and conv.any():
+            conv &= self.subscriber_matches(table.column("subscriber_id"))
         grew = False
         if conv.any():
             for m, p in zip(mid.filter(pa.array(conv)).to_pylist(), pos[conv].tolist()):
@@ -167,6 +188,17 @@ class Scan:
             self.parts.setdefault(fi, []).append((pos[keep], _decoded(table.filter(k)), conv[keep]))
         self._latest(name, table)
         return grew
+
+    def subscriber_matches(self, column) -> np.ndarray:
+        """Which rows are of the asked subscribers: with ``subscriber_format = "e164"``, every
+        spelling that the loader normalises to one of them (each distinct value once)."""
+        if self.options.subscriber_format != "e164":
+            return matches(column, self.subscribers)
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(text(arr))
+        normal, _ = phones.normalise_values(text(arr.dictionary), self.options.default_region)
+        return matches(pa.DictionaryArray.from_arrays(arr.indices, normal), self.subscribers)
 
     def shares_id(self, mid: pa.Array) -> np.ndarray:
         if not len(self.ids):
@@ -183,7 +215,8 @@ class Scan:
             after = pc.greater(raw.cast(pa.int64()), pa.scalar(self.latest // EPOCH_UNITS[raw.type.unit]))
             rows = np.flatnonzero(pc.fill_null(after, False).to_numpy(zero_copy_only=False))
             raw = raw.take(pa.array(rows))
-        ts_part, bad = parse_timestamps(raw, self.options.input_tz, self.options.epoch_unit)
+        ts_part, bad = parse_timestamps(raw, self.options.input_tz, self.options.epoch_unit,
+                                        self.options.timestamp_format)
         if rows is not None:
             ts, ok = np.zeros(table.num_rows, dtype=np.int64), np.zeros(table.num_rows, dtype=bool)
             ts[rows], ok[rows] = ts_part, ~bad
@@ -275,8 +308,8 @@ class ParquetSource:
         beyond it either way)."""
         rg = self.pf.metadata.row_group(g)
         for canonical, values in (("business_id", scan.businesses), ("subscriber_id", scan.subscribers)):
-            if values is None:          # any value
-                continue
+            if values is None or (canonical == "subscriber_id" and self.options.subscriber_format == "e164"):
+                continue                # any value (other spellings of a number lie anywhere)
             i = self.columns.get(self.options.source_name(canonical))
             stats = rg.column(i).statistics if i is not None else None
             if stats is None or not stats.has_min_max or not isinstance(stats.min, str) or \
@@ -357,14 +390,15 @@ class CsvSource:
         self.n_rows = self.blank = 0
         self.header = True
         self.template = pa.table({c: pa.array([], pa.string()) for c in REQUIRED})
-        with csv_opener(name, stdin)() as stream:
-            header = read_header(name, stream)
+        self.opener = text_opener(name, stdin, options.encoding)
+        with self.opener() as stream:
+            header = read_header(name, stream, delimiter_for(name, options), options.skip_rows)
             if header.names is not None:
-                self.template = CsvLayout.of(name, header.names, options).empty()
+                self.template = CsvLayout.of_header(name, header, options).empty()
 
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Table]]:
         """(row numbers in the file from 0, canonical columns as text) of each batch."""
-        csv = CsvBatches(self.name, self.options, CSV_BLOCK, stdin=self.stdin)
+        csv = CsvBatches(self.name, self.options, CSV_BLOCK, opener=self.opener)
         for batch in csv:
             yield batch.positions, batch.table
         self.n_rows, self.blank, self.header = csv.rows, csv.blank, csv.header
@@ -380,5 +414,26 @@ class CsvSource:
 
     def typed(self, scan: Scan):
         table, pos = scan.rows_of(self.fi, self.template)
+        t = type_columns(self.name, RawFile(table), self.options)
+        return dataclasses.replace(t, positions=pos, n_rows=self.n_rows, blank=self.blank, header=self.header)
+
+
+class WholeSource:
+    """One JSON Lines or ``.xlsx`` file (or JSON Lines on standard input), read whole by the
+    loader's reader and looked at as one batch (lines that are no JSON object are never
+    candidates)."""
+
+    def __init__(self, fi: int, name: str, options: LoadOptions, stdin=None):
+        self.fi, self.name, self.options = fi, name, options
+        raw = read_raw(name, options, stdin)
+        self.table = raw.table
+        self.n_rows, self.blank, self.header = raw.table.num_rows + raw.malformed_count, raw.blank, raw.header
+        self.positions = np.delete(np.arange(self.n_rows, dtype=np.int64), [r - 1 for r, _, _ in raw.malformed])
+
+    def scan(self, scan: Scan) -> None:
+        scan.look(self.fi, self.name, self.positions, self.table)
+
+    def typed(self, scan: Scan):
+        table, pos = scan.rows_of(self.fi, self.table.schema.empty_table())
         t = type_columns(self.name, RawFile(table), self.options)
         return dataclasses.replace(t, positions=pos, n_rows=self.n_rows, blank=self.blank, header=self.header)

@@ -1,4 +1,4 @@
-"""invoice: bill a log for one month."""
+"""invoice: bill a log for one month or several (one load, every engine, through core.run)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def invoice(fmt, output, output_dir, messages_out, sessions_out, state_out, stat
       viber-sessions invoice sample_data/messages.parquet \\
           --tariff sample_data/tariff.toml --period 2026-10 --tz Europe/Moscow
     """
-    from .. import monthly, outdir, writing
+    import dataclasses
+
+    from .. import core, outdir, writing
     from ..periods import parse_periods
 
     selection = parse_periods(periods, kw["tz"])
@@ -76,26 +78,22 @@ def invoice(fmt, output, output_dir, messages_out, sessions_out, state_out, stat
                               "--rejects": rejects, "--state-out": state_out, "--state-in": None})
     if output_dir:
         outdir.check_dir(output_dir, kw["inputs"])
-    request = make_request(kw)
+    request = dataclasses.replace(make_request(kw), periods=tuple(periods), state_in=state_in,
+                                  state_out=bool(state_out))
     chosen = choose_engine(engine, scheduler, memory_limit, workdir, request, quiet)
-    core_check(chosen, messages_out, sessions_out)
+    core.check_engine(chosen, messages_out, sessions_out)
     with Progress(quiet) as progress:
-        run = monthly.run_monthly(request, selection, chosen, state_in, bool(state_out), progress)
-    origin = _provenance(kw, run.result.sources, fast_provenance, state_in)
-    text = _render(run.invoices, selection.several, fmt, origin, bool(output))
-    notes = _write(run, kw, output, output_dir, fmt, origin, text, messages_out, sessions_out, rejects, state_out,
-                   state_in)
+        result = core.run(request, chosen, progress)
+    with result:
+        origin = _provenance(kw, result.sources, fast_provenance, state_in)
+        text = _render(result.invoices, selection.several, fmt, origin, bool(output))
+        notes = _write(result, request, output, output_dir, fmt, origin, text, messages_out, sessions_out, rejects,
+                       state_out)
     if text is None:
-        _table(run.invoices, make_console())
+        _table(result.invoices, make_console())
     elif not output and not output_dir:
         click.echo(text, nl=False)
-    warn([w for inv in run.invoices for w in _labelled(inv, selection.several)] + notes, quiet)
-
-
-def core_check(chosen, messages_out, sessions_out):
-    from .. import core
-
-    core.check_engine(chosen, messages_out, sessions_out)
+    warn([w for inv in result.invoices for w in _labelled(inv, selection.several)] + notes, quiet)
 
 
 def _provenance(kw, sources, fast, state_in):
@@ -134,7 +132,7 @@ def _labelled(inv, several):
     return [f"{inv.period}: {w}" if several else w for w in inv.warnings]
 
 
-def _write(run, kw, output, output_dir, fmt, origin, text, messages_out, sessions_out, rejects, state_out, state_in):
+def _write(result, request, output, output_dir, fmt, origin, text, messages_out, sessions_out, rejects, state_out):
     """Stage every output and commit them as one set; the --output-dir folders are swapped in
     after the files. Returns the notes of account files that are gone."""
     from .. import core, outdir, render, writing
@@ -142,10 +140,10 @@ def _write(run, kw, output, output_dir, fmt, origin, text, messages_out, session
 
     notes: list[str] = []
     with writing.OutputSet() as out:
-        core.write_outputs(run.result, kw["tz"], out, messages_out=messages_out, sessions_out=sessions_out,
+        core.write_outputs(result, request.tz, out, messages_out=messages_out, sessions_out=sessions_out,
                            rejects=rejects)
         if state_out:
-            write_state(run.state, out.stage(state_out), run.result.tariff, run.options)
+            write_state(result.state, out.stage(state_out), result.tariff, request.load_options())
         if output:
             writing.write_text(out.stage(output), text, output)
         if output_dir:
@@ -160,5 +158,5 @@ def _write(run, kw, output, output_dir, fmt, origin, text, messages_out, session
                 return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
             notes = outdir.write_periods(output_dir, {inv.period: outdir.period_files(inv, kind, one)
-                                                      for inv in run.invoices})
+                                                      for inv in result.invoices})
     return notes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .app import cli
-from .options import Progress, check_outputs_before, choose_engine, input_options, invalid_options, make_request, \
+from .options import Progress, check_outputs_before, choose_engine, input_options, invalid_options, make_request, state, \
     one_period, table_outputs, warn
 
 
@@ -48,7 +48,8 @@ def report(output, top, rejects, quiet, memory_limit, workdir, engine, scheduler
     with Progress(quiet) as progress:
         result = core.run(request, chosen, progress)
     try:
-        text = reporting.build(result, request, top)
+        profile = state.get("profile")
+        text = reporting.build(result, request, top, source=profile.path if profile is not None else None)
         with writing.OutputSet() as out:
             writing.write_text(out.stage(output), text, output)
             if rejects:

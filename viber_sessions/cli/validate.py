@@ -52,14 +52,13 @@ def validate(fmt, since, until, now, quiet, memory_limit, workdir, engine, sched
       viber-sessions validate logs/ --tariff sample_data/tariff.toml --since 2026-09-30
     """
     from .. import validate as v
-    from .options import choose_engine, make_request
-    from ..load import LoadOptions
+    from .options import choose_engine, load_options, make_request
     from ..tariff import load_tariff
     from ..timeutil import check_timezone
 
     check_timezone(kw["tz"], "--tz")
     tariff = load_tariff(kw["tariff_path"]) if kw["tariff_path"] else None
-    options = LoadOptions(column_map=kw["column_map"], input_tz=kw["input_tz"], epoch_unit=kw["epoch_unit"])
+    options = load_options(kw)
     now_ns = instant(now, kw["tz"], "--now") if now else time.time_ns()
     where = choose_engine(engine, scheduler, memory_limit, workdir, make_request(kw, tariff=tariff), quiet)
     report = v.validate(kw["inputs"], options, tariff, now_ns=now_ns, since_ns=instant(since, kw["tz"], "--since"),

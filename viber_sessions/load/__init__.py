@@ -14,6 +14,8 @@ The modules, in the order the data passes through them:
 - :mod:`.parquet`, :mod:`.csvscan`, :mod:`.csvstream`, :mod:`.csvread`, :mod:`.read`: reading;
 - :mod:`.timestamps`, :mod:`.typed`: typing one file's columns (:class:`Typed`);
 - :mod:`.assembly`: :func:`load`, :func:`from_table` and the :class:`MessageLog` they assemble.
+- :mod:`.batches` and :mod:`.notices`: one file a batch at a time, and the notices of a log read
+  in parts made those of the whole log (the engines that never hold a whole log).
 
 This package re-exports the names other modules use; what a module shares is public in the
 module that owns it.

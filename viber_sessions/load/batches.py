@@ -1,10 +1,12 @@
 """One file read a batch at a time, in flat memory: the one batch streamer of the engines that
 never hold a whole log (out of core, explain by pushdown, Dask).
 
-A CSV file is read with the loader's exact line reading (:class:`~.csvstream.LineCleaner`:
+A CSV (or TSV) file is read as the loader reads it (its encoding, delimiter, lines skipped
+before the header) with the loader's exact line reading (:class:`~.csvstream.LineCleaner`:
 blank and invalid lines are set aside and keep their row numbers), then streamed by Arrow's
 reader, which therefore sees no blank and no invalid line. A Parquet file is read batch by
-batch by its own reader, blank rows taken off as the loader does.
+batch by its own reader, blank rows taken off as the loader does. A JSON Lines or ``.xlsx``
+file is read whole by its reader (:func:`~.read.read_raw`) and given as one batch.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .csvread import CsvLayout, read_header
-from .csvscan import PARSE
+from .csvread import CsvLayout, delimiter_for, read_header
 from .csvstream import LineCleaner
-from .discover import csv_opener, is_parquet
+from .formats import JSONL, PARQUET, XLSX, text_opener
 from .options import REQUIRED, LoadOptions
 from .parquet import open_parquet
 from .raw import KEEP_WHEN_ERROR, RawFile, drop_blank_rows, reading
+from .read import input_format, read_raw
 
 
 @dataclass
@@ -41,9 +43,10 @@ class CsvBatches:
     set aside included), ``blank`` (blank lines), ``notices``, ``malformed`` (lines set aside
     after the last batch's rows) and ``n_malformed`` (every line set aside, kept or not)."""
 
-    def __init__(self, name: str, options: LoadOptions, block: int, keep: int | None = None, stdin=None):
+    def __init__(self, name: str, options: LoadOptions, block: int, keep: int | None = None, stdin=None,
+                 opener=None):
         self.name, self.options, self.block, self.keep = name, options, block, keep
-        self.opener = csv_opener(name, stdin)
+        self.opener = opener or text_opener(name, stdin, options.encoding)
         self.header, self.layout = True, None
         self.rows = self.blank = self.n_dropped = 0
         self.notices: list = []
@@ -51,16 +54,16 @@ class CsvBatches:
 
     def __iter__(self) -> Iterator[CsvBatch]:
         with self.opener() as stream:
-            header = read_header(self.name, stream)
+            header = read_header(self.name, stream, delimiter_for(self.name, self.options), self.options.skip_rows)
             if header.names is None:
                 self.header, self.blank = False, header.blank
                 return
-            self.layout = layout = CsvLayout.of(self.name, header.names, self.options)
-            cleaner = LineCleaner(self.name, header.rest, stream, layout.check, self.keep)
+            self.layout = layout = CsvLayout.of_header(self.name, header, self.options)
+            cleaner = LineCleaner(self.name, header.rest, stream, layout.check, self.keep, layout.delimiter)
             malformed, base = cleaner.bad, 0          # filled as Arrow reads ahead
             if cleaner.prime():
                 reader = pacsv.open_csv(cleaner, read_options=layout.read_options(False, self.block),
-                                        parse_options=PARSE, convert_options=layout.convert_options(pa.string()))
+                                        parse_options=layout.parse, convert_options=layout.convert_options(pa.string()))
                 for batch in reader:
                     table = layout.canonical_table(pa.Table.from_batches([batch]))
                     # the lines set aside so far may lie in blocks ahead: keep those that fall
@@ -87,10 +90,15 @@ class CsvBatches:
 def raw_batches(name: str, options: LoadOptions, batch_rows: int) -> Iterator[RawFile]:
     """One file's rows as :class:`RawFile` batches (what ``type_columns`` types), with the CSV
     lines set aside since the last batch; the last item carries the file's blank lines, notices
-    and lines set aside after its last row."""
+    and lines set aside after its last row. JSON Lines and ``.xlsx`` files are one batch (read
+    whole by their readers)."""
     with reading(name):
-        if is_parquet(name):
+        kind = input_format(name, options)
+        if kind == PARQUET:
             yield from _parquet_batches(name, options, batch_rows)
+            return
+        if kind in (JSONL, XLSX):
+            yield read_raw(name, options)
             return
         keep = KEEP_WHEN_ERROR if options.on_invalid == "error" else None
         csv = CsvBatches(name, options, max(1 << 16, batch_rows * 64), keep)

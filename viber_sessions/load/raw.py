@@ -17,6 +17,24 @@ from .options import CANONICAL, REQUIRED, LoadOptions
 
 
 @dataclass
+class BadCells:
+    """Cells a reader found invalid before typing (a JSON object in a text column, an ``.xlsx``
+    text that is no timestamp): ``values`` (text, one per table row) is non-null at each invalid
+    cell of the canonical ``column`` and shows what the file holds there; the table itself holds
+    null there. ``code``: ``bad_value`` or ``bad_timestamp``."""
+
+    column: str
+    code: str
+    values: pa.Array
+
+    def mask(self) -> np.ndarray:
+        return self.values.is_valid().to_numpy(zero_copy_only=False)
+
+    def take(self, indices) -> "BadCells":
+        return BadCells(self.column, self.code, self.values.take(pa.array(indices, pa.int64())))
+
+
+@dataclass
 class RawFile:
     """One file's canonical columns (or one batch of them), and what was set aside on the way.
 
@@ -25,7 +43,8 @@ class RawFile:
     UTF-8; data rows count from 1 after the header, blank lines not counted); with
     ``on_invalid="error"`` only the first ones are kept and ``n_malformed`` counts them all.
     ``blank`` counts blank lines and all-empty rows (no data rows); ``notices`` are load-time
-    warnings; ``header`` is False for a file without any non-blank line.
+    warnings; ``header`` is False for a file without any non-blank line; ``bad_cells`` the
+    cells the reader found invalid (:class:`BadCells`, aligned with ``table``).
     """
 
     table: pa.Table
@@ -34,6 +53,7 @@ class RawFile:
     notices: list[Problem] = field(default_factory=list)
     n_malformed: int | None = None
     header: bool = True
+    bad_cells: list[BadCells] = field(default_factory=list)
 
     @property
     def malformed_count(self) -> int:

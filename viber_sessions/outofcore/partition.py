@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..load import REJECTED_SCHEMA, LoadOptions, MessageLog, all_rejected, names_of, no_data_rows, type_columns
 from ..load.assembly import rejected_table
 from ..load.batches import raw_batches
+from ..load.notices import Notices
 from ..load.typed import Typed
 from ..segment import first_occurrences, load_kernels
 
@@ -140,7 +141,8 @@ def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: 
     to their buckets; the same errors as in memory (first invalid row, no data rows, every row
     rejected)."""
     out = BucketWriters(workdir, buckets)
-    offsets, rejected_parts, notices, headers = [0], [], [], []
+    offsets, rejected_parts, headers = [0], [], []
+    notices = Notices(files, options)
     n_bad, first_bad, blank = 0, None, 0
     try:
         for fi, name in enumerate(files):
@@ -149,7 +151,7 @@ def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: 
                 t = type_columns(name, raw, options, base)
                 base += t.n_rows
                 blank += t.blank
-                notices += t.notices
+                notices.add_typed(fi, t)
                 header = header and t.header
                 if t.n_invalid:
                     n_bad += t.n_invalid
@@ -173,7 +175,7 @@ def partition(files: list[str], options: LoadOptions, buckets: int, batch_rows: 
     rejected = pa.concat_tables(rejected_parts) if rejected_parts else REJECTED_SCHEMA.empty_table()
     return Partitioned(files=list(files), offsets=np.array(offsets, dtype=np.int64), bucket_paths=out.bucket_paths,
                         id_paths=out.id_paths, rejected=rejected, ts_min=out.ts_min, ts_max=out.ts_max,
-                        blank_lines=blank, notices=tuple(notices))
+                        blank_lines=blank, notices=notices.result())
 
 
 def _decode(arr: pa.Array) -> pa.Array:

@@ -33,15 +33,19 @@ def tally_of(result, period: Period, top: int | None = None) -> ReportTally:
     return from_tables(result.messages(), result.sessions(period.tz), result.tariff, period)
 
 
-def explain_prefix(request) -> list[str]:
+def explain_prefix(request, source: str | None = None) -> list[str]:
     """The start of the ``explain`` command for one of ``request``'s conversations: the same
-    inputs, tariff, billing zone and reading options (``--business``, ``--subscriber`` and
-    ``--period`` follow)."""
+    inputs, tariff, billing zone, source profile (``source``, its path: value mappings live
+    only there) and reading options (``--business``, ``--subscriber`` and ``--period``
+    follow)."""
     options = request.load_options()
     tariff = request.tariff if isinstance(request.tariff, str) else getattr(request.tariff, "source", "TARIFF")
     args = ["viber-sessions", "explain", *[str(i) for i in request.inputs], "--tariff", str(tariff)]
+    if source:
+        args += ["--source", str(source)]
     if request.tz != "UTC":
         args += ["--tz", request.tz]
+    args += _reading_args(options)
     if options.input_tz != "UTC":
         args += ["--input-tz", options.input_tz]
     for canonical, source in sorted(options.column_map.items()):
@@ -53,7 +57,23 @@ def explain_prefix(request) -> list[str]:
     return args
 
 
-def build(result, request, top: int = TOP_CONVERSATIONS, explain: Sequence[str] | None = None) -> str:
+def _reading_args(options) -> list[str]:
+    """The export-reading options of ``options`` that differ from the defaults."""
+    args: list[str] = []
+    for flag, value in (("--encoding", options.encoding), ("--delimiter", options.delimiter),
+                        ("--subscriber-format", None if options.subscriber_format == "as_is"
+                         else options.subscriber_format),
+                        ("--default-region", options.default_region), ("--sheet", options.sheet),
+                        ("--skip-rows", str(options.skip_rows) if options.skip_rows else None)):
+        if value is not None:
+            args += [flag, value]
+    for fmt in options.timestamp_format:
+        args += ["--timestamp-format", fmt]
+    return args
+
+
+def build(result, request, top: int = TOP_CONVERSATIONS, explain: Sequence[str] | None = None,
+          source: str | None = None) -> str:
     """The report of ``result`` (``core.run(request, engine)``) as HTML text."""
     period = Period.parse(request.period, request.tz)
     tally = tally_of(result, period, top)
@@ -61,7 +81,7 @@ def build(result, request, top: int = TOP_CONVERSATIONS, explain: Sequence[str] 
     best = tally.top_conversations(top, result.tariff.places) if top else None
     tariff = request.tariff if isinstance(request.tariff, str) else getattr(request.tariff, "source", "")
     inputs = [str(i) for i in (result.sources or request.inputs)]
-    return page.page(doc, tally, best, explain_prefix(request) if explain is None else explain, inputs, str(tariff))
+    return page.page(doc, tally, best, explain_prefix(request, source) if explain is None else explain, inputs, str(tariff))
 
 
 __all__ = ["TOP_CONVERSATIONS", "ReportTally", "build", "explain_prefix", "from_segmentation", "from_tables",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from . import dedup, kernel, order
-from .carry import CarriedState, empty_state, state_at
+from .carry import CarriedState, StatePart, empty_state, join_state, state_at, state_part
 from .dedup import first_occurrences
 from .kernel import (BEFORE_CUT, BILLING_NAMES, R_BEFORE_CUT,
                      C_EXPIRED, C_MESSAGE_LIMIT, C_OPEN, C_UNANSWERED_LIMIT, CLOSE_NAMES,
@@ -28,6 +28,9 @@ __all__ = [
     "CarriedState",
     "empty_state",
     "state_at",
+    "StatePart",
+    "state_part",
+    "join_state",
     "BEFORE_CUT",
     "R_BEFORE_CUT",
     "first_occurrences",

@@ -63,10 +63,27 @@ def empty_state(cut_ns: int, data_from: int | None = None) -> CarriedState:
     return CarriedState(cut_ns, schema.empty_table(), ids.empty_table(), data_from)
 
 
+@dataclass(frozen=True, eq=False)
+class StatePart:
+    """What one part of a log (whole conversations; every message id of its rows) adds to the
+    state at a cut: :func:`join_state` of the parts of a log is :func:`state_at` of the whole."""
+
+    conversations: pa.Table      # its conversations still open at the cut (CONVERSATION_COLUMNS)
+    untouched: np.ndarray | None  # per carried conversation: no row before the cut here, still open at it
+    message_ids: pa.Table        # its rows' ids within the longest window before the cut (message_id, timestamp)
+    first: int | None            # its earliest loaded instant
+    window_ns: int               # the longest window
+
+
 def state_at(seg, cut_ns: int) -> CarriedState:
     """The state of every conversation of ``seg`` at ``cut_ns`` from its messages before the cut
     only (later rows the run loaded to settle a period take no part), with the state ``seg``
     started from carried through for conversations it has no row of before the cut."""
+    return join_state([state_part(seg, cut_ns)], cut_ns, seg.carry)
+
+
+def state_part(seg, cut_ns: int) -> StatePart:
+    """The part of the state at ``cut_ns`` that ``seg`` (a part of a log, or all of it) holds."""
     from .segmentation import kernel_pass
 
     log = seg.log
@@ -88,14 +105,34 @@ def state_at(seg, cut_ns: int) -> CarriedState:
         "start": pa.array(run.s_start[k], pa.int64()), "origin": pa.array(run.s_origin[k], pa.int8()),
         "business_messages": pa.array(ends[:, 3], pa.int64()), "unanswered": pa.array(ends[:, 4], pa.int64()),
         "inbound": pa.array(run.s_in[k], pa.int64()), "outbound": pa.array(run.s_out[k], pa.int64())})
-    parts = [fresh]
-    if seg.carry is not None:
-        parts.append(carried_through(seg, run, cut_ns))
-    conversations = pa.concat_tables([p.cast(fresh.schema) for p in parts]).sort_by(
-        [("business_id", "ascending"), ("subscriber_id", "ascending")])
+    untouched = carried_through(seg, run, cut_ns) if seg.carry is not None else None
     first = int(log.timestamp.min()) if len(log) else None
-    data_from = seg.carry.data_from if seg.carry is not None and seg.carry.data_from is not None else first
-    return CarriedState(cut_ns, conversations, recent_ids(seg, cut_ns), data_from)
+    return StatePart(fresh, untouched, recent_ids(seg, cut_ns), first, longest_window(seg))
+
+
+def join_state(parts, cut_ns: int, carry: CarriedState | None) -> CarriedState:
+    """The state at ``cut_ns`` of a log from the :class:`StatePart` of each of its parts (at
+    least one), all computed from the carried-in state ``carry`` (or none)."""
+    parts = list(parts)
+    tables = [p.conversations for p in parts]
+    if carry is not None and carry.conversations.num_rows:
+        through = np.logical_and.reduce([p.untouched for p in parts])
+        tables.append(carry.conversations.filter(pa.array(through)))
+    schema = tables[0].schema
+    conversations = pa.concat_tables([t.cast(schema) for t in tables]).sort_by(
+        [("business_id", "ascending"), ("subscriber_id", "ascending")])
+    lo = cut_ns - parts[0].window_ns
+    ids = [p.message_ids for p in parts]
+    if carry is not None:
+        old = carry.message_ids
+        ids.append(old.filter(pc.greater_equal(old.column("timestamp"), lo)))
+    ids = pa.concat_tables([t.cast(ids[0].schema) for t in ids])
+    ids = ids.group_by("message_id").aggregate([("timestamp", "max")])
+    ids = pa.table({"message_id": ids.column("message_id"), "timestamp": ids.column("timestamp_max")})
+    firsts = [p.first for p in parts if p.first is not None]
+    data_from = carry.data_from if carry is not None and carry.data_from is not None else \
+        (min(firsts) if firsts else None)
+    return CarriedState(cut_ns, conversations.combine_chunks(), ids.sort_by([("message_id", "ascending")]), data_from)
 
 
 def windows_of(seg, names: list[str]) -> np.ndarray:
@@ -113,11 +150,11 @@ def longest_window(seg) -> int:
     return max(p.limits.window_ns for p in plan.plans())
 
 
-def carried_through(seg, run, cut_ns: int) -> pa.Table:
-    """The carried conversations that had no row before the new cut here, still open at it."""
+def carried_through(seg, run, cut_ns: int) -> np.ndarray:
+    """Per carried conversation: it has no row before the new cut here and is still open at it."""
     conv = seg.carry.conversations
     if not conv.num_rows:
-        return conv
+        return np.zeros(0, dtype=bool)
     log = seg.log
     seen = set(zip(run.ends[:, 0].tolist(), run.ends[:, 1].tolist()))
     b = pc.index_in(conv.column("business_id"), value_set=log.businesses).to_pylist()
@@ -125,25 +162,14 @@ def carried_through(seg, run, cut_ns: int) -> pa.Table:
     untouched = np.array([(x, y) not in seen for x, y in zip(b, s)], dtype=bool)
     window = windows_of(seg, conv.column("business_id").to_pylist())
     open_ = conv.column("start").to_numpy() + window > cut_ns
-    return conv.filter(pa.array(untouched & open_))
+    return untouched & open_
 
 
 def recent_ids(seg, cut_ns: int) -> pa.Table:
     """The ids of every loaded message (duplicates and excluded rows too) timestamped within the
-    longest window before the cut, with the carried ones still inside it; the latest instant of
-    each id."""
+    longest window before the cut, with their instants (the carried ones are added by
+    :func:`join_state`, which keeps the latest instant of each id)."""
     log = seg.log
-    lo = cut_ns - longest_window(seg)
-    rows = (log.timestamp >= lo) & (log.timestamp < cut_ns)
-    mine = pa.table({"message_id": log.message_id.filter(pa.array(rows)),
+    rows = (log.timestamp >= cut_ns - longest_window(seg)) & (log.timestamp < cut_ns)
+    return pa.table({"message_id": log.message_id.filter(pa.array(rows)).cast(pa.string()),
                      "timestamp": pa.array(log.timestamp[rows], pa.int64())})
-    parts = [mine]
-    if seg.carry is not None:
-        old = seg.carry.message_ids
-        parts.append(old.filter(pc.greater_equal(old.column("timestamp"), lo)))
-    ids = pa.concat_tables([p.cast(mine.schema) for p in parts])
-    ids = ids.group_by("message_id").aggregate([("timestamp", "max")])
-    ids = pa.table({"message_id": ids.column("message_id"), "timestamp": ids.column("timestamp_max")})
-    return ids.sort_by([("message_id", "ascending")])
-
-
