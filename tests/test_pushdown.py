@@ -1,4 +1,4 @@
-"""explain by pushdown (viber_sessions/pushdown.py) equals the explain of the whole log loaded in
+"""explain by pushdown (viber_sessions/pushdown/) equals the explain of the whole log loaded in
 memory: random generated logs, CSV and Parquet, several files, conversations whose message ids
 occur earlier in other conversations, sessions still open at the end of the data, and bad rows
 elsewhere in the log."""

@@ -11,7 +11,8 @@ import click
 from ..errors import UsageError
 from ..timeutil import check_timezone
 from .app import cli
-from .options import (check_outputs_before, choose_engine, default_format, input_options, invalid_options, json_rows,
+from .engines import choose_engine, engine_options
+from .options import (check_outputs_before, default_format, input_options, invalid_options, json_rows,
                       make_console, make_request, period_of, table_outputs)
 
 
@@ -31,15 +32,7 @@ from .options import (check_outputs_before, choose_engine, default_format, input
               help="Write the sessions to this file (.csv or .parquet, atomically).")
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
               help="At most this many rows in the terminal table (files get every row).")
-@click.option("--memory-limit", default=None, metavar="SIZE",
-              help="Work within about this much memory (e.g. 1GB): the log is partitioned by conversation on disk "
-                   "(see invoice). Chosen automatically when the input is clearly larger than memory.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the temporary files of --memory-limit (default: the system's temporary folder).")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]').")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+@engine_options
 def sessions(accounts, subscribers, close_reasons, billable, fmt, output, limit, rejects, quiet, memory_limit, workdir,
              engine, scheduler, **kw):
     """List the sessions of LOG... with their origin, close reason and billing.
@@ -155,7 +148,7 @@ def explain(business, subscriber, session_id, fmt, rejects, quiet, **kw):
     from .. import pushdown
     from ..tariff import load_tariff
 
-    # only the rows the explanation needs are read (see pushdown.py): a log of any size
+    # only the rows the explanation needs are read (see the pushdown package): a log of any size
     check_timezone(kw["tz"], "--tz")
     request = make_request(kw)
     facts = pushdown.explain(request.inputs, load_tariff(kw["tariff_path"]), business, subscriber, kw["tz"],

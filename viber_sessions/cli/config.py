@@ -89,3 +89,48 @@ def settings_in_force(kw, ctx) -> list[tuple[str, object, str]]:
                     rows.append((f"{command}.{key}" if command else key, value,
                                  f"defaults file ([{command}])" if command else "defaults file"))
     return rows
+
+
+def _kind(param) -> tuple[type, ...]:
+    """The TOML types a defaults-file value of ``param`` may have."""
+    if param.is_flag:
+        return (bool,)
+    if isinstance(param.type, (click.types.IntParamType, click.IntRange)):
+        return (int,)
+    if isinstance(param.type, (click.types.FloatParamType, click.FloatRange)):
+        return (int, float)
+    return (str,)
+
+
+_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def checked_defaults(ctx, path: str, values: dict[str, object], keys: dict[str, str], table: set[str]) -> dict:
+    """The defaults file's ``values`` for this command (defaults-file key -> value) as click
+    parameter values, each checked as the command line would check it; a value of the wrong
+    type is one line naming the file and the key (a usage error). A single string for a
+    repeatable option is a list of one. ``table``: the keys given in the command's own table."""
+    from ..errors import UsageError
+
+    params = {p.name: p for p in ctx.command.params}
+    out = {}
+    for key, value in values.items():
+        param = params[keys[key]]
+        shown = f"[{ctx.info_name}] {key}" if key in table else key
+        if param.multiple and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]
+        items = value if param.multiple else [value]
+        kinds = _kind(param)
+        wanted = " or ".join(_KIND_NAMES[k] for k in kinds[-1:])
+        if param.multiple and not isinstance(value, list):
+            raise UsageError(f"defaults file {path}: {shown}: must be {wanted} or a list of them (--"
+                             f"{key.replace('_', '-')} is repeatable), not {value!r}")
+        for item in items:
+            if not isinstance(item, kinds) or (isinstance(item, bool) and bool not in kinds):
+                raise UsageError(f"defaults file {path}: {shown}: must be {wanted}, not {item!r}")
+        try:
+            param.type_cast_value(ctx, value)
+        except click.BadParameter as exc:
+            raise UsageError(f"defaults file {path}: {shown}: {exc.message}") from None
+        out[param.name] = value
+    return out

@@ -119,9 +119,12 @@ def _apply_defaults(ctx, param, value):
     found = config.find_defaults(value)
     if found is None:
         return value
+    from .config import checked_defaults
+
     defaults = config.load_defaults(found[0], found[1], _all_option_keys(ctx))
     keys = _option_keys(ctx.command)
-    mapped = {keys[k]: v for k, v in defaults.for_command(ctx.info_name).items() if k in keys}
+    mapped = checked_defaults(ctx, defaults.path, {k: v for k, v in defaults.for_command(ctx.info_name).items()
+                                                  if k in keys}, keys, set(defaults.commands.get(ctx.info_name, {})))
     ctx.default_map = {**(ctx.default_map or {}), **mapped}
     state["defaults"] = defaults
     return value
@@ -220,7 +223,6 @@ def period_of(kw):
     return Period.parse(kw["period"], kw["tz"]) if kw.get("period") else None
 
 
-
 def provenance(paths, tariff_path):
     """Where an output came from; a --source profile and a defaults file are named with their
     sha256 (and the phonenumbers version when subscribers were read as phone numbers)."""
@@ -263,68 +265,11 @@ def warn(lines, quiet):
             click.echo(f"warning: {line}", err=True)
 
 
-def choose_engine(name, scheduler, memory_limit, workdir, request, quiet):
-    """The engine the options ask for (the core never learns about options)."""
-    from .. import core
-
-    if name == "dask":
-        if not state["verbose"]:      # the workers' own log lines (they inherit the environment)
-            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
-        return core.Dask(scheduler or "local")
-    limit = memory_limit_for(memory_limit, name, request, quiet)
-    return core.OutOfCore(limit, workdir) if limit is not None else core.Local()
-
-
-def memory_limit_for(text, engine, request, quiet):
-    """The memory limit asked for, or chosen because the input is clearly larger than memory."""
-    from .. import chunked
-    from ..load import expand_inputs
-
-    if engine == "dask":
-        return None
-    if text is not None:
-        return chunked.parse_memory(text)
-    files = [f for f in expand_inputs(list(request.inputs)) if f != "-"]
-    limit = chunked.automatic_limit(files) if files else None
-    if limit is not None and not quiet:
-        click.echo(f"note: the input looks larger than the available memory; billing it in buckets within "
-                   f"{limit / 2**30:.1f} GiB (set --memory-limit to choose)", err=True)
-    return limit
-
-
-class Progress:
-    """Rich progress bars on stderr, only when stderr is a terminal and not --quiet."""
-
-    def __init__(self, quiet):
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.bars = None
-        self.tasks = {}
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                             console=Console(stderr=True), transient=True)
-        self.bars.start()
-        return self.update
-
-    def update(self, what, done, total):
-        if what not in self.tasks:
-            self.tasks[what] = self.bars.add_task(what, total=total)
-        self.bars.update(self.tasks[what], completed=done, total=total)
-
-    def __exit__(self, *exc):
-        if self.bars is not None:
-            self.bars.stop()
-        return False
+from .engines import Progress, choose_engine, engine_of, engine_options, memory_limit_for  # noqa: E402,F401
 
 
 def default_format(terminal: str, other: str) -> str:
     return terminal if sys.stdout.isatty() else other
-
 
 
 def one_period(values):
@@ -379,7 +324,6 @@ def instant(text, tz, option):
     return to_ns(dt)
 
 
-
 def finite(ctx, param, value):
     import math
 
@@ -395,7 +339,6 @@ def money_option(ctx, param, value):
         return money.parse(value)
     except money.MoneyError as exc:
         raise click.BadParameter(str(exc)) from None
-
 
 
 def json_rows(table) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from .app import cli
-from .options import Progress, check_outputs_before, choose_engine, input_options, invalid_options, make_request, state, \
+from .engines import choose_engine, engine_options, Progress
+from .options import check_outputs_before, input_options, invalid_options, make_request, state, \
     one_period, table_outputs, warn
 
 
@@ -18,14 +19,7 @@ from .options import Progress, check_outputs_before, choose_engine, input_option
               help="The HTML file to write (.html), atomically.")
 @click.option("--top", type=click.IntRange(min=0, max=1000), default=10, show_default=True,
               help="How many of the conversations charged most to list.")
-@click.option("--memory-limit", default=None, metavar="SIZE",
-              help="Bill within about this much memory (e.g. 4GB), as invoice --memory-limit.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder).")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]').")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+@engine_options
 def report(output, top, rejects, quiet, memory_limit, workdir, engine, scheduler, periods, **kw):
     """Write a report of LOG... for one month as one HTML file: the invoice per account, its
     warnings, charts and the conversations charged most, each with the explain command that

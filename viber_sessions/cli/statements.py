@@ -8,30 +8,10 @@ import sys
 import click
 
 from .app import cli
+from .engines import engine_of, engine_options, Progress
 from .options import (
-    Progress, apply_options, check_outputs_before, choose_engine, default_format, finite, input_options,
+    check_outputs_before, default_format, finite, input_options,
     invalid_options, make_console, make_request, money_option, parse_map, period_of, table_outputs)
-
-#: Where a command runs (as for ``invoice``): in memory, within --memory-limit on disk, or on Dask.
-#: (To move to cli/options.py, shared with invoice and sessions.)
-engine_options = lambda func: apply_options(func, [  # noqa: E731
-    click.option("--memory-limit", default=None, metavar="SIZE",
-                 help="Work within about this much memory (e.g. 4GB): partition the log by conversation on disk "
-                      "and work bucket by bucket. Chosen automatically when the input is clearly larger than memory."),
-    click.option("--workdir", type=click.Path(file_okay=False), default=None,
-                 help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder)."),
-    click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-                 help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]')."),
-    click.option("--scheduler", default=None, metavar="ADDRESS",
-                 help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster."),
-])
-
-
-def engine_of(kw: dict, request, quiet: bool):
-    """The engine the options in ``kw`` ask for (they are taken out of ``kw``)."""
-    return choose_engine(kw.pop("engine"), kw.pop("scheduler"), kw.pop("memory_limit"), kw.pop("workdir"), request,
-                         quiet)
-
 
 @cli.command()
 @input_options()

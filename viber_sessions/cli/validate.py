@@ -9,6 +9,7 @@ import time
 import click
 
 from .app import cli
+from .engines import choose_engine, engine_options
 from .options import default_format, input_options, instant, make_console
 
 
@@ -22,16 +23,7 @@ from .options import default_format, input_options, instant, make_console
               help="Rows after this instant are 'in the future' (default: the current time).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
               help="Report format (default: table on a terminal, else json).")
-@click.option("--memory-limit", default=None, metavar="SIZE",
-              help="Check within about this much memory (e.g. 4GB): the log is read batch by batch and its rows "
-                   "kept in buckets on disk; the same report. Chosen automatically when the input is clearly "
-                   "larger than memory.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder).")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]'); the same report.")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+@engine_options
 def validate(fmt, since, until, now, quiet, memory_limit, workdir, engine, scheduler, **kw):
     """Check LOG... without billing it and report every problem found, not only the first.
 
@@ -52,7 +44,7 @@ def validate(fmt, since, until, now, quiet, memory_limit, workdir, engine, sched
       viber-sessions validate logs/ --tariff sample_data/tariff.toml --since 2026-09-30
     """
     from .. import validate as v
-    from .options import choose_engine, load_options, make_request
+    from .options import load_options, make_request
     from ..tariff import load_tariff
     from ..timeutil import check_timezone
 

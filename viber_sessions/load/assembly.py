@@ -141,15 +141,35 @@ def load(inputs: Sequence[str] | str, options: LoadOptions | None = None, stdin=
 def from_table(table, options: LoadOptions | None = None,
                name: str = "<table>") -> MessageLog:
     """A :class:`MessageLog` from an in-memory pyarrow Table or pandas DataFrame with the
-    canonical columns (for library use)."""
+    canonical columns (for library use). As :func:`load`: a table without rows is an error
+    ("no data rows"), and so is one whose every row is rejected with ``on_invalid="skip"``."""
     options = options or LoadOptions()
     if not isinstance(table, pa.Table):
-        table = pa.Table.from_pandas(table, preserve_index=False)
+        table = arrow_table(table, name)
     wanted = {options.source_name(c): c for c in CANONICAL}
     check_columns(name, table.column_names, options)
+    if table.num_rows == 0:
+        raise InputError(Problem(name, None, None, "no_data_rows", "no data rows (the table has no rows)"))
     table = table.select([s for s in wanted if s in table.column_names])
     table = table.rename_columns([wanted[c] for c in table.column_names])
-    return assemble([name], [type_columns(name, RawFile(table), options)], options)
+    return assemble([name], [type_columns(name, RawFile(table), options)], options, strict=True)
+
+
+def arrow_table(frame, name: str) -> pa.Table:
+    """A pandas DataFrame as a pyarrow Table; a column Arrow cannot convert (text mixed with
+    numbers or other objects) is one error naming it."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        for column in frame.columns:
+            try:
+                pa.Table.from_pandas(frame[[column]], preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as inner:
+                why = str(inner.args[0] if inner.args else inner).splitlines()[0][:200]
+                raise InputError(Problem(name, None, str(column), "bad_column_type",
+                                         f"the column mixes values of different types ({why}); give it one type, "
+                                         f"text for identifiers (e.g. df[{str(column)!r}].astype('string'))")) from None
+        raise InputError(Problem(name, None, None, "bad_column_type", str(exc).splitlines()[0][:300])) from None
 
 
 def _encode_ids(arrays: list[pa.Array]) -> tuple[np.ndarray, pa.Array]:

@@ -2,11 +2,14 @@
 line, read by pyarrow; a line that is no JSON object is one rejected row.
 
 Keys are the column names (``--map`` and the profile's columns apply). String values are kept
-exactly; a number in a text column becomes its decimal text (``79000006885``), a number in the
-timestamp column is an epoch value. Blank lines and objects whose every column is empty are
-counted as blank. When pyarrow's reader fails (a bad line, a column holding both numbers and
-text, a value that is an object), the file is read again line by line in Python, where each bad
-line is a malformed row (``bad_json``) with its row number.
+exactly; a number in a text column becomes its decimal text as written (``79000006885``), a
+number in the timestamp column is an epoch value. Only strings and numbers are values: an
+object, an array, ``true``/``false`` or ``NaN`` in a read column is an invalid cell
+(``bad_value``), never turned into text. Blank lines and objects whose every value is empty
+(``{}``) are counted as blank; an object with keys but none of the read columns is a data row
+(with missing values), never blank. When pyarrow's reader fails (a bad line, a column holding
+both numbers and text, a value that is an object), the file is read again line by line in
+Python, where each bad line is a malformed row (``bad_json``) with its row number.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -22,7 +26,7 @@ from ..errors import InputError, Problem
 from .csvscan import LINE_JSON, MALFORMED
 from .formats import text_opener
 from .options import CANONICAL, OPTIONAL, REQUIRED, LoadOptions
-from .raw import RawFile, check_columns, drop_blank_rows
+from .raw import BadCells, RawFile, all_missing, check_columns
 
 _NUMBER_COLUMN = re.compile(r"Column\(/(.*?)\) changed from string to number")
 _NONBLANK = re.compile(rb"(?m)^[ \t\r]*[^ \t\r\n]")
@@ -44,9 +48,32 @@ def read_jsonl(name: str, options: LoadOptions, stdin=None) -> RawFile:
     table = _read_fast(data, wanted)
     if table is not None and table.num_rows == nonblank:
         _check_keys(name, data, table, wanted, options)
-        table, empty = drop_blank_rows(_canonical(table, wanted))
+        table, empty = _drop_blank_objects(_canonical(table, wanted), data)
         return RawFile(table, blank=total - nonblank + empty)
     return _read_lines(name, data, wanted, options)
+
+
+def _drop_blank_objects(table: pa.Table, data: bytes) -> tuple[pa.Table, int]:
+    """Leave out the rows of objects whose every value is empty (``{}``): a row that is empty
+    only in the read columns comes from an object with other keys, a data row with missing
+    values. (Looks at the lines of the empty rows only.)"""
+    empty = all_missing(table, first="message_id")
+    if empty is None:
+        return table, 0
+    at = np.flatnonzero(empty)
+    lines = [line for line in data.split(b"\n") if line.strip(b" \t\r")]
+    for i in at:
+        if not _blank_object(lines[i]):
+            empty[i] = False
+    return table.filter(pa.array(~empty)), int(empty.sum())
+
+
+def _blank_object(line: bytes) -> bool:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and all(v is None or v == "" for v in obj.values())
 
 
 def _read_fast(data: bytes, wanted: dict[str, str]) -> pa.Table | None:
@@ -102,15 +129,30 @@ def _keys(data: bytes) -> list[str]:
     return list(keys)
 
 
-def _text(value) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+class _Constant(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` as written (no value of a column)."""
+
+
+def _number(text: str) -> str:
+    return text
+
+
+def _parse(line: bytes):
+    """A line's JSON, numbers kept as the text they are written with."""
+    return json.loads(line, parse_int=_number, parse_float=_number, parse_constant=_Constant)
+
+
+def _cell(value) -> tuple[str | None, str | None]:
+    """(text, None) of a string or number; (None, what is written) of any other JSON value."""
+    if value is None or (isinstance(value, str) and not isinstance(value, _Constant)):
+        return value, None
+    return None, str(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _read_lines(name: str, data: bytes, wanted: dict[str, str], options: LoadOptions) -> RawFile:
     """Line by line: a line that is no JSON object is a malformed row with its row number."""
     columns: dict[str, list] = {c: [] for c in wanted.values()}
+    bad: dict[str, list] = {c: [] for c in wanted.values()}
     keys: dict[str, None] = {}
     malformed: list[tuple[int, str, str]] = []
     blank = row = 0
@@ -123,7 +165,7 @@ def _read_lines(name: str, data: bytes, wanted: dict[str, str], options: LoadOpt
             blank += 1
             continue
         try:
-            obj = json.loads(line)
+            obj = _parse(line)
         except ValueError:
             obj = None
         if not isinstance(obj, dict):
@@ -132,13 +174,14 @@ def _read_lines(name: str, data: bytes, wanted: dict[str, str], options: LoadOpt
             continue
         if len(keys) < 4096:
             keys.update(dict.fromkeys(obj))
-        values = {c: _text(obj.get(src)) for src, c in wanted.items()}
-        if all(v is None or v == "" for v in values.values()):
-            blank += 1
+        if all(v is None or v == "" for v in obj.values()):
+            blank += 1                         # {} or every value empty: a blank row
             continue
         row += 1
-        for c, v in values.items():
-            columns[c].append(v)
+        for src, c in wanted.items():
+            text, wrong = _cell(obj.get(src))
+            columns[c].append(text)
+            bad[c].append(wrong)
     if row == len(malformed) and not keys:
         if not row:
             return RawFile(pa.table({c: pa.array([], pa.string()) for c in REQUIRED}), blank=blank, header=False)
@@ -147,5 +190,7 @@ def _read_lines(name: str, data: bytes, wanted: dict[str, str], options: LoadOpt
                                  first[1][:200]))
     check_columns(name, list(keys), options)
     table = pa.table({c: pa.array(v, pa.string()) for c, v in columns.items()
-                      if c not in OPTIONAL or any(x is not None for x in v)})
-    return RawFile(table, malformed=malformed, blank=blank)
+                      if c not in OPTIONAL or any(x is not None for x in v) or any(x is not None for x in bad[c])})
+    cells = [BadCells(c, "bad_value", pa.array(v, pa.string())) for c, v in bad.items()
+             if c in table.column_names and any(x is not None for x in v)]
+    return RawFile(table, malformed=malformed, blank=blank, bad_cells=cells)

@@ -26,6 +26,9 @@ ON_INVALID = ("error", "skip")
 SUBSCRIBER_FORMATS = ("as_is", "e164")
 #: Delimiters a CSV header is searched for (in this order of preference on a tie).
 DELIMITERS = (",", ";", "\t", "|")
+#: The strptime directives a --timestamp-format may use (%Z, a zone name, is not one: MSK or
+#: CST name several offsets, and Python reads one without its zone).
+TIMESTAMP_DIRECTIVES = "YmdHMSfzyIpbBaAj%"
 #: Columns whose values a profile may map ([source.values.COLUMN]).
 VALUE_COLUMNS = ("direction", "message_type", "status")
 
@@ -86,10 +89,12 @@ class LoadOptions:
 
         if self.encoding is not None:
             try:
-                codecs.lookup(self.encoding)
+                text = codecs.lookup(self.encoding)._is_text_encoding
             except LookupError:
-                raise UsageError(f"--encoding: {self.encoding!r} is not a known encoding (e.g. utf-8, cp1251, "
-                                 "utf-16)") from None
+                text = None
+            if not text:
+                raise UsageError(f"--encoding: {self.encoding!r} is not " + ("a known" if text is None else "a text")
+                                 + " encoding (e.g. utf-8, cp1251, utf-16)") from None
         if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in "\"\r\n"):
             raise UsageError(f"--delimiter must be one character other than a quote or a line end (TAB: "
                              f"'\\t'), not {self.delimiter!r}")
@@ -99,6 +104,7 @@ class LoadOptions:
             if not isinstance(fmt, str) or "%" not in fmt:
                 raise UsageError(f"--timestamp-format must be a strptime format such as '%d.%m.%Y %H:%M:%S', "
                                  f"not {fmt!r}")
+            check_directives(fmt)
         if not isinstance(self.skip_rows, int) or isinstance(self.skip_rows, bool) or self.skip_rows < 0:
             raise UsageError(f"--skip-rows must be a whole number 0 or more, not {self.skip_rows!r}")
         if self.subscriber_format not in SUBSCRIBER_FORMATS:
@@ -118,3 +124,17 @@ class LoadOptions:
     def value_map(self, column: str) -> Mapping[str, str] | None:
         """The profile's mapping of ``column``'s values (keys trimmed and lowercase), or None."""
         return self.values.get(column)
+
+
+def check_directives(fmt: str) -> None:
+    """Refuse a --timestamp-format directive that is not read exactly (see TIMESTAMP_DIRECTIVES)."""
+    i = fmt.find("%")
+    while i >= 0:
+        d = fmt[i + 1:i + 2]
+        if not d or d not in TIMESTAMP_DIRECTIVES:
+            why = (" (a zone name such as MSK or UTC is ambiguous and would be dropped: write the offset with %z, "
+                   "e.g. +0300 or +03:00, or give --input-tz for times without an offset)") if d == "Z" else ""
+            shown = " ".join("%" + c for c in TIMESTAMP_DIRECTIVES)
+            what = f"%{d} is not supported{why}" if d else "a lone % ends it"
+            raise UsageError(f"--timestamp-format {fmt!r}: {what}; supported: {shown}")
+        i = fmt.find("%", i + 2)

@@ -13,7 +13,7 @@ from .. import phones
 from ..errors import InputError, Problem
 from .csvscan import MALFORMED
 from .options import DIRECTIONS, ID_COLUMNS, LoadOptions
-from .raw import RawFile, first_line, missing_mask
+from .raw import BadCells, RawFile, first_line, missing_mask
 from .timestamps import parse_timestamps
 
 
@@ -165,6 +165,24 @@ BAD_TIMESTAMP = ("not a timestamp in [2000-01-01, 2100-01-01) UTC (ISO-8601 such
                  "or epoch seconds/milliseconds)")
 
 
+BAD_VALUE = ("not text or a number (only JSON strings and numbers are read; objects, arrays, true/false and "
+             "NaN are not)")
+
+
+def bad_cell_message(code: str, options: LoadOptions) -> str:
+    """The message of a cell a reader found invalid (:class:`~.raw.BadCells`)."""
+    return bad_timestamp_message(options) if code == "bad_timestamp" else BAD_VALUE
+
+
+def _with_bad_text(table: pa.Table, cells: list[BadCells]) -> pa.Table:
+    """The raw table with each invalid text cell showing what the file holds (for the rejects)."""
+    for c in cells:
+        if c.column in table.column_names:
+            i = table.column_names.index(c.column)
+            table = table.set_column(i, c.column, pc.coalesce(as_display(_combine(table.column(c.column))), c.values))
+    return table
+
+
 def bad_timestamp_message(options: LoadOptions) -> str:
     """The message of a bad timestamp: the formats the options read."""
     if not options.timestamp_format:
@@ -218,6 +236,9 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
         # the first problem and the count are reported then, and those stay exact
         positions = np.delete(positions, [r - 1 - base for r, _, _ in raw.malformed])[:n]
     bad = _Bad(n)
+    for cells in raw.bad_cells:            # the reader's findings first: they say the most
+        bad.add(cells.mask(), options.source_name(cells.column), cells.code, bad_cell_message(cells.code, options),
+                cells.values)
     ids = {}
     phone_notices = []
     for column in ID_COLUMNS:
@@ -284,7 +305,7 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
                   n_malformed=raw.malformed_count, message_id=ids["message_id"], business_id=ids["business_id"],
                   subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
                   mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
-                  raw=table, blank=raw.blank, notices=notices, header=raw.header)
+                  raw=_with_bad_text(table, raw.bad_cells), blank=raw.blank, notices=notices, header=raw.header)
 
 
 def as_display(arr: pa.Array) -> pa.Array:

@@ -2,7 +2,9 @@
 its first non-blank row (after ``skip_rows``) the header.
 
 Cells keep what Excel stores: text stays text exactly; date cells of the timestamp column are
-wall-clock times read in ``input_tz``; a plain number there is no timestamp (``bad_timestamp``).
+wall-clock times read in ``input_tz``, exactly (also in a column that mixes them with text
+timestamps, which are read by ``--timestamp-format`` or as ISO-8601); a plain number there is no
+timestamp (``bad_timestamp``).
 An integral number in an id column becomes its integer text (``79000006885``) with a warning,
 since Excel keeps no leading zeros. Rows whose every cell is empty are blank.
 """
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError, Problem
 from .formats import looks_like
 from .options import CANONICAL, ID_COLUMNS, REQUIRED, LoadOptions
-from .raw import RawFile, check_columns, first_line
+from .raw import TS_UTC, BadCells, RawFile, check_columns, first_line
+from .timestamps import parse_timestamps
+from .typed import assumed_zone
 
 
 def _empty(value) -> bool:
@@ -74,11 +79,12 @@ def read_xlsx(name: str, options: LoadOptions) -> RawFile:
             blank += 1
         else:
             data.append(row)
-    columns, notices = {}, []
+    columns, notices, bad_cells = {}, [], []
     for i, canonical in fields:
         cells = [row[i] if i < len(row) else None for row in data]
         if canonical == "timestamp":
-            columns[canonical] = _timestamps(cells, options)
+            columns[canonical], bad_cells, more = _timestamps(name, cells, options)
+            notices.extend(more)
         else:
             columns[canonical], numbers, example = _texts(cells, canonical in ID_COLUMNS)
             if numbers:
@@ -87,7 +93,7 @@ def read_xlsx(name: str, options: LoadOptions) -> RawFile:
                                        "in the workbook, read as integer text (e.g. "
                                        f"{example!r}); Excel keeps no leading zeros: "
                                        "store the column as text if the ids may have them"))
-    return RawFile(pa.table(columns), blank=blank, notices=notices)
+    return RawFile(pa.table(columns), blank=blank, notices=notices, bad_cells=bad_cells)
 
 
 def _number_text(value) -> str:
@@ -124,22 +130,50 @@ def _as_datetime(v) -> dt.datetime | None:
     return None
 
 
-def _timestamps(cells: list, options: LoadOptions) -> pa.Array:
-    """Date cells as zone-less timestamps (read in input_tz later); a column that also holds
-    text becomes text, the date cells written in the first --timestamp-format (or ISO-8601)
-    and numbers as they are (no timestamp)."""
+def _timestamps(name: str, cells: list, options: LoadOptions) -> tuple[pa.Array, list[BadCells], list[Problem]]:
+    """The timestamp column, the cells that are no timestamp, and the notice of wall-clock
+    times read in a zone nobody chose. Date cells alone: zone-less timestamps (read in input_tz
+    by the typing). A column that also holds text: every cell converted here, each kind
+    directly (date cells are exact instants: never written out and read back), as UTC
+    instants; a text that is no timestamp (by --timestamp-format, or ISO-8601 / epoch) and a
+    bare number (never an epoch value) are invalid cells with what the sheet holds."""
     stamps = [_as_datetime(v) for v in cells]
     if all(s is not None or _empty(v) for s, v in zip(stamps, cells)):
-        return pa.array([s if s is not None and s.tzinfo is None else None for s in stamps], pa.timestamp("us"))
-    fmt = options.timestamp_format[0] if options.timestamp_format else None
-    out = []
-    for s, v in zip(stamps, cells):
-        if s is not None:
-            out.append(s.strftime(fmt) if fmt else s.isoformat())
-        elif v is None or isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.append(f"{float(v)!r}")          # a bare number: never read as an epoch value
-        else:
-            out.append(str(v))
-    return pa.array(out, pa.string())
+        return pa.array([s if s is not None and s.tzinfo is None else None for s in stamps],
+                        pa.timestamp("us")), [], []
+    n = len(cells)
+    ns, bad = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    counts = {"naive": 0}
+    dates = [i for i, s in enumerate(stamps) if s is not None]
+    texts = [i for i, (s, v) in enumerate(zip(stamps, cells)) if s is None and isinstance(v, str) and not _empty(v)]
+    listed = set(texts)
+    others = [i for i, (s, v) in enumerate(zip(stamps, cells)) if s is None and not _empty(v) and i not in listed]
+    if dates:
+        aware = [stamps[i].astimezone(dt.timezone.utc).replace(tzinfo=None) if stamps[i].tzinfo else None
+                 for i in dates]
+        wall = pa.array([None if a is not None else stamps[i] for a, i in zip(aware, dates)], pa.timestamp("us"))
+        local, local_bad = parse_timestamps(wall, options.input_tz, None)
+        utc, utc_bad = parse_timestamps(pa.array(aware, pa.timestamp("us", tz="UTC")), "UTC", None)
+        is_aware = np.array([a is not None for a in aware])
+        ns[dates] = np.where(is_aware, utc, local)
+        bad[dates] = np.where(is_aware, utc_bad, local_bad)
+        counts["naive"] = int((~is_aware).sum())
+    if texts:
+        text_counts: dict = {}
+        ns[texts], bad[texts] = parse_timestamps(pa.array([cells[i] for i in texts], pa.string()), options.input_tz,
+                                                 options.epoch_unit, options.timestamp_format, text_counts)
+        counts["naive"] += text_counts.get("naive", 0)
+    bad[others] = True
+    shown = [None] * n
+    for i in np.flatnonzero(bad):
+        v = cells[i]
+        shown[i] = v if isinstance(v, str) else stamps[i].isoformat() if stamps[i] is not None else \
+            f"{float(v)!r}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+    valid = np.zeros(n, dtype=bool)
+    valid[dates + texts] = True
+    valid &= ~bad
+    column = pa.array(ns, pa.int64(), mask=~valid).cast(TS_UTC)
+    cells_bad = [BadCells("timestamp", "bad_timestamp", pa.array(shown, pa.string()))] if bad.any() else []
+    notices = [assumed_zone(name, options)] if counts["naive"] and \
+        options.naive_warning_tz not in (None, options.input_tz) else []
+    return column, cells_bad, notices

@@ -1,0 +1,119 @@
+"""``explain`` on a log of any size: read only the rows an explanation needs.
+
+An explanation of one conversation depends on three kinds of rows only (the *candidates*):
+
+- the conversation's own rows (business_id, subscriber_id as asked);
+- the rows that share one of its message ids and come before its last row with that id: a row
+  is a duplicate when its id occurred at an earlier loaded row anywhere in the log;
+- the latest instant of the loaded (valid) rows, which decides "open" or "expired".
+
+Files are read batch by batch, in flat memory. Parquet row groups are visited once, from the
+last to the first (so that the ids of a conversation row are known before any earlier row is
+looked at); a row group whose statistics show it cannot hold the conversation is read for its
+``message_id`` and ``timestamp`` only, and read whole only when one of those rows is a
+candidate. CSV files are streamed with the loader's exact line reading. Within a row group of
+several batches or a CSV file, an id first met in a later batch is looked for again in the
+earlier batches (a second reading, up to that batch). The candidates are
+then typed and validated by the loader's own functions, keep their row numbers in the whole
+input, and are assembled into a small :class:`MessageLog`; the existing segmentation and
+:func:`viber_sessions.explain.explain` run on it, so the answer is the in-memory one.
+
+A bad row that is not a candidate does not stop an explanation (the in-memory load stops at
+it unless ``--on-invalid skip``); bad candidates are treated exactly as in memory. Lines that
+cannot be split into fields (CSV) are never candidates. The latest instant is always that of
+the valid rows.
+
+The package: :mod:`.scan` (what the reading of each batch keeps: :class:`~.scan.Scan`) and
+:mod:`.sources` (the reading of one input by its format); here the entry points, which read
+``BATCH_ROWS``, ``READERS`` and ``CSV_BLOCK`` when they run (tests make them small).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from typing import Sequence
+
+from ..errors import InputError
+from ..load import LoadOptions, MessageLog, assemble, expand_inputs, no_data_rows, reading
+from ..load.formats import JSONL, PARQUET, XLSX, stdin_format
+from ..load.read import input_format
+from .scan import Scan, matches, text
+from .sources import CsvSource, ParquetSource, WholeSource
+
+#: Rows per batch (a Parquet row group of up to this many rows is one batch).
+BATCH_ROWS = 1 << 20
+#: Parquet row groups read at the same time (on threads: the reading releases the GIL).
+READERS = 1
+#: Bytes of CSV text per batch.
+CSV_BLOCK = 1 << 26
+
+
+def explain(inputs: Sequence[str] | str, tariff, business: str, subscriber: str, tz: str = "UTC", period=None,
+            session_id: str | None = None, options: LoadOptions | None = None, stdin=None) -> dict:
+    """:func:`viber_sessions.explain.explain` of one conversation, reading only its candidates."""
+    from .. import explain as ex
+    from ..segment import segment
+
+    log, data_end = candidate_log(inputs, business, [subscriber], options, stdin)
+    seg = segment(log, tariff, data_end=data_end)
+    return ex.explain(seg, tariff, business, subscriber, tz, period, session_id)
+
+
+def sessions(inputs: Sequence[str] | str, tariff, tz: str = "UTC", where=None, options: LoadOptions | None = None,
+             stdin=None):
+    """The ``--sessions-out`` table of the sessions of ``where.accounts`` and ``where.subscribers``
+    (a :class:`viber_sessions.sessionlist.Filter` naming at least one of them) that the other
+    filters keep, reading only their candidates: the rows of the in-memory table."""
+    from .. import tables
+    from ..segment import segment
+
+    log, data_end = candidate_log(inputs, list(where.accounts) or None, list(where.subscribers) or None, options,
+                                  stdin)
+    seg = segment(log, tariff, data_end=data_end)
+    return tables.sessions_table(seg, tz, where(seg))
+
+
+def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | None,
+                  subscribers: Sequence[str] | None, options: LoadOptions | None = None,
+                  stdin=None) -> tuple[MessageLog, int]:
+    """(the candidate rows of the conversations of ``business`` (one id or several) with any of
+    the ``subscribers`` spellings as a MessageLog whose rows keep their input numbers, the latest
+    valid instant). None for the businesses or the subscribers: any (not both)."""
+    options = options or LoadOptions()
+    files = expand_inputs([inputs] if isinstance(inputs, str) else [str(i) for i in inputs])
+    businesses = [business] if isinstance(business, str) else business
+    if businesses is None and subscribers is None:
+        raise ValueError("candidate_log needs businesses or subscribers")
+    scan = Scan(options, None if businesses is None else list(businesses),
+                None if subscribers is None else list(subscribers))
+    sources = []
+    for fi, name in enumerate(files):
+        with reading(name):
+            sources.append(source_of(fi, name, options, stdin))
+    for source in reversed(sources):
+        with reading(source.name):
+            source.scan(scan)
+    if sum(s.n_rows for s in sources) == 0:
+        raise InputError(no_data_rows(files, sum(s.blank for s in sources), [s.header for s in sources]))
+    typed = [s.typed(scan) for s in sources]
+    return assemble(files, typed, options), (scan.latest if scan.latest is not None else 0)
+
+
+def source_of(fi: int, name: str, options: LoadOptions, stdin=None):
+    """The reading of input ``fi`` for its format: Parquet row group by row group, CSV (and
+    TSV) streamed, JSON Lines and ``.xlsx`` whole (as the bounded engines read them). Standard
+    input is read once (CSV or JSON Lines, told apart by its first character)."""
+    kind = input_format(name, options)
+    if name == "-":
+        data = (stdin or sys.stdin.buffer).read()
+        stdin, kind = io.BytesIO(data), stdin_format(data)
+    if kind == PARQUET:
+        return ParquetSource(fi, name, options, BATCH_ROWS, READERS)
+    if kind in (JSONL, XLSX):
+        return WholeSource(fi, name, options, stdin)
+    return CsvSource(fi, name, options, stdin, CSV_BLOCK)
+
+
+__all__ = ["BATCH_ROWS", "CSV_BLOCK", "READERS", "CsvSource", "ParquetSource", "Scan", "WholeSource",
+           "candidate_log", "explain", "matches", "sessions", "source_of", "text"]

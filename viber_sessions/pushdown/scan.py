@@ -1,0 +1,160 @@
+"""What the reading of every batch keeps for an explanation by pushdown: :class:`Scan` (see
+the package's description), and the comparisons of id columns it makes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import phones
+from ..load import LoadOptions, RawFile, parse_timestamps, type_columns
+from ..load.options import EPOCH_UNITS
+from ..load.raw import missing_mask
+
+
+def text(arr) -> pa.Array:
+    """An id column as plain strings (as the loader reads ids: integers become their text)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
+
+
+def matches(arr, values: pa.Array) -> np.ndarray:
+    """Which rows of an id column equal one of ``values`` (a dictionary is compared once)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        hit = pc.is_in(text(arr.dictionary), value_set=values).to_numpy(zero_copy_only=False)
+        if not hit.any():
+            return np.zeros(len(arr), dtype=bool)
+        idx = arr.indices.fill_null(len(hit)).to_numpy(zero_copy_only=False)
+        return np.append(hit, False)[idx]
+    return pc.fill_null(pc.is_in(text(arr), value_set=values), False).to_numpy(zero_copy_only=False)
+
+
+def decoded(table: pa.Table) -> pa.Table:
+    """The table with dictionary columns decoded (a few rows must not keep a row group's whole
+    dictionary alive)."""
+    columns = [c.combine_chunks() for c in table.columns]
+    return pa.table([c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in columns],
+                    names=table.column_names)
+
+
+class Scan:
+    """What the reading of every batch keeps: the conversation's message ids (with the place of
+    their last conversation row), the candidate rows of each file, and the latest valid instant."""
+
+    def __init__(self, options: LoadOptions, businesses: list[str] | None, subscribers: list[str] | None):
+        self.options = options
+        self.businesses = None if businesses is None else pa.array(businesses, pa.string())
+        self.subscribers = None if subscribers is None else pa.array(subscribers, pa.string())
+        self.last: dict[str, tuple[int, int]] = {}       # id -> (file, row) of its last conversation row
+        self.ids = pa.array([], pa.string())
+        self.parts: dict[int, list[tuple[np.ndarray, pa.Table, np.ndarray]]] = {}
+        self.latest: int | None = None
+
+    def look(self, fi: int, name: str, pos: np.ndarray, table: pa.Table) -> bool:
+        """Keep the candidates of one batch (all columns, no blank row); True when it brought
+        message ids not known before."""
+        mid = text(table.column("message_id"))
+        conv = np.ones(table.num_rows, dtype=bool)
+        if self.businesses is not None:
+            conv &= matches(table.column("business_id"), self.businesses)
+        if self.subscribers is not None and conv.any():
+            conv &= self.subscriber_matches(table.column("subscriber_id"))
+        grew = False
+        if conv.any():
+            for m, p in zip(mid.filter(pa.array(conv)).to_pylist(), pos[conv].tolist()):
+                if m:
+                    grew |= m not in self.last
+                    self.last[m] = max(self.last.get(m, (fi, p)), (fi, p))
+            if grew:
+                self.ids = pa.array(sorted(self.last), pa.string())
+        keep = conv | self.shares_id(mid)
+        if keep.any():
+            k = pa.array(keep)
+            self.parts.setdefault(fi, []).append((pos[keep], decoded(table.filter(k)), conv[keep]))
+        self._latest(name, table)
+        return grew
+
+    def subscriber_matches(self, column) -> np.ndarray:
+        """Which rows are of the asked subscribers: with ``subscriber_format = "e164"``, every
+        spelling that the loader normalises to one of them (each distinct value once)."""
+        if self.options.subscriber_format != "e164":
+            return matches(column, self.subscribers)
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(text(arr))
+        normal, _ = phones.normalise_values(text(arr.dictionary), self.options.default_region)
+        return matches(pa.DictionaryArray.from_arrays(arr.indices, normal), self.subscribers)
+
+    def shares_id(self, mid: pa.Array) -> np.ndarray:
+        if not len(self.ids):
+            return np.zeros(len(mid), dtype=bool)
+        return pc.fill_null(pc.is_in(mid, value_set=self.ids), False).to_numpy(zero_copy_only=False)
+
+    def later(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """(instants, the rows with a valid instant later than the latest so far). A
+        column of instants (a timestamp with a time zone) is compared before it is converted:
+        only the later rows are."""
+        raw = table.column("timestamp").combine_chunks()
+        rows = None
+        if self.latest is not None and pa.types.is_timestamp(raw.type) and raw.type.tz is not None:
+            after = pc.greater(raw.cast(pa.int64()), pa.scalar(self.latest // EPOCH_UNITS[raw.type.unit]))
+            rows = np.flatnonzero(pc.fill_null(after, False).to_numpy(zero_copy_only=False))
+            raw = raw.take(pa.array(rows))
+        ts_part, bad = parse_timestamps(raw, self.options.input_tz, self.options.epoch_unit,
+                                        self.options.timestamp_format)
+        if rows is not None:
+            ts, ok = np.zeros(table.num_rows, dtype=np.int64), np.zeros(table.num_rows, dtype=bool)
+            ts[rows], ok[rows] = ts_part, ~bad
+        else:
+            ts, ok = ts_part, ~bad
+        return ts, (ok if self.latest is None else ok & (ts > self.latest))
+
+    def _latest(self, name: str, table: pa.Table) -> None:
+        """Raise the latest instant to that of this batch's latest valid row (rows are typed and
+        validated from the latest instant down, as few as it takes)."""
+        ts, cand = self.later(table)
+        while cand.any():
+            top = ts[cand].max()
+            at = np.flatnonzero(cand & (ts == top))
+            t = type_columns(name, RawFile(table.take(pa.array(at))), self.options)
+            if not t.bad.mask.all():
+                self.latest = int(top)
+                return
+            cand[at] = False
+
+    def needs_all_columns(self, table: pa.Table) -> bool:
+        """For a batch of ``message_id`` and ``timestamp`` only (of a row group that cannot hold
+        the conversation): whether some row may be a candidate or a blank row."""
+        mid = table.column("message_id").combine_chunks()
+        if self.shares_id(text(mid)).any():
+            return True
+        if self.later(table)[1].any():
+            return True
+        return bool((missing_mask(mid) & missing_mask(table.column("timestamp").combine_chunks())).any())
+
+    def rows_of(self, fi: int, template: pa.Table) -> tuple[pa.Table, np.ndarray]:
+        """The candidates of file ``fi`` in row order (each once): the conversation's rows and the
+        rows sharing an id that come before the id's last conversation row."""
+        parts = sorted(self.parts.get(fi, []), key=lambda p: int(p[0][0]))
+        tables, positions = [], []
+        seen = np.zeros(0, dtype=np.int64)
+        for pos, table, conv in parts:
+            ids = table.column("message_id").to_pylist()
+            keep = conv | np.array([self.last.get(m, (-1, -1)) > (fi, p) for m, p in zip(ids, pos.tolist())],
+                                   dtype=bool)
+            keep &= ~np.isin(pos, seen)
+            if keep.any():
+                tables.append(table.filter(pa.array(keep)))
+                positions.append(pos[keep])
+                seen = np.concatenate([seen, pos[keep]])
+        if not tables:
+            return decoded(template), np.zeros(0, dtype=np.int64)
+        pos = np.concatenate(positions)
+        order = np.argsort(pos, kind="stable")
+        return pa.concat_tables(tables).take(pa.array(order)), pos[order]
