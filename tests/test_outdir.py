@@ -69,3 +69,87 @@ def test_output_dir_inside_an_input_folder_is_refused(tmp_path):
     r = CliRunner().invoke(cli, ["invoice", str(tmp_path), "--tariff", str(CASES / "tariff.toml"), "--period",
                                  "2026-10", "--output-dir", str(out)])
     assert r.exit_code == 2 and "inside the input folder" in r.stderr
+
+
+def _bills(tmp_path):
+    """A folder of October's period with the log and the tariff in it (what a team might keep)."""
+    bills = tmp_path / "bills"
+    (bills / "2026-10").mkdir(parents=True)
+    log, tariff = bills / "2026-10" / "messages.csv", bills / "2026-10" / "tariff.toml"
+    log.write_bytes((CASES / "messages.csv").read_bytes())
+    tariff.write_bytes((CASES / "tariff.toml").read_bytes())
+    return bills, log, tariff
+
+
+def invoke(tmp_path, *args):
+    return CliRunner().invoke(cli, ["invoice", *map(str, args), "--tz", "Europe/Moscow", "-q"])
+
+
+def test_an_input_or_an_output_inside_a_period_folder_that_is_replaced_is_refused(tmp_path):
+    bills, log, tariff = _bills(tmp_path)
+    safe_log, safe_tariff = tmp_path / "m.csv", tmp_path / "t.toml"
+    safe_log.write_bytes(log.read_bytes())
+    safe_tariff.write_bytes(tariff.read_bytes())
+    before = {p: p.read_bytes() for p in (log, tariff)}
+    state = tmp_path / "s.parquet"
+    assert invoke(tmp_path, safe_log, "--tariff", safe_tariff, "--period", "2026-10", "--state-out", state).exit_code == 0
+    (bills / "2026-11").mkdir()
+    cases = [([log, "--tariff", safe_tariff], "the input", log),
+             ([bills / "*" / "*.csv", "--tariff", safe_tariff], "the input", log),
+             ([bills / "2026-10", "--tariff", safe_tariff], "the input", bills / "2026-10"),
+             ([safe_log, "--tariff", tariff], "--tariff", tariff),
+             ([safe_log, "--tariff", safe_tariff, "--messages-out", bills / "2026-10" / "m.csv"], "--messages-out",
+              bills / "2026-10" / "m.csv"),
+             ([safe_log, "--tariff", safe_tariff, "--output", bills / "2026-11" / "all.json"], "--output",
+              bills / "2026-11" / "all.json"),
+             ([safe_log, "--tariff", safe_tariff, "--state-out", bills / "2026-11" / "s.parquet"], "--state-out",
+              bills / "2026-11" / "s.parquet")]
+    for args, option, path in cases:
+        r = invoke(tmp_path, *args, "--period", "2026-10..2026-11", "--output-dir", bills)
+        period = "2026-10" if "2026-10" in str(path) else "2026-11"
+        assert r.exit_code == 2, (args, r.output)
+        assert r.stderr == (f"error: {option} {path} lies inside {bills / period}, a folder this run replaces whole "
+                            f"(it would be deleted); move it out of the period folders of --output-dir {bills}\n")
+    assert {p: p.read_bytes() for p in (log, tariff)} == before and os.listdir(bills / "2026-11") == []
+    # a state read from a period folder: refused too; files beside the period folders are kept
+    moved = bills / "2026-10" / "s.parquet"
+    moved.write_bytes(state.read_bytes())
+    r = invoke(tmp_path, safe_log, "--tariff", safe_tariff, "--period", "2026-10", "--state-in", moved,
+               "--output-dir", bills)
+    assert r.exit_code == 2 and "--state-in" in r.stderr
+    (bills / "notes.txt").write_text("kept")
+    r = invoke(tmp_path, safe_log, "--tariff", safe_tariff, "--period", "2026-09", "--output-dir", bills)
+    assert r.exit_code == 0 and (bills / "notes.txt").read_text() == "kept" and log.read_bytes() == before[log]
+
+
+def test_account_with_output_dir_is_refused(tmp_path):
+    bills = tmp_path / "bills"
+    bills.mkdir()
+    args = [CASES / "messages.csv", "--tariff", CASES / "tariff.toml", "--period", "2026-10", "--output-dir", bills]
+    assert invoke(tmp_path, *args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (bills / "2026-10").iterdir()}
+    r = invoke(tmp_path, *args, "--account", "shop")
+    assert r.exit_code == 2 and r.stderr.startswith("error: --account cannot be used with --output-dir: each period's "
+                                                    "folder is replaced whole") and r.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (bills / "2026-10").iterdir()} == before
+    assert sorted(before) == ["invoice.provisional.json", "shop.provisional.json", "taxi.provisional.json"]
+
+
+def test_the_folders_are_swapped_only_after_every_other_output_is_committed(tmp_path, monkeypatch):
+    from viber_sessions import writing
+
+    bills = tmp_path / "bills"
+    bills.mkdir()
+    args = [CASES / "messages.csv", "--tariff", CASES / "tariff.toml", "--period", "2026-10", "--output-dir", bills]
+    assert invoke(tmp_path, *args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (bills / "2026-10").iterdir()}
+
+    def fail(self):                       # the state file cannot be renamed into place
+        self._current = self._staged[0][1]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writing.OutputSet, "_commit", fail)
+    r = invoke(tmp_path, *args, "--state-out", tmp_path / "s.parquet")
+    assert r.exit_code == 1 and r.stderr == f"error: cannot write {tmp_path / 's.parquet'}: no space left on the device\n"
+    assert {p.name: p.read_bytes() for p in (bills / "2026-10").iterdir()} == before     # the old folder stays
+    assert sorted(os.listdir(bills)) == ["2026-10"]                                      # no temporary folder left

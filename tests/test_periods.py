@@ -56,7 +56,14 @@ def test_final_and_provisional_on_crafted_coverage():
     assert coverage(lo - day, hi + day, oct_, day).status == "final"
     assert coverage(lo - day + 1, hi + day, oct_, day).status == "provisional"     # one ns short at the start
     assert coverage(lo - day, hi + day - 1, oct_, day).status == "provisional"     # and at the end
-    assert coverage(lo + day, hi + day, oct_, day, state_cut=lo, state_from=lo - 90 * day).status == "final"
+    assert coverage(lo - 1, hi + day, oct_, day, state_cut=lo, state_from=lo - 90 * day).status == "final"
+    assert coverage(lo, hi + day, oct_, day, state_cut=lo, state_from=lo - 90 * day).data_from == lo - 90 * day
+    # data that starts after the state's cut: the span between them is not covered
+    assert coverage(lo + 1, hi + day, oct_, day, state_cut=lo, state_from=lo - 90 * day).status == "provisional"
+    assert coverage(lo + 1, hi + day, oct_, day, state_cut=lo).data_from == lo + 1
+    older = lo - 30 * day                                          # a state of the month before the last
+    assert coverage(lo - day // 2, hi + day, oct_, day, state_cut=older).status == "provisional"
+    assert coverage(lo - day, hi + day, oct_, day, state_cut=older).status == "final"   # the data alone reaches back
     c = coverage(lo, hi, oct_, day, open_sessions=3)
     assert c.as_dict() == {"data_from": "2026-10-01T00:00:00Z", "data_to": "2026-11-01T00:00:00Z",
                            "needed_from": "2026-09-30T00:00:00Z", "needed_to": "2026-11-02T00:00:00Z",
@@ -91,3 +98,24 @@ def test_table_shows_the_status_at_60_columns():
     assert lines[0] == "Invoice 2026-10 (Europe/Moscow), provisional, amounts in RUB"
     assert max(len(line) for line in lines) <= 60
     assert any(line.startswith("Provisional: final once the data covers 2026-09-29T21:00:00Z") for line in lines)
+
+
+@pytest.mark.parametrize("text", ["0000-01", "0001-01", "9999-12", "1999-12", "2100-01", "1970-01"])
+def test_a_month_that_can_hold_no_valid_timestamp_is_refused(text):
+    with pytest.raises(UsageError, match=rf"--period {text}: no valid timestamp lies in this month"):
+        parse_periods([text])
+    with pytest.raises(UsageError, match="no valid timestamp"):
+        parse_periods([f"{text}..2026-01" if text < "2026" else f"2026-01..{text}"])
+    r = CliRunner().invoke(cli, ["invoice", str(CASES / "messages.csv"), "--tariff", str(CASES / "tariff.toml"),
+                                 "--period", text, "--format", "json"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == (f"error: --period {text}: no valid timestamp lies in this month (valid instants lie in "
+                        "[2000-01-01, 2100-01-01) UTC)\n")
+
+
+def test_the_first_and_last_months_that_hold_valid_timestamps_are_accepted():
+    assert [str(p) for p in parse_periods(["2000-01", "2099-12"]).periods] == ["2000-01", "2099-12"]
+    assert str(parse_periods(["1999-12"], "America/New_York").first) == "1999-12"   # ends 2000-01-01T05:00Z
+    assert str(parse_periods(["2100-01"], "Asia/Tokyo").first) == "2100-01"         # starts 2099-12-31T15:00Z
+    with pytest.raises(UsageError, match="no valid timestamp"):
+        parse_periods(["1999-12"], "Asia/Tokyo")

@@ -65,3 +65,29 @@ def test_fit_table_wraps_headers_and_keeps_every_value_whole():
         assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
         for row in rows:
             assert re.search(r"│ " + r" +│ +".join(re.escape(v) for v in row) + r" │", text), (width, text)
+
+
+def test_each_label_stays_on_the_line_of_its_number():
+    import dataclasses
+    from decimal import Decimal
+
+    inv = _invoice()
+    a = dataclasses.replace(inv.accounts[0], minimum_charge_top_up=Decimal("12345.67"), usage=Decimal("123456.78"))
+    inv = dataclasses.replace(inv, accounts=(a, *inv.accounts[1:]))
+    for width in (60, 120):
+        text = _text(inv, width)
+        lines = text.splitlines()
+        assert max(len(line) for line in lines) <= width
+        for label in ("usage 123456.78", "minimum charge top-up 12345.67", "net 5005.75", "tax 0.00 (0 %)",
+                      "amount due 5005.75", "amount due 5002.10", "Net 10007.85", "tax 0.00",
+                      "amount due 10007.85 RUB", "Rows: 18 read = 1 duplicates", "0 rejected", "0 excluded",
+                      "9 in session", "8 out of session", "to 2026-11-01T21:00:00Z", "to 2026-10-31T21:30:00Z;",
+                      "(loaded: 2026-09-20T07:00:00Z", "1 session(s) of the period still open)"):
+            assert any(label in line for line in lines), (width, label, text)
+        # no line starts with a bare number (a number torn from its label)
+        assert not [line for line in lines if re.fullmatch(r"\s*[\d.]+\s*", line)], text
+    wide = _text(inv, 120).splitlines()
+    assert "  usage 123456.78; minimum charge top-up 12345.67; net 5005.75; tax 0.00 (0 %); amount due 5005.75" in wide
+    narrow = _text(inv, 60).splitlines()
+    k = narrow.index("  usage 123456.78; minimum charge top-up 12345.67;")
+    assert narrow[k + 1] == "    net 5005.75; tax 0.00 (0 %); amount due 5005.75"

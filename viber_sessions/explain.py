@@ -74,44 +74,53 @@ def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, t
     zone = plan.zone_of(country)
     ctx = _Context(seg, plan, limits, zone, tariff.places)
     rows = rows[np.lexsort((rows, ~log.inbound[rows], log.timestamp[rows]))]
-
     ids = seg.session_ids().to_pylist()
-    codes, labels = month_labels(seg.s_start, tz)
-    msg_codes, msg_labels = month_labels(log.timestamp[rows], tz)
-    sessions = sorted({int(x) for x in seg.session[rows] if x >= 0})
+    keep = _shown(seg, rows, ids, period, session_id)
+    events = _events(ctx, rows, ids, keep, tz)
+    return _facts(events, tariff, plan, limits, business, subscriber, tz, country, zone)
+
+
+def _shown(seg: Segmentation, rows: np.ndarray, ids: list, period: Period | None, session_id: str | None):
+    """Which of the conversation's ``rows`` the explanation shows: one session (and the
+    messages outside sessions during it), one period, or all."""
+    log = seg.log
+    sessions = {int(x) for x in seg.session[rows] if x >= 0}
     if session_id is not None:
         if session_id not in ids or ids.index(session_id) not in sessions:
             raise UsageError(f"--session {session_id!r} is not a session of this conversation")
         k = ids.index(session_id)
         members = seg.session[rows] == k
         span = (log.timestamp[rows] >= seg.s_start[k]) & (log.timestamp[rows] <= log.timestamp[rows][members].max())
-        keep = members | (span & (seg.session[rows] < 0))
-    elif period is not None:
-        keep = (log.timestamp[rows] >= period.start_ns) & (log.timestamp[rows] < period.end_ns)
-    else:
-        keep = np.ones(len(rows), dtype=bool)
+        return members | (span & (seg.session[rows] < 0))
+    if period is not None:
+        return (log.timestamp[rows] >= period.start_ns) & (log.timestamp[rows] < period.end_ns)
+    return np.ones(len(rows), dtype=bool)
 
+
+def _events(ctx, rows: np.ndarray, ids: list, keep: np.ndarray, tz: str) -> list[dict]:
+    """The conversation's timeline: sessions opening and closing, and every message with its
+    session's counters as they stood after it."""
+    seg = ctx.seg
+    log = seg.log
+    codes, labels = month_labels(seg.s_start, tz)
+    msg_codes, msg_labels = month_labels(log.timestamp[rows], tz)
     statuses = log.status_names().to_pylist() if log.status is not None else None
     last_member = {}
     for pos, r in enumerate(rows.tolist()):
         if seg.session[r] >= 0:
             last_member[int(seg.session[r])] = pos
     counters: dict[int, list[int]] = {}
-    opened: set[int] = set()
     closed_last = None          # the session that closed most recently, for "why no session"
     events: list[dict] = []
-    places = tariff.places
     for pos, r in enumerate(rows.tolist()):
         k = int(seg.session[r])
-        if k >= 0 and k not in opened:
-            opened.add(k)
+        if k >= 0 and k not in counters:
             counters[k] = [0, 0]
             if keep[pos]:
                 events.append(_open_event(ctx, k, ids[k], labels[codes[k]], tz))
-        inbound = bool(log.inbound[r])
         if k >= 0:
             c = counters[k]
-            if inbound:
+            if log.inbound[r]:
                 c[1] = 0
             else:
                 c[0] += 1
@@ -123,6 +132,12 @@ def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, t
             closed_last = k
             if keep[pos]:
                 events.append(_close_event(ctx, k, ids[k], tz, labels[codes[k]]))
+    return events
+
+
+def _facts(events, tariff: Tariff, plan, limits, business: str, subscriber: str, tz: str, country, zone) -> dict:
+    """The explanation as data: the plan, the charges the shown events add up to, the limits."""
+    places = tariff.places
     opens = [e for e in events if e["kind"] == "session_open" and e["billable"]]
     priced = [e for e in events if e["kind"] == "message" and e["unit_price"] is not None]
     s_amount = money.times(len(opens), plan.session_price)

@@ -54,8 +54,17 @@ def account_invoice(inv: Invoice, k: int) -> Invoice:
                                warnings=named)
 
 
-def check_dir(path: str, inputs: Sequence[str]) -> None:
-    """Refuse, before anything is read, a folder that does not exist or lies inside an input folder."""
+def check_dir(path: str, inputs: Sequence[str], periods: Sequence = (), files: dict | None = None,
+              accounts: Sequence[str] = ()) -> None:
+    """Refuse, before anything is read: a folder that does not exist or lies inside an input
+    folder; ``--account`` (the folders are replaced whole: the other accounts' files and the
+    all-accounts file would be lost or wrong); and an input, or any file of ``files`` (option ->
+    path: the tariff, the state, the other outputs), inside a period folder this run replaces
+    (it would be deleted with the old folder)."""
+    if accounts:
+        raise UsageError("--account cannot be used with --output-dir: each period's folder is replaced whole, so the "
+                         "other accounts' files would be deleted and invoice.json would hold the chosen accounts only; "
+                         "write the chosen accounts' invoice with --output instead")
     if not os.path.isdir(path):
         raise UsageError(f"--output-dir {path}: no such folder (create it first)")
     real = os.path.realpath(path)
@@ -65,6 +74,19 @@ def check_dir(path: str, inputs: Sequence[str]) -> None:
             if os.path.commonpath([root, real]) == root:
                 raise UsageError(f"--output-dir {path} is inside the input folder {name}: the next run would read "
                                  "its files as logs; write it elsewhere")
+    named = [("the input", name) for name in inputs if name != "-" and os.path.exists(name)]
+    if any(name != "-" and not os.path.exists(name) for name in inputs):
+        from .load import expand_inputs
+
+        named += [("the input", name) for name in expand_inputs(list(inputs)) if name != "-"]
+    named += [(option, name) for option, name in sorted((files or {}).items()) if name]
+    for period in periods:
+        folder = os.path.join(real, str(period))
+        for option, name in named:
+            if os.path.commonpath([folder, os.path.realpath(name)]) == folder:
+                raise UsageError(f"{option} {name} lies inside {os.path.join(path, str(period))}, a folder this run "
+                                 "replaces whole (it would be deleted); move it out of the period folders of "
+                                 f"--output-dir {path}")
 
 
 def period_files(inv: Invoice, fmt: str, render_one) -> dict[str, str]:
@@ -79,34 +101,64 @@ def period_files(inv: Invoice, fmt: str, render_one) -> dict[str, str]:
 def write_periods(folder: str, periods: dict[str, dict[str, str]]) -> list[str]:
     """Write ``{period: {file name: text}}`` under ``folder``, each period's folder swapped in
     whole; returns a note for each file of an old folder that is gone."""
-    staged: list[tuple[str, Path]] = []
-    notes: list[str] = []
-    try:
-        for period, files in sorted(periods.items()):
-            target = Path(folder) / period
+    with Folders(folder) as folders:
+        folders.stage(periods)
+    return folders.notes
+
+
+class Folders:
+    """The period folders of ``--output-dir``, staged beside their targets and swapped in when
+    the ``with`` block ends without an error (after the files of a ``writing.OutputSet`` opened
+    inside it are committed: ``with Folders(dir) as f, OutputSet() as out``), so that a failure
+    of any output leaves every old folder as it was. ``Folders(None)`` does nothing."""
+
+    def __init__(self, folder: str | None):
+        self.folder = folder
+        self.staged: list[tuple[str, Path]] = []
+        self.notes: list[str] = []   # a note for each file of an old folder that is gone
+
+    def stage(self, periods: dict[str, dict[str, str]]) -> None:
+        """Write ``{period: {file name: text}}`` to temporary folders beside their targets."""
+        folder = self.folder
+        try:
+            for period, files in sorted(periods.items()):
+                target = Path(folder) / period
+                with held():
+                    tmp = tempfile.mkdtemp(prefix=f".{period}.", suffix=".tmp", dir=folder)
+                    self.staged.append((tmp, target))
+                for name, text in sorted(files.items()):
+                    Path(tmp, name).write_text(text, encoding="utf-8")
+                if target.is_dir():
+                    gone = sorted(set(os.listdir(target)) - set(files))
+                    self.notes += [f"{target / name} is gone: the new {period} folder has no such file" for name in gone]
+        except OSError as exc:
+            raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
+
+    def __enter__(self) -> "Folders":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        try:
+            if kind is None:
+                self._commit()
+        except OSError as err:
+            raise OutputError(f"cannot write {self.folder}: {err.strerror or err}") from None
+        finally:
             with held():
-                tmp = tempfile.mkdtemp(prefix=f".{period}.", suffix=".tmp", dir=folder)
-                staged.append((tmp, target))
-            for name, text in sorted(files.items()):
-                Path(tmp, name).write_text(text, encoding="utf-8")
-            if target.is_dir():
-                gone = sorted(set(os.listdir(target)) - set(files))
-                notes += [f"{target / name} is gone: the new {period} folder has no such file" for name in gone]
+                for tmp, _ in self.staged:
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(tmp)
+                self.staged.clear()
+        return False
+
+    def _commit(self) -> None:
         with held():
-            for tmp, target in staged:
+            for tmp, target in self.staged:
                 old = None
                 if target.exists():
-                    old = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=folder)
+                    old = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=self.folder)
                     os.rename(target, Path(old, "x"))
                 os.rename(tmp, target)
                 if old:
                     shutil.rmtree(old, ignore_errors=True)
-            staged.clear()
-    except OSError as exc:
-        raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
-    finally:
-        with held():
-            for tmp, _ in staged:
-                with contextlib.suppress(OSError):
-                    shutil.rmtree(tmp)
-    return notes
+            self.staged.clear()

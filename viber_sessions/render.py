@@ -190,24 +190,44 @@ def invoice_table(inv: Invoice, console) -> None:
         fit_table(console, columns, rows, {"count", "unit price", "amount"},
                   title=a.business_id, footer=["total", *zone, "", "", fmt(a.total)])
         console.print(f"  messages inside billed sessions (free): {a.in_session_messages}", markup=False)
-        top_up = f"; minimum charge top-up {fmt(a.minimum_charge_top_up)}" if a.minimum_charge_top_up else ""
-        console.print(f"  usage {fmt(a.usage)}{top_up}; net {money.fmt(a.net, a.decimals)}; tax "
-                      f"{money.fmt(a.tax, a.decimals)} ({_percent(a.tax_rate)}); amount due "
-                      f"{money.fmt(a.amount_due, a.decimals)}", markup=False)
+        top_up = [f"minimum charge top-up {fmt(a.minimum_charge_top_up)}"] if a.minimum_charge_top_up else []
+        print_items(console, [f"usage {fmt(a.usage)}", *top_up, f"net {money.fmt(a.net, a.decimals)}",
+                              f"tax {money.fmt(a.tax, a.decimals)} ({_percent(a.tax_rate)})",
+                              f"amount due {money.fmt(a.amount_due, a.decimals)}"], "; ", "  ")
     console.print(f"Total: {fmt(inv.total)} {inv.currency} ({len(inv.accounts)} account(s))", style="bold",
                   markup=False)
-    console.print(f"Net {money.fmt(inv.net, inv.decimals)}, tax {money.fmt(inv.tax, inv.decimals)}, amount due "
-                  f"{money.fmt(inv.amount_due, inv.decimals)} {inv.currency}", style="bold", markup=False)
+    print_items(console, [f"Net {money.fmt(inv.net, inv.decimals)}", f"tax {money.fmt(inv.tax, inv.decimals)}",
+                          f"amount due {money.fmt(inv.amount_due, inv.decimals)} {inv.currency}"], ", ", "",
+                style="bold")
     r = inv.rows
-    blank = f" ({r.blank_lines} blank line(s) skipped)" if r.blank_lines else ""
-    cut = f" + {r.before_cut} before the cut" if r.before_cut else ""
-    console.print(f"Rows: {r.read} read = {r.duplicates} duplicates + {r.rejected} rejected + {r.excluded} excluded"
-                  f"{cut} + {r.in_session} in session + {r.out_of_session} out of session{blank}", markup=False)
+    cut = [f"{r.before_cut} before the cut"] if r.before_cut else []
+    print_items(console, [f"Rows: {r.read} read = {r.duplicates} duplicates", f"{r.rejected} rejected",
+                          f"{r.excluded} excluded", *cut, f"{r.in_session} in session",
+                          f"{r.out_of_session} out of session"], " + ", "")
+    if r.blank_lines:
+        console.print(f"({r.blank_lines} blank line(s) skipped)", markup=False)
     if inv.coverage is not None and inv.status != "final":
-        c = inv.coverage
-        console.print(f"Provisional: final once the data covers {c.as_dict()['needed_from']} to "
-                      f"{c.as_dict()['needed_to']} (loaded: {c.as_dict()['data_from']} to {c.as_dict()['data_to']}; "
-                      f"{c.open_sessions} session(s) of the period still open)", markup=False)
+        c = inv.coverage.as_dict()
+        print_items(console, [f"Provisional: final once the data covers {c['needed_from']}", f"to {c['needed_to']}",
+                              f"(loaded: {c['data_from']}", f"to {c['data_to']};",
+                              f"{c['open_sessions']} session(s) of the period still open)"], " ", "")
+
+
+def print_items(console, items: list[str], sep: str, indent: str, style: str | None = None) -> None:
+    """``items`` joined by ``sep`` on as few lines as ``console.width`` allows, never breaking
+    inside an item (a label stays on the line of its number); a line that goes on ends with the
+    separator and the next is indented two more spaces."""
+    end = sep.rstrip()
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(sep) + len(item) + len(end) <= console.width:
+            lines[-1] += sep + item
+        else:
+            if lines:
+                lines[-1] += end
+            lines.append((indent + "  " if lines else indent) + item)
+    for line in lines:
+        console.print(line, style=style, markup=False)
 
 
 def _percent(rate) -> str:

@@ -30,17 +30,26 @@ ID_SETTINGS = ("subscriber_format", "default_region")
 
 
 def limits_signature(tariff: Tariff) -> dict:
-    """Every plan's session limits and sessions switch, by account ("" for the top level)."""
+    """The session limits every account is billed under: ``""`` for the top-level plan, and an
+    entry for each account override whose effective limits differ from it (an override that
+    changes prices only leaves the limits as they are). A plan without sessions is
+    ``{"sessions": false}`` whatever its limits say (they are not used)."""
     def one(plan: Tariff) -> dict:
+        if not plan.sessions:
+            return {"sessions": False}
         lim = plan.limits
         return {"window_ns": lim.window_ns, "max_business_messages": lim.max_business_messages,
                 "max_unanswered": lim.max_unanswered, "non_opening_types": sorted(lim.non_opening_types),
                 "session_types": sorted(lim.session_types), "after_message_limit": lim.after_message_limit,
-                "unbilled_statuses": sorted(lim.unbilled_statuses), "sessions": bool(plan.sessions)}
-    out = {"": one(tariff)}
-    for name in sorted(tariff.accounts):
-        out[name] = one(tariff.plan(name))
-    return out
+                "unbilled_statuses": sorted(lim.unbilled_statuses), "sessions": True}
+    return effective({"": one(tariff), **{name: one(tariff.plan(name)) for name in sorted(tariff.accounts)}})
+
+
+def effective(signature: dict) -> dict:
+    """A limits signature without the accounts whose limits equal the top-level ones (two
+    signatures are then equal exactly when every account gets the same limits from both)."""
+    top = signature.get("")
+    return {name: lim for name, lim in signature.items() if name == "" or lim != top}
 
 
 def settings_of(options) -> dict:
@@ -76,7 +85,7 @@ def read_state(path: str, tariff: Tariff, options=None) -> CarriedState:
         raise BillingError(f"--state-in {path}: not a readable state file ({' '.join(str(exc).split())[:200]})") from None
     if meta.get("format") != FORMAT or not set(SCHEMA.names) <= set(table.column_names):
         raise BillingError(f"--state-in {path}: not a state file written by viber-sessions --state-out")
-    if json.loads(meta["limits"]) != limits_signature(tariff):
+    if effective(json.loads(meta["limits"])) != limits_signature(tariff):
         raise BillingError(f"--state-in {path}: it was computed under other session limits than the tariff "
                          f"{tariff.source} gives (window, message limits, types or sessions switch of some plan); "
                          "carry a state only between runs with the same limits")

@@ -1,7 +1,9 @@
 """Final or provisional (README, "Monthly runs"): an invoice is final when later data cannot
 change it, that is when the loaded data (or the carried-in state) reaches back to the period
 start minus one window and forward to the period end plus one window; otherwise provisional.
-The coverage figures also give the warnings that say which part of the period is not covered."""
+A carried-in state covers what lies before its cut only when the loaded data reaches back to
+the cut (a gap between them can hide messages). The coverage figures also give the warnings
+that say which part of the period is not covered."""
 
 from __future__ import annotations
 
@@ -41,18 +43,26 @@ def iso(ns: int) -> str:
     return iso_utc(np.array([ns], dtype=np.int64))[0].as_py()
 
 
+def joined(first: int | None, state_cut: int | None) -> bool:
+    """Whether the loaded data reaches back to a carried-in state's cut (a row at or before the
+    cut is loaded), so that nothing between the cut and the data can be missing."""
+    return state_cut is not None and first is not None and first <= state_cut
+
+
 def coverage(first: int | None, last: int | None, period: Period, window_ns: int, open_sessions: int = 0,
              state_cut: int | None = None, state_from: int | None = None) -> Coverage:
-    """The coverage of ``period`` by data from ``first`` to ``last``; with a carried-in state cut
-    at ``state_cut`` (at or before the period start; its history began at ``state_from``),
-    everything before the cut is covered by the state."""
+    """The coverage of ``period`` by data from ``first`` to ``last``. A carried-in state cut at
+    ``state_cut`` (at or before the period start; its history began at ``state_from``) covers
+    everything before the cut only when the loaded data reaches back to the cut: data that
+    starts after the cut leaves the span between them uncovered (messages there, if any, are
+    not seen), and then the data alone must reach back one window, as without a state."""
     lo, hi = period.start_ns, period.end_ns
-    if state_cut is not None:
+    alone = first is not None and first <= lo - window_ns
+    if joined(first, state_cut):
         data_from = state_from if state_from is not None else state_cut
-        back = state_cut <= lo
+        back = state_cut <= lo or alone
     else:
-        data_from = first
-        back = first is not None and first <= lo - window_ns
+        data_from, back = first, alone
     return Coverage(data_from=data_from, data_to=last, needed_from=lo - window_ns, needed_to=hi + window_ns,
                     open_sessions=open_sessions, back_covered=back)
 
@@ -60,7 +70,8 @@ def coverage(first: int | None, last: int | None, period: Period, window_ns: int
 def coverage_warnings(first: int | None, last: int | None, period: Period, limits,
                       state_cut: int | None = None) -> list[str]:
     """What part of ``period`` the loaded data (from ``first`` to ``last``, ns) does not cover
-    (nothing about the start when a carried-in state cut at or before the period start covers it)."""
+    (nothing about the start when the data reaches back to a carried-in state's cut at or before
+    the period start; a gap between the cut and the data is named)."""
     if first is None or last is None:
         return []
     at = iso
@@ -69,7 +80,11 @@ def coverage_warnings(first: int | None, last: int | None, period: Period, limit
     if last < lo or first >= hi:
         return [f"the loaded data ({at(first)} to {at(last)}) does not reach into the period {at(lo)} to {at(hi)}"]
     out = []
-    if state_cut is not None and state_cut <= lo:
+    if state_cut is not None and not joined(first, state_cut) and first > lo - window:
+        out.append(f"the loaded data starts at {at(first)}, after the carried-in state's cut {at(state_cut)}: the span "
+                   f"from {at(state_cut)} to {at(first)} is not covered (its messages, if any, are not seen); load "
+                   "the data from before the cut on (rows before the cut are counted as before_cut and ignored)")
+    if joined(first, state_cut) and state_cut <= lo:
         pass
     elif first > lo:
         out.append(f"the loaded data starts at {at(first)}, after the period start {at(lo)}: the period is not "

@@ -47,7 +47,11 @@ class Period:
         if not m or not 1 <= int(m.group(2)) <= 12:
             raise UsageError(f"--period must be a month as YYYY-MM (e.g. 2026-10), not {text!r}")
         check_timezone(tz)
-        return cls(int(m.group(1)), int(m.group(2)), tz)
+        period = cls(int(m.group(1)), int(m.group(2)), tz)
+        if not 1999 <= period.year <= 2100 or period.end_ns <= MIN_NS or period.start_ns >= MAX_NS:
+            raise UsageError(f"--period {text.strip()}: no valid timestamp lies in this month (valid instants lie "
+                             "in [2000-01-01, 2100-01-01) UTC)")
+        return period
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"

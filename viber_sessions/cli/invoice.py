@@ -8,8 +8,9 @@ import json
 import click
 
 from .app import cli
+from .engines import Progress, choose_engine, engine_options
 from .options import (
-    Progress, check_outputs_before, choose_engine, default_format, input_options, invalid_options,
+    check_outputs_before, default_format, input_options, invalid_options,
     make_console, make_request, state, table_outputs, warn)
 
 
@@ -36,15 +37,7 @@ from .options import (
               help="Start every conversation in the state an earlier run wrote with --state-out.")
 @click.option("--fast-provenance", is_flag=True,
               help="In generated_by, record each input's size and modification time instead of its sha256.")
-@click.option("--memory-limit", default=None, metavar="SIZE",
-              help="Bill within about this much memory (e.g. 4GB): partition the log by conversation on disk "
-                   "and bill bucket by bucket. Chosen automatically when the input is clearly larger than memory.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the temporary buckets of --memory-limit (default: the system's temporary folder).")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="local: this machine; dask: a Dask cluster (pip install 'viber-sessions[dask]').")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="With --engine dask: the scheduler address (tcp://host:8786), or 'local' for a local cluster.")
+@engine_options
 def invoice(fmt, output, output_dir, messages_out, sessions_out, state_out, state_in, fast_provenance, rejects, quiet,
             memory_limit, workdir, engine, scheduler, periods, **kw):
     """Bill LOG... (CSV, CSV.gz, Parquet, directories, globs; - for stdin) for one month or several.
@@ -77,7 +70,10 @@ def invoice(fmt, output, output_dir, messages_out, sessions_out, state_out, stat
     check_outputs_before(kw, {"--output": output, "--messages-out": messages_out, "--sessions-out": sessions_out,
                               "--rejects": rejects, "--state-out": state_out, "--state-in": None})
     if output_dir:
-        outdir.check_dir(output_dir, kw["inputs"])
+        outdir.check_dir(output_dir, kw["inputs"], selection.periods, {
+            "--tariff": kw["tariff_path"], "--state-in": state_in, "--output": output, "--messages-out": messages_out,
+            "--sessions-out": sessions_out, "--rejects": rejects, "--state-out": state_out, "--workdir": workdir},
+            kw.get("accounts", ()))
     request = dataclasses.replace(make_request(kw), periods=tuple(periods), state_in=state_in,
                                   state_out=bool(state_out))
     chosen = choose_engine(engine, scheduler, memory_limit, workdir, request, quiet)
@@ -134,12 +130,23 @@ def _labelled(inv, several):
 
 def _write(result, request, output, output_dir, fmt, origin, text, messages_out, sessions_out, rejects, state_out):
     """Stage every output and commit them as one set; the --output-dir folders are swapped in
-    after the files. Returns the notes of account files that are gone."""
+    after the files are committed (and not at all when an output fails). Returns the notes of
+    account files that are gone."""
     from .. import core, outdir, render, writing
     from ..state import write_state
 
-    notes: list[str] = []
-    with writing.OutputSet() as out:
+    kind = "csv" if fmt == "csv" else "json"
+
+    def one(inv, whole):
+        if kind == "csv":
+            return render.invoice_csv(inv)
+        doc = render.invoice_dict(inv, origin)
+        if not whole:
+            doc.pop("rows")
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    # the files are committed first, then the folders: an output that fails leaves every old folder
+    with outdir.Folders(output_dir) as folders, writing.OutputSet() as out:
         core.write_outputs(result, request.tz, out, messages_out=messages_out, sessions_out=sessions_out,
                            rejects=rejects)
         if state_out:
@@ -147,16 +154,5 @@ def _write(result, request, output, output_dir, fmt, origin, text, messages_out,
         if output:
             writing.write_text(out.stage(output), text, output)
         if output_dir:
-            kind = "csv" if fmt == "csv" else "json"
-
-            def one(inv, whole):
-                if kind == "csv":
-                    return render.invoice_csv(inv)
-                doc = render.invoice_dict(inv, origin)
-                if not whole:
-                    doc.pop("rows")
-                return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-            notes = outdir.write_periods(output_dir, {inv.period: outdir.period_files(inv, kind, one)
-                                                      for inv in result.invoices})
-    return notes
+            folders.stage({inv.period: outdir.period_files(inv, kind, one) for inv in result.invoices})
+    return folders.notes

@@ -265,8 +265,6 @@ def warn(lines, quiet):
             click.echo(f"warning: {line}", err=True)
 
 
-from .engines import Progress, choose_engine, engine_of, engine_options, memory_limit_for  # noqa: E402,F401
-
 
 def default_format(terminal: str, other: str) -> str:
     return terminal if sys.stdout.isatty() else other

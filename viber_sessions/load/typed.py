@@ -267,6 +267,29 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
     if counts.get("naive") and options.naive_warning_tz not in (None, options.input_tz):
         notices.append(assumed_zone(name, options))
 
+    dvals = _directions(table, options, bad)
+
+    mt = _combine(table.column("message_type"))
+    mcodes, mnames = _encode_small(mt)
+    mnames, unmapped = _mapped(mnames, options.value_map("message_type"))
+    empty_type = np.array([not t and not u for t, u in zip(mnames, unmapped)] + [True], dtype=bool)
+    bad.add(empty_type[mcodes], options.source_name("message_type"), "missing_value", "missing value", mt)
+    if unmapped.any():
+        bad.add(np.append(unmapped, False)[mcodes], options.source_name("message_type"), "unmapped_value",
+                _unmapped_message("message_type", options), mt)
+
+    status, statuses = _statuses(table, options, bad)
+
+    return Typed(name=name, n_rows=n_rows, positions=positions, malformed=list(raw.malformed),
+                  n_malformed=raw.malformed_count, message_id=ids["message_id"], business_id=ids["business_id"],
+                  subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
+                  mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
+                  raw=_with_bad_text(table, raw.bad_cells), blank=raw.blank, notices=notices, header=raw.header)
+
+
+def _directions(table: pa.Table, options: LoadOptions, bad: "_Bad") -> np.ndarray:
+    """Each row's direction as 1 (inbound), 0 (outbound), -1 (unknown) or -2 (missing); the
+    last two are added to ``bad``."""
     direction = _combine(table.column("direction"))
     dcodes, dnames = _encode_small(direction)
     dnames, unmapped = _mapped(dnames, options.value_map("direction"))
@@ -278,34 +301,23 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
             _unmapped_message("direction", options) if options.value_map("direction") else
             "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
             direction)
+    return dvals
 
-    mt = _combine(table.column("message_type"))
-    mcodes, mnames = _encode_small(mt)
-    mnames, unmapped = _mapped(mnames, options.value_map("message_type"))
-    empty_type = np.array([not t and not u for t, u in zip(mnames, unmapped)] + [True], dtype=bool)
-    bad.add(empty_type[mcodes], options.source_name("message_type"), "missing_value", "missing value", mt)
-    if unmapped.any():
-        bad.add(np.append(unmapped, False)[mcodes], options.source_name("message_type"), "unmapped_value",
-                _unmapped_message("message_type", options), mt)
 
-    status = statuses = None
-    if "status" in table.column_names:
-        st = _combine(table.column("status"))
-        scodes, snames = _encode_small(st)
-        snames, s_unmapped = _mapped(snames, options.value_map("status"))
-        # An empty status means "no status given" (delivered), not an error.
-        remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
-        status = remap[scodes]
-        statuses = snames
-        if s_unmapped.any():
-            bad.add(np.append(s_unmapped, False)[scodes], options.source_name("status"), "unmapped_value",
-                    _unmapped_message("status", options), st)
-
-    return Typed(name=name, n_rows=n_rows, positions=positions, malformed=list(raw.malformed),
-                  n_malformed=raw.malformed_count, message_id=ids["message_id"], business_id=ids["business_id"],
-                  subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
-                  mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
-                  raw=_with_bad_text(table, raw.bad_cells), blank=raw.blank, notices=notices, header=raw.header)
+def _statuses(table: pa.Table, options: LoadOptions, bad: "_Bad"):
+    """The status codes (-1: none given, which means delivered) and their names, or None when
+    the file has no status column; values outside the profile's mapping are added to ``bad``."""
+    if "status" not in table.column_names:
+        return None, None
+    st = _combine(table.column("status"))
+    scodes, snames = _encode_small(st)
+    snames, s_unmapped = _mapped(snames, options.value_map("status"))
+    # An empty status means "no status given" (delivered), not an error.
+    remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
+    if s_unmapped.any():
+        bad.add(np.append(s_unmapped, False)[scodes], options.source_name("status"), "unmapped_value",
+                _unmapped_message("status", options), st)
+    return remap[scodes], snames
 
 
 def as_display(arr: pa.Array) -> pa.Array:
