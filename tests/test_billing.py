@@ -71,3 +71,49 @@ def test_tallies_add_country_keyed_lines_accounts_and_the_unclassified_flag():
     c = a + b
     assert c.lines == Counter({("shop", "outbound", "text", "KZ"): 5, ("shop", "outbound", "text", ""): 1})
     assert c.loaded == {"shop", "taxi"} and c.unclassified and not a.unclassified
+
+
+def test_dense_counting_equals_the_numpy_counting_on_a_generated_log(tmp_path, monkeypatch):
+    """The compiled one-pass tally (dense tables) gives every count the numpy counting gives:
+    several periods, an account selection, lines by country, type_not_allowed, outbound types."""
+    import importlib
+
+    from viber_sessions.generate import GeneratorOptions, write_log
+    from viber_sessions.load import load
+    from viber_sessions.segment import segment
+    from viber_sessions.tariff import load_tariff
+
+    tally_mod = importlib.import_module("viber_sessions.tally")
+    path = tmp_path / "log.parquet"
+    write_log(str(path), GeneratorOptions(rows=30_000, seed=3, start="2026-09-29", days=40))
+    seg = segment(load([str(path)]), load_tariff("sample_data/tariff.toml"))
+    periods = [Period.parse(m, "Europe/Moscow") for m in ("2026-09", "2026-10", "2026-11")]
+    names = seg.log.businesses.to_pylist()
+    for accounts, countries in ((None, False), (names[:2], False), (None, True)):
+        assert tally_mod.dense_fits(seg, len(periods), countries)
+        dense = tally_mod.tally_periods(seg, periods, accounts, countries=countries)
+        monkeypatch.setattr(tally_mod, "dense_fits", lambda *a: False)
+        plain = tally_mod.tally_periods(seg, periods, accounts, countries=countries)
+        monkeypatch.undo()
+        assert dense == plain
+        assert all(t.lines and t.in_session and t.present for t in dense[:2])
+        assert dense[1].not_allowed and dense[0].outbound_types
+    assert {k[3] for k in dense[1].lines} - {""}, "countries were looked up"
+
+
+def test_dense_counting_is_left_for_numpy_when_its_tables_would_outgrow_the_rows():
+    import importlib
+
+    import pyarrow as pa
+
+    from viber_sessions.segment import segment
+
+    tally_mod = importlib.import_module("viber_sessions.tally")
+    rows = 50
+    seg = segment(pa.table({"message_id": [f"m{i}" for i in range(rows)], "timestamp": ["2026-10-05T09:00:00Z"] * rows,
+                            "business_id": [f"b{i}" for i in range(rows)], "subscriber_id": ["+79001234567"] * rows,
+                            "direction": ["in", "out"] * (rows // 2), "message_type": ["text"] * rows}), Limits())
+    assert tally_mod.dense_fits(seg, 1, False) and not tally_mod.dense_fits(seg, 1, True)
+    assert not tally_mod.dense_fits(seg, 40, False)
+    t = tally_mod.tally_periods(seg, [OCT], countries=True)[0]
+    assert sum(t.in_session.values()) == 0 and sum(t.lines.values()) == rows

@@ -320,3 +320,114 @@ def test_segment_is_the_same_on_one_thread_and_several(monkeypatch):
     several = segment(frame)
     for name in ("billing", "reason", "session", "s_first", "s_close", "s_inbound", "s_outbound"):
         assert np.array_equal(getattr(one, name), getattr(several, name)), name
+
+
+kernel_mod = importlib.import_module("viber_sessions.segment.kernel")
+
+
+def _random_pass_inputs(n, conversations, seed):
+    rng = np.random.default_rng(seed)
+    business = rng.integers(0, 3, n).astype(np.int32)
+    subscriber = rng.integers(0, conversations, n).astype(np.int32)
+    ts = (1_790_000_000 + np.sort(rng.integers(0, 400_000, n))).astype(np.int64) * 10**9
+    inbound = rng.random(n) < 0.2
+    mtype = rng.integers(0, 3, n).astype(np.int32)
+    billing = np.where(rng.random(n) < 0.05, 2, 0).astype(np.int8)
+    order = conversation_order(business, subscriber, conversations, ts, inbound)
+    plan_of = np.array([0, 1, 0], np.int32)
+    limits = (Limits(), Limits(max_business_messages=3, max_unanswered=2, after_message_limit="close"))
+    tables = np.array([[True, False, True, False], [True, True, False, False]]), np.array([[True, True, False, False]] * 2)
+    codes = np.unique(business.astype(np.int64) * conversations + subscriber)[::7]
+    carry = np.zeros((len(codes), len(kernel_mod.CARRY_COLUMNS)), np.int64)
+    carry[:, 0] = codes
+    carry[:, 1] = ts[0] - 10**9
+    carry[:, 3] = 1
+    carry[:, 6] = 1
+    return (order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, *tables, carry, conversations)
+
+
+def test_kernel_pass_equals_a_plain_loop_with_plans_carry_and_end_states():
+    """Carried-in sessions, two plans (one closing at the message limit) and skipped rows give
+    the sessions, per-row results and end states of a plain Python loop over the rows."""
+    order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed, carry, nsub = \
+        _random_pass_inputs(12_000, 40, seed=11)
+    out = kernel_mod.run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open,
+                              allowed, carry, nsub, want_end=True)
+    want = _plain_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed,
+                       carry, nsub)
+    assert out.session.tolist() == want["session"] and out.reason.tolist() == want["reason"]
+    got = list(zip(out.s_row.tolist(), out.s_start.tolist(), out.s_origin.tolist(), out.s_close.tolist(),
+                   out.s_in.tolist(), out.s_out.tolist(), out.s_carried.tolist()))
+    assert got == want["sessions"]
+    assert out.ends.tolist() == want["ends"]
+    assert out.s_carried.any() and (out.s_close == 2).any() and (out.s_close == 3).any()
+
+
+def _plain_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed, carry,
+                nsub):
+    """The state machine as a plain Python loop (RULES.md sections 2-5 as the kernel states them)."""
+    n = len(ts)
+    session, reason, sessions, ends = [-1] * n, [0] * n, [], []
+    carried = {int(r[0]): r for r in carry.tolist()}
+    conv = None
+    state = {}
+    for i in order.tolist():
+        if billing[i] >= 2:
+            continue
+        b, s, t = int(business[i]), int(subscriber[i]), int(ts[i])
+        p = int(plan_of[b])
+        lim = limits[p]
+        if (b, s) != conv:
+            if conv is not None:
+                ends.append([conv[0], conv[1], state["cur"] if state["open"] else -1, state["bm"], state["un"]])
+            conv = (b, s)
+            state = {"open": False, "cur": state.get("cur", -1), "bm": 0, "un": 0, "start": 0}
+            c = carried.get(b * nsub + s)
+            if c is not None:
+                sessions.append([i, c[1], c[2], 0, c[5], c[6], True])
+                state.update(open=True, cur=len(sessions) - 1, start=c[1], bm=c[3], un=c[4])
+        if state["open"] and t - state["start"] >= lim.window_ns:
+            state["open"] = False
+        if not state["open"]:
+            if inbound[i] and can_open[p, mtype[i]]:
+                sessions.append([i, t, 0, 0, 0, 0, False])
+                state.update(open=True, cur=len(sessions) - 1, start=t, bm=0, un=0)
+            else:
+                reason[i] = 1
+                continue
+        cur = state["cur"]
+        if inbound[i]:
+            state["un"] = 0
+            session[i] = cur
+            sessions[cur][4] += 1
+        elif not allowed[p, mtype[i]]:
+            reason[i] = 2
+        else:
+            if state["bm"] == lim.max_business_messages:
+                sessions[cur][3] = 2
+                sessions.append([i, t, 1, 0, 0, 0, False])
+                cur = len(sessions) - 1
+                state.update(cur=cur, start=t, bm=0, un=0)
+            state["bm"] += 1
+            state["un"] += 1
+            session[i] = cur
+            sessions[cur][5] += 1
+            if state["un"] == lim.max_unanswered:
+                sessions[cur][3] = 3
+                state["open"] = False
+            elif lim.after_message_limit == "close" and state["bm"] == lim.max_business_messages:
+                sessions[cur][3] = 2
+                state["open"] = False
+    if conv is not None:
+        ends.append([conv[0], conv[1], state["cur"] if state["open"] else -1, state["bm"], state["un"]])
+    return {"session": session, "reason": reason, "sessions": [tuple(x) for x in sessions], "ends": ends}
+
+
+def test_kernel_pass_writes_the_given_reasons_of_taking_part_rows_only():
+    args = _random_pass_inputs(5_000, 50, seed=3)
+    billing = args[6]
+    given = np.full(len(billing), 9, np.int8)
+    out = kernel_mod.run_pass(*args, reason=given)
+    assert out.reason is given
+    assert (given[billing >= 2] == 9).all() and (given[billing < 2] != 9).all()
+    assert (out.session[billing >= 2] == -1).all()

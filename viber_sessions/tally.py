@@ -1,5 +1,6 @@
 """Counting what an invoice needs (README, "The rules"): a :class:`Tally` of integer counts per
-period from one segmentation, in one pass over the rows (numpy). Tallies of disjoint parts of a
+period from one segmentation, in one compiled pass over the rows (numba; numpy when the counts
+of every key would not fit in a small dense table). Tallies of disjoint parts of a
 log (buckets of whole conversations, cluster partitions) add up to the tally of the whole;
 :mod:`viber_sessions.billing` prices them.
 """
@@ -10,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numba
 import numpy as np
 
 from .countries import region_names
@@ -166,25 +168,15 @@ def tally_periods(seg: Segmentation, periods: Sequence[Period], accounts: Sequen
         keep[selected] = True
     if countries is None:
         countries = seg.plan is not None and seg.plan.has_zones
-    pidx = period_index(log.timestamp, periods)
-    mine = keep[log.business]
-    counted = (pidx >= 0) & mine
-    present = np.bincount(pidx[pidx >= 0] * nb + log.business[pidx >= 0], minlength=npd * nb).reshape(npd, nb) > 0
+    counted = (dense_counts if dense_fits(seg, npd, bool(countries)) else numpy_counts)(seg, periods, keep,
+                                                                                        bool(countries))
+    present, in_session, lines, not_allowed, outbound_types, first, last = counted
     s_pidx = period_index(seg.s_start, periods)
     billed = seg.s_billable & (s_pidx >= 0) & keep[seg.s_business]
     sessions = _per_period(names, s_pidx[billed], seg.s_business[billed], npd)
     opened = (s_pidx >= 0) & keep[seg.s_business] & (seg.s_close == C_OPEN)
     open_counts = np.bincount(s_pidx[opened], minlength=npd)
-    in_session = _per_period(names, pidx[counted & (seg.billing == SESSION)],
-                             log.business[counted & (seg.billing == SESSION)], npd)
-    group = _Grouping(seg, names, bool(countries))
-    lines = group.count(counted & (seg.billing == OUT_OF_SESSION), pidx, npd, True, bool(countries))
-    not_allowed = group.count(counted & (seg.reason == R_TYPE_NOT_ALLOWED), pidx, npd, False)
-    active = (seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)
-    outbound_types = group.count(active & mine & ~log.inbound, np.zeros(len(log), np.int64), 1, False)[0]
     rows = rows or row_counts(seg)
-    first = int(log.timestamp.min()) if len(log) else None
-    last = int(log.timestamp.max()) if len(log) else None
     plans = {name: (seg.limits_of(b), not (seg.plans is not None and bool(seg.plans.sessions_off[b])))
              for b, name in enumerate(names)}
     return [Tally(rows=rows, first_ts=first, last_ts=last,
@@ -196,6 +188,129 @@ def tally_periods(seg: Segmentation, periods: Sequence[Period], accounts: Sequen
                   state_cut=seg.carry.cut_ns if seg.carry is not None else None,
                   state_from=seg.carry.data_from if seg.carry is not None else None)
             for k in range(npd)]
+
+
+def numpy_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray, countries: bool) -> tuple:
+    """The per-row counts of :func:`tally_periods` with numpy (any number of keys): (present per
+    period and business code, in-session messages, out-of-session lines, type_not_allowed
+    messages per period, outbound types, first and last timestamp)."""
+    log = seg.log
+    names = log.businesses.to_pylist()
+    nb, npd = len(names), len(periods)
+    pidx = period_index(log.timestamp, periods)
+    mine = keep[log.business]
+    counted = (pidx >= 0) & mine
+    present = np.bincount(pidx[pidx >= 0] * nb + log.business[pidx >= 0], minlength=npd * nb).reshape(npd, nb) > 0
+    in_session = _per_period(names, pidx[counted & (seg.billing == SESSION)],
+                             log.business[counted & (seg.billing == SESSION)], npd)
+    group = _Grouping(seg, names, countries)
+    lines = group.count(counted & (seg.billing == OUT_OF_SESSION), pidx, npd, True, countries)
+    not_allowed = group.count(counted & (seg.reason == R_TYPE_NOT_ALLOWED), pidx, npd, False)
+    active = (seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)
+    outbound_types = group.count(active & mine & ~log.inbound, np.zeros(len(log), np.int64), 1, False)[0]
+    first = int(log.timestamp.min()) if len(log) else None
+    last = int(log.timestamp.max()) if len(log) else None
+    return present, in_session, lines, not_allowed, outbound_types, first, last
+
+
+def dense_fits(seg: Segmentation, npd: int, countries: bool) -> bool:
+    """Whether :func:`dense_counts`' tables (one counter per possible key) are no larger than
+    the numpy counting's own dense bins would be (at most 4 per row)."""
+    nb, nt = len(seg.log.businesses), max(len(seg.log.message_types), 1)
+    nc = len(region_names()) if countries else 1
+    return npd * nb * (2 + 2 * nt * nc + nt) + nb * nt <= 4 * len(seg.log) + 1024
+
+
+@numba.njit(inline="always")
+def _period_of(edges, t):  # pragma: no cover - compiled
+    """The period holding ``t`` (``edges``: start, end, start, end, ... sorted), -1 for none."""
+    lo = 0
+    hi = edges.shape[0]
+    while lo < hi:                  # the first edge after t
+        mid = (lo + hi) // 2
+        if edges[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return (lo - 1) // 2 if lo % 2 == 1 else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _needed_subscribers(ts, business, subscriber, billing, edges, keep, need):  # pragma: no cover - compiled
+    """Marks the subscribers of the out-of-session rows counted in a period (their countries are looked up)."""
+    for i in range(ts.shape[0]):
+        if billing[i] == OUT_OF_SESSION and keep[business[i]] and _period_of(edges, ts[i]) >= 0:
+            need[subscriber[i]] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_rows(ts, business, subscriber, inbound, mtype, billing, reason, edges, keep, region_of, present,
+                in_session, lines, not_allowed, outbound, span):  # pragma: no cover - compiled
+    """Every per-row count of :func:`tally_periods` in one pass, into dense tables: ``present``
+    and ``in_session`` [period, business], ``lines`` [period, business, outbound, type, region],
+    ``not_allowed`` [period, business, type], ``outbound`` [business, type]; ``span`` gets the
+    least and greatest timestamp."""
+    by_region = region_of.shape[0] > 1
+    for i in range(ts.shape[0]):
+        t = ts[i]
+        if t < span[0]:
+            span[0] = t
+        if t > span[1]:
+            span[1] = t
+        b = business[i]
+        c = billing[i]
+        k = _period_of(edges, t)
+        if k >= 0:
+            present[k, b] = True
+        if not keep[b]:
+            continue
+        active = c == SESSION or c == OUT_OF_SESSION
+        if active and not inbound[i]:
+            outbound[b, mtype[i]] += 1
+        if k < 0:
+            continue
+        if c == SESSION:
+            in_session[k, b] += 1
+        elif c == OUT_OF_SESSION:
+            lines[k, b, 0 if inbound[i] else 1, mtype[i], region_of[subscriber[i]] if by_region else 0] += 1
+        if reason[i] == R_TYPE_NOT_ALLOWED:
+            not_allowed[k, b, mtype[i]] += 1
+
+
+def dense_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray, countries: bool) -> tuple:
+    """:func:`numpy_counts` in one compiled pass over the rows into dense tables (when
+    :func:`dense_fits`); each distinct subscriber of a counted out-of-session row is looked up
+    once when ``countries``."""
+    log = seg.log
+    names, types = log.businesses.to_pylist(), log.message_types
+    nb, nt, npd = len(names), max(len(types), 1), len(periods)
+    edges = np.array([x for p in periods for x in (p.start_ns, p.end_ns)], dtype=np.int64)
+    columns = (log.timestamp, log.business, log.subscriber)
+    regions = region_names() if countries else ("",)
+    region_of = np.zeros(1, np.int16)
+    if countries and len(log):
+        need = np.zeros(len(log.subscribers), dtype=bool)
+        _needed_subscribers(*columns, seg.billing, edges, keep, need)
+        codes = np.flatnonzero(need)
+        region_of = np.zeros(max(len(log.subscribers), 2), np.int16)
+        region_of[codes] = seg.countries(codes)
+    present = np.zeros((npd, nb), dtype=bool)
+    in_session = np.zeros((npd, nb), np.int64)
+    lines = np.zeros((npd, nb, 2, nt, len(regions)), np.int64)
+    not_allowed = np.zeros((npd, nb, nt), np.int64)
+    outbound = np.zeros((nb, nt), np.int64)
+    span = np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min], dtype=np.int64)
+    _count_rows(*columns, log.inbound, log.mtype, seg.billing, seg.reason, edges, keep, region_of, present, in_session,
+                lines, not_allowed, outbound, span)
+    by_name = [Counter({names[b]: int(c[b]) for b in np.flatnonzero(c).tolist()}) for c in in_session]
+    out_lines = [Counter({(names[b], "outbound" if d else "inbound", types[t], regions[r]): int(x[b, d, t, r])
+                          for b, d, t, r in zip(*(i.tolist() for i in np.nonzero(x)))}) for x in lines]
+    out_na = [Counter({(names[b], types[t]): int(x[b, t]) for b, t in zip(*(i.tolist() for i in np.nonzero(x)))})
+              for x in not_allowed]
+    out_types = Counter({(names[b], types[t]): int(outbound[b, t])
+                         for b, t in zip(*(i.tolist() for i in np.nonzero(outbound)))})
+    first, last = (int(span[0]), int(span[1])) if len(log) else (None, None)
+    return present, by_name, out_lines, out_na, out_types, first, last
 
 
 def _per_period(names: list[str], pidx: np.ndarray, business: np.ndarray, npd: int) -> list[Counter]:

@@ -83,6 +83,8 @@ def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan
                 ends[ne, 4] = un
                 ne += 1
             is_open = False
+            bm = 0                          # (an end state without a session shows no counts)
+            un = 0
             if business[i] != prev_b:
                 p = plan_of[business[i]]
                 window = windows[p]
@@ -229,10 +231,13 @@ class Pass:
 
 
 def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed,
-             carry: np.ndarray | None = None, n_subscribers: int = 1, want_end: bool = False) -> Pass:
+             carry: np.ndarray | None = None, n_subscribers: int = 1, want_end: bool = False,
+             reason: np.ndarray | None = None) -> Pass:
     """One pass of the kernel over ``order``: ``plan_of`` (None: every account the first of
     ``limits``), ``carry`` the carried-in sessions (CARRY_COLUMNS, sorted by conversation code),
-    ``want_end`` each conversation's state after its last row."""
+    ``want_end`` each conversation's state after its last row. ``reason``, when given, is
+    written in place for the rows that take part (the others keep theirs); else a new array
+    (R_NONE for the rows that take no part)."""
     n = len(ts)
     if plan_of is None:
         plan_of = np.zeros(max(len(business), 1), np.int32)
@@ -241,7 +246,7 @@ def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, 
     least = min(l.max_business_messages for l in limits)
     bound = (active + 1 if least < 2 else int(np.count_nonzero(inbound)) + active // least + 1) + len(carry)
     sess = np.full(n, -1, dtype=np.int64)
-    reason = np.zeros(n, dtype=np.int8)
+    reason = np.zeros(n, dtype=np.int8) if reason is None else reason
     s_row = np.empty(bound, dtype=np.int64)
     s_origin = np.empty(bound, dtype=np.int8)
     s_close = np.empty(bound, dtype=np.int8)

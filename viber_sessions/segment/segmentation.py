@@ -150,12 +150,8 @@ def segment(messages, limits: Limits | Tariff | None = None, options: LoadOption
     if data_end is None:
         data_end = int(log.timestamp.max()) if len(log) else 0
     order = conversation_order(log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
-    one, run = kernel_pass(log, order, billing, limits, plans, carry)
+    one, run = kernel_pass(log, order, billing, limits, plans, carry, reason=reason)
     window = np.int64(one.window_ns) if one is not None else plans.window_ns()[log.business[run.s_row]]
-    inactive = billing >= DUPLICATE
-    reason_k = run.reason
-    reason_k[inactive] = reason[inactive]
-    reason = reason_k
     session, s_close = run.session, run.s_close
     unclosed = s_close == 0
     ends = run.s_start + window
@@ -209,9 +205,10 @@ def row_classes(log: MessageLog, limits: Limits, plans: PlanLimits | None, dupli
 
 
 def kernel_pass(log: MessageLog, order: np.ndarray, billing: np.ndarray, limits: Limits, plans: PlanLimits | None,
-                carry: CarriedState | None = None, want_end: bool = False) -> tuple[Limits | None, Pass]:
+                carry: CarriedState | None = None, want_end: bool = False,
+                reason: np.ndarray | None = None) -> tuple[Limits | None, Pass]:
     """The kernel over ``order`` with each account's limits: (the one set of limits of every
-    account, or None when they differ; the pass)."""
+    account, or None when they differ; the pass). ``reason``: see :func:`~.kernel.run_pass`."""
     types = log.message_types
     codes = carry.codes(log) if carry is not None else None
     if plans is None or plans.uniform:
@@ -219,7 +216,8 @@ def kernel_pass(log: MessageLog, order: np.ndarray, billing: np.ndarray, limits:
         can_open = np.array([[t not in one.non_opening_types for t in types] + [False]], dtype=bool)
         allowed = np.array([[t in one.session_types for t in types] + [False]], dtype=bool)
         return one, run_pass(order, log.business, log.subscriber, log.timestamp, log.inbound, log.mtype, billing,
-                             None, (one,), can_open, allowed, codes, len(log.subscribers), want_end)
+                             None, (one,), can_open, allowed, codes, len(log.subscribers), want_end, reason)
     can_open, allowed = plan_tables(plans, types)
     return None, run_pass(order, log.business, log.subscriber, log.timestamp, log.inbound, log.mtype, billing,
-                          plans.of_business, plans.limits, can_open, allowed, codes, len(log.subscribers), want_end)
+                          plans.of_business, plans.limits, can_open, allowed, codes, len(log.subscribers), want_end,
+                          reason)
