@@ -104,3 +104,12 @@ def test_the_pipeline_step_is_billing_bill_and_a_segmentation_is_pointed_there()
         vs.bill(seg, tariff, "2026-10")
     assert callable(vs.load) and callable(vs.segment)
 
+
+
+@pytest.mark.parametrize("period", ["2026-09..2026-10", ["2026-09", "2026-10"]])
+def test_bill_takes_one_month_never_drops_the_others(period):
+    """A range would silently become its first month: refused, whatever the logs are."""
+    with pytest.raises(UsageError, match="one month"):
+        vs.bill(LOG, PLANS, period, tz=TZ)
+    with pytest.raises(UsageError, match="one month"):
+        vs.bill(pd.read_csv(LOG, dtype=str), PLANS, period, tz=TZ)

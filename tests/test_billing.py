@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from viber_sessions.billing import RowCounts, Tally, check_accounts, coverage_warnings
@@ -117,3 +118,11 @@ def test_dense_counting_is_left_for_numpy_when_its_tables_would_outgrow_the_rows
     assert not tally_mod.dense_fits(seg, 40, False)
     t = tally_mod.tally_periods(seg, [OCT], countries=True)[0]
     assert sum(t.in_session.values()) == 0 and sum(t.lines.values()) == rows
+
+
+def test_billing_counts_equal_bincount():
+    from viber_sessions.tally import billing_counts
+
+    classes = np.random.default_rng(2).integers(0, 5, 10_000).astype(np.int8)
+    assert billing_counts(classes) == np.bincount(classes, minlength=5).tolist()
+    assert billing_counts(classes[:0]) == [0] * 5

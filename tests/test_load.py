@@ -6,6 +6,7 @@ import gzip
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -192,3 +193,63 @@ def test_status_and_duplicates():
     assert log.statuses == ["delivered", "failed"]
     assert log.status.tolist() == [-1, 1, 0, -1]
     assert log.inbound.tolist() == [True, False, False, True]
+
+
+def test_small_codes_sorted_names_empty_last_in_one_pass():
+    from viber_sessions.load.typed import code_numbers, per_row, small_codes
+
+    arr = pa.array([" Text", "image", None, "", "TEXT", "video", "image"]).dictionary_encode()
+    parts, names = small_codes(arr)
+    assert names == ["image", "text", "video", ""]
+    assert per_row(parts, code_numbers(names)).tolist() == [1, 0, -1, 3, 1, 2, 0]
+    # chunks with dictionaries of their own (and plain text) share one code space, none copied
+    chunks = pa.chunked_array([pa.array(["b", "a"]).dictionary_encode(), pa.array(["c", None, "A "]).dictionary_encode()])
+    parts, names = small_codes(chunks)
+    assert names == ["a", "b", "c"] and len(parts) == 2
+    assert per_row(parts, code_numbers(names)).tolist() == [1, 0, 2, -1, 0]
+    parts, names = small_codes(pa.array(["x", None, "y"]))
+    assert per_row(parts, np.array([10, 20, 99], np.int8)).tolist() == [10, 99, 20]
+
+
+def test_low_cardinality_codes_across_row_groups_and_files(tmp_path):
+    """Types and statuses read from several row groups and two files whose names differ get one
+    sorted code space; an empty status is "none given" (-1) and no status name."""
+    first = pa.table({
+        "message_id": [f"m{i}" for i in range(6)], "timestamp": ["2026-10-01T10:00:00Z"] * 6,
+        "business_id": ["b"] * 6, "subscriber_id": ["+1"] * 6,
+        "direction": ["inbound", "outbound"] * 3, "message_type": ["text", "image", "text", "video", "text", "image"],
+        "status": ["", "read", "", "failed", "read", ""],
+    })
+    second = first.set_column(5, "message_type", pa.array(["audio"] * 6)).set_column(
+        6, "status", pa.array(["delivered"] * 6)).set_column(0, "message_id", pa.array([f"n{i}" for i in range(6)]))
+    pq.write_table(first, tmp_path / "a.parquet", row_group_size=2)
+    pq.write_table(second, tmp_path / "b.parquet", row_group_size=4)
+    one = load([str(tmp_path / "a.parquet")])
+    assert one.message_types == ["image", "text", "video"] and one.statuses == ["failed", "read"]
+    assert one.mtype.tolist() == [1, 0, 1, 2, 1, 0] and one.status.tolist() == [-1, 1, -1, 0, 1, -1]
+    assert one.row.tolist() == list(range(6))
+    both = load([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")])
+    assert both.message_types == ["audio", "image", "text", "video"]
+    assert both.statuses == ["delivered", "failed", "read"]
+    assert both.mtype.tolist() == [2, 1, 2, 3, 2, 1] + [0] * 6
+    assert both.status.tolist() == [-1, 2, -1, 1, 2, -1] + [0] * 6
+    assert both.row.tolist() == list(range(12))
+
+
+def test_large_dictionaries_of_several_row_groups_keep_every_id(tmp_path):
+    """Row groups whose id dictionaries together exceed Arrow's cheap unify are put on one
+    dictionary by translating their indices: every row keeps its id, a null id is rejected."""
+    n = 9_000
+    subscribers = [f"+7{(i * 7919) % 6_000:07d}" for i in range(n)]
+    subscribers[4_500] = None
+    table = pa.table({
+        "message_id": [f"m{i}" for i in range(n)], "timestamp": ["2026-10-01T10:00:00Z"] * n,
+        "business_id": ["b"] * n, "subscriber_id": subscribers, "direction": ["inbound"] * n,
+        "message_type": ["text"] * n,
+    })
+    pq.write_table(table, tmp_path / "big.parquet", row_group_size=3_000)
+    log = load([str(tmp_path / "big.parquet")], LoadOptions(on_invalid="skip"))
+    kept = [s for s in subscribers if s is not None]
+    assert log.subscribers.take(pa.array(log.subscriber)).to_pylist() == kept
+    assert len(set(log.subscribers.to_pylist())) == len(log.subscribers) == len(set(kept))
+    assert log.row.tolist() == [i for i in range(n) if i != 4_500] and log.n_rejected == 1

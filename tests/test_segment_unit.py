@@ -112,8 +112,10 @@ def reference_first(values):
     return want
 
 
-def order_of(words, n):
-    """The order from the radix kernels' words (none: the rows are in order already)."""
+def order_of(result, n):
+    """The order from the radix kernels' (words, bucket starts) (no words: the rows are in order
+    already)."""
+    words = result[0]
     return words.view(np.int64) if len(words) else np.arange(n)
 
 
@@ -158,10 +160,11 @@ def test_radix_order_equals_the_reference(shape, part_rows_log2, monkeypatch):
         if shape == "wide" and n == 3000 and part_rows_log2 == 12:
             assert plan[3] > parallel_mod.part_bits(n)      # buckets chosen by the width, not the rows
         nsub = np.int64(n_sub)
-        assert np.array_equal(order_of(order_mod._radix_order(business, subscriber, nsub, ts, inbound, *plan), n), want)
+        assert np.array_equal(order_of(order_mod._radix_order(business, subscriber, nsub, ts, inbound, *plan, False), n), want)
         with ThreadPoolExecutor(2) as pool:
             for tasks in (1, 2, 3, 8):
-                got = order_mod._radix_order_threaded(pool, tasks, business, subscriber, nsub, ts, inbound, *plan)
+                got = order_mod._radix_order_threaded(pool, tasks, business, subscriber, nsub, ts, inbound, *plan,
+                                                      False)
                 assert np.array_equal(order_of(got, n), want), (n, tasks)
         assert np.array_equal(conversation_order(business, subscriber, n_sub, ts, inbound), want)
 
@@ -202,7 +205,8 @@ def test_radix_order_of_rows_already_in_order_or_in_sorted_runs(monkeypatch):
     with ThreadPoolExecutor(2) as pool:
         plan = order_mod._radix_plan(half[0], half[1], n_sub, half[2], half[3])
         for tasks in (1, 2, 3, 8):
-            got = order_mod._radix_order_threaded(pool, tasks, half[0], half[1], np.int64(n_sub), half[2], half[3], *plan)
+            got = order_mod._radix_order_threaded(pool, tasks, half[0], half[1], np.int64(n_sub), half[2], half[3], *plan,
+                                                  False)
             assert np.array_equal(order_of(got, 4000), want)
     # in order but for one pair of rows
     swapped = [a.copy() for a in columns]
@@ -323,6 +327,7 @@ def test_segment_is_the_same_on_one_thread_and_several(monkeypatch):
 
 
 kernel_mod = importlib.import_module("viber_sessions.segment.kernel")
+rows_mod = importlib.import_module("viber_sessions.segment.rows")
 
 
 def _random_pass_inputs(n, conversations, seed):
@@ -431,3 +436,79 @@ def test_kernel_pass_writes_the_given_reasons_of_taking_part_rows_only():
     assert out.reason is given
     assert (given[billing >= 2] == 9).all() and (given[billing < 2] != 9).all()
     assert (out.session[billing >= 2] == -1).all()
+
+
+def test_kernel_pass_reads_the_type_column_when_the_word_cannot_hold_it():
+    """A type code -1 (the tables' last column) leaves the type out of the packed word: the pass
+    reads the type column instead and still equals the plain loop; with the codes >= 0 the word
+    holds the type."""
+    args = list(_random_pass_inputs(6_000, 30, seed=5))
+    order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed, carry, nsub = args
+    assert rows_mod.pack_layout(business, subscriber, mtype, can_open.shape[1] - 1) == (2, 5)
+    mtype = np.where(np.arange(len(mtype)) % 13 == 0, -1, mtype).astype(np.int32)
+    assert rows_mod.pack_layout(business, subscriber, mtype, can_open.shape[1] - 1) == (0, 5)
+    out = kernel_mod.run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open,
+                              allowed, carry, nsub, want_end=True)
+    want = _plain_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed,
+                       carry, nsub)
+    assert out.session.tolist() == want["session"] and out.reason.tolist() == want["reason"]
+    assert out.ends.tolist() == want["ends"]
+    assert list(zip(out.s_row.tolist(), out.s_start.tolist(), out.s_in.tolist(), out.s_out.tolist())) == \
+        [(s[0], s[1], s[4], s[5]) for s in want["sessions"]]
+
+
+def test_pack_layout_bits_and_the_widest_codes():
+    codes = np.array([0, 5], np.int32)
+    assert rows_mod.pack_layout(codes, np.array([0, 1023], np.int32), codes, 6) == (3, 10)
+    assert rows_mod.pack_layout(codes, codes, np.array([0, 6], np.int32), 6) == (0, 3)    # a code past the table
+    assert rows_mod.pack_layout(codes[:0], codes[:0], codes[:0], 6) == (0, 1)
+    widest = np.array([2**31 - 1], np.int32)
+    assert rows_mod.pack_layout(np.array([2**29], np.int32), widest, widest[:1] * 0, 8) == (0, 31)
+    with pytest.raises(ValueError, match="bits of business and subscriber codes"):
+        rows_mod.pack_layout(widest, widest, widest * 0, 1)
+
+
+def _decoded(keys, n_sub):
+    """(row, conversation code, timestamp, inbound) at each position of an OrderKeys."""
+    bucket = np.searchsorted(keys.starts, np.arange(len(keys.words)), side="right") - 1
+    key = (bucket.astype(np.int64) << keys.low_bits) | ((keys.words >> keys.row_bits) & ((1 << keys.low_bits) - 1))
+    lo, unit, span, c_lo = keys.frame.tolist()
+    return keys.rows(), key // span + c_lo, lo + (key % span >> 1) * unit, key % 2 == 0
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("threaded", [False, True])
+def test_conversation_keys_give_the_order_and_each_rows_columns(shape, threaded, monkeypatch):
+    """The order's kept keys give back the order and each row's conversation, exact timestamp
+    and direction (what the kernel reads from them instead of the columns)."""
+    monkeypatch.setattr(parallel_mod, "_PART_ROWS_LOG2", 5)
+    if threaded:
+        monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_ROWS", 0)
+        monkeypatch.setattr(parallel_mod, "threads", lambda: 2)
+    business, subscriber, n_sub, ts, inbound = random_log(np.random.default_rng(3), 3000, shape)
+    keys = order_mod.conversation_keys(business, subscriber, n_sub, ts, inbound)
+    want = reference_order(business, subscriber, ts, inbound)
+    if keys is None:                      # one conversation in order already
+        assert np.array_equal(want, np.arange(3000))
+        return
+    rows, conv, t, is_in = _decoded(keys, n_sub)
+    assert np.array_equal(rows, want)
+    assert np.array_equal(conv, business[rows].astype(np.int64) * n_sub + subscriber[rows])
+    assert np.array_equal(t, ts[rows]) and np.array_equal(is_in, inbound[rows])
+
+
+def test_kernel_pass_over_order_keys_equals_the_plain_loop():
+    """The kernel reading rows through the order's keys gives what it gives through the rows."""
+    args = list(_random_pass_inputs(8_000, 60, seed=17))
+    order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed, carry, nsub = args
+    keys = order_mod.conversation_keys(business, subscriber, nsub, ts, inbound)
+    assert np.array_equal(keys.rows(), order)
+    for types in (mtype, np.where(np.arange(len(mtype)) % 11 == 0, -1, mtype).astype(np.int32)):
+        out = kernel_mod.run_pass(keys, business, subscriber, ts, inbound, types, billing, plan_of, limits, can_open,
+                                  allowed, carry, nsub, want_end=True)
+        want = _plain_pass(order, business, subscriber, ts, inbound, types, billing, plan_of, limits, can_open,
+                           allowed, carry, nsub)
+        assert out.session.tolist() == want["session"] and out.reason.tolist() == want["reason"]
+        got = list(zip(out.s_row.tolist(), out.s_start.tolist(), out.s_origin.tolist(), out.s_close.tolist(),
+                       out.s_in.tolist(), out.s_out.tolist(), out.s_carried.tolist()))
+        assert got == want["sessions"] and out.ends.tolist() == want["ends"]

@@ -131,6 +131,10 @@ def bill(logs, tariff, period: str, tz: str = "UTC", *, engine: core.Engine | No
     if isinstance(logs, Segmentation):
         raise TypeError("viber_sessions.bill takes logs (paths, a DataFrame or a Table); to price a Segmentation "
                         "use viber_sessions.billing.bill(seg, tariff, period)")
+    if not isinstance(period, str) or ".." in period:
+        raise UsageError(f"viber_sessions.bill bills one month (YYYY-MM), not {period!r}: call it once per month")
+    check_timezone(tz, "tz")
+    when = Period.parse(period, tz)
     options = _options(load_options)
     if isinstance(logs, (str, os.PathLike)):
         logs = [logs]
@@ -138,8 +142,6 @@ def bill(logs, tariff, period: str, tz: str = "UTC", *, engine: core.Engine | No
         request = core.Request(inputs=[str(p) for p in logs], tariff=tariff if isinstance(tariff, Tariff) else str(tariff),
                                period=period, tz=tz, accounts=tuple(accounts), load=options)
         return Billing(core.run(request, engine), tz)
-    check_timezone(tz, "tz")
-    when = Period.parse(period, tz)
     plan = tariff if isinstance(tariff, Tariff) else load_tariff(tariff)
     log = from_table(logs, options, name="<DataFrame>" if not isinstance(logs, pa.Table) else "<Table>")
     seg = segment(log, plan)

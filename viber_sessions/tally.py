@@ -44,8 +44,14 @@ class RowCounts:
 
 
 
+def billing_counts(billing: np.ndarray) -> list[int]:
+    """Rows per billing class (SESSION ... BEFORE_CUT), without ``bincount``'s full-length
+    int64 copy of the int8 classes."""
+    return [int(np.count_nonzero(billing == c)) for c in range(BEFORE_CUT + 1)]
+
+
 def row_counts(seg: Segmentation) -> RowCounts:
-    counts = np.bincount(seg.billing, minlength=5)
+    counts = billing_counts(seg.billing)
     return RowCounts(read=seg.log.rows_read, duplicates=int(counts[DUPLICATE]), rejected=seg.log.n_rejected,
                      excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
                      out_of_session=int(counts[OUT_OF_SESSION]), blank_lines=seg.log.blank_lines,
@@ -60,7 +66,7 @@ def part_tally(seg: Segmentation, period: Period, accounts: Sequence[str] | None
 
 def part_tallies(seg: Segmentation, periods: Sequence[Period], accounts: Sequence[str] | None = None) -> list[Tally]:
     """:func:`part_tally` of each of ``periods`` (sorted, disjoint) in one pass over the part's rows."""
-    counts = np.bincount(seg.billing, minlength=5)
+    counts = billing_counts(seg.billing)
     rows = RowCounts(read=len(seg.log), duplicates=int(counts[DUPLICATE]), rejected=0,
                      excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
                      out_of_session=int(counts[OUT_OF_SESSION]), before_cut=int(counts[BEFORE_CUT]))

@@ -17,7 +17,7 @@ from .discover import expand_inputs
 from .options import CANONICAL, LoadOptions
 from .raw import RawFile, check_columns
 from .read import read_raw
-from .typed import Typed, as_display, type_columns
+from .typed import Rows, Typed, as_display, consecutive, type_columns
 
 
 @dataclass(eq=False)
@@ -31,7 +31,7 @@ class MessageLog:
 
     sources: list[str]
     offsets: np.ndarray
-    row: np.ndarray
+    row: np.ndarray = Rows()              # may be given as a range (made an array when read)
     message_id: pa.Array
     business: np.ndarray
     businesses: pa.Array
@@ -49,7 +49,7 @@ class MessageLog:
     notices: tuple[Problem, ...] = ()         # load-time warnings (e.g. a last line without a line end)
 
     def __len__(self) -> int:
-        return len(self.row)
+        return len(self.timestamp)
 
     @property
     def rows_read(self) -> int:
@@ -84,6 +84,9 @@ def _unify(parts: list[tuple[np.ndarray, list]]) -> tuple[np.ndarray, list[str]]
     index = {n: i for i, n in enumerate(names)}
     out = []
     for codes, ns in parts:
+        if ns == names[:len(ns)] and codes.dtype == np.int32:
+            out.append(codes)             # the file's codes are the common ones already
+            continue
         remap = np.array([index.get(n, -1) if n else -1 for n in ns] + [-1], dtype=np.int32)
         out.append(remap[codes])          # code -1 picks the last entry: -1
     if len(out) == 1:
@@ -203,6 +206,8 @@ def assemble(files: list[str], typed: list[Typed], options: LoadOptions, strict:
 
     def cat(arrays):
         arrays = [a for a in arrays if len(a)] or arrays[:1]
+        if len(arrays) == 1 and isinstance(arrays[0], pa.Array) and arrays[0].type == pa.string():
+            return arrays[0]              # one file's ids as they are (combining copies them)
         return pa.chunked_array(arrays, type=pa.string()).combine_chunks() if arrays else pa.array([], pa.string())
 
     def take(arr, k: np.ndarray):
@@ -230,7 +235,7 @@ def assemble(files: list[str], typed: list[Typed], options: LoadOptions, strict:
         notices.append(spelled)
     return MessageLog(
         sources=list(files), offsets=offsets,
-        row=join([take(t.positions, k) + offsets[i] for i, (t, k) in enumerate(zip(typed, keep))], np.int64),
+        row=loaded_rows(typed, keep, offsets),
         message_id=message_id,
         business=business, businesses=businesses, subscriber=subscriber, subscribers=subscribers,
         timestamp=join([take(t.timestamp, k) for t, k in zip(typed, keep)], np.int64),
@@ -239,6 +244,18 @@ def assemble(files: list[str], typed: list[Typed], options: LoadOptions, strict:
         rejected=rejected, problems=problems, blank_lines=sum(t.blank for t in typed),
         notices=tuple(dict.fromkeys(notices)),
     )
+
+
+def loaded_rows(typed: list[Typed], keep: list[np.ndarray], offsets: np.ndarray) -> np.ndarray | range:
+    """The input row of each loaded row: a range when one file's rows are all loaded in order
+    (the array is then made only if it is read)."""
+    if len(typed) == 1 and consecutive(typed[0], "positions") is not None and keep[0].all():
+        return consecutive(typed[0], "positions")
+    parts = []
+    for t, k, offset in zip(typed, keep, offsets.tolist()):
+        rows = t.positions if k.all() else t.positions[k]
+        parts.append(rows + offset if offset else rows)
+    return parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, np.int64))
 
 
 def spelling_notice(files: Sequence[str], subscribers: pa.Array, options: LoadOptions) -> Problem | None:

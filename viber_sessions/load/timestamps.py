@@ -80,7 +80,11 @@ def _scaled(values: np.ndarray, unit: int, naive: bool, tz: str) -> tuple[np.nda
     they are scaled; ``naive``: wall-clock values, read in ``tz``."""
     margin = DAY_NS if naive else 0       # a wall clock is within a day of its instant
     ok = (values >= (MIN_NS - margin) // unit) & (values < (MAX_NS + margin) // unit)
-    ns = np.where(ok, values, 0) * unit if unit != 1 or not ok.all() else values
+    if ok.all():
+        ns = values * unit if unit != 1 else values
+    else:
+        ns = np.where(ok, values, 0)
+        ns *= unit                        # in place: one full-length array, not two
     if naive:
         ns = local_to_utc(pa.array(ns, pa.timestamp("ns")), tz).cast(pa.int64()).to_numpy(zero_copy_only=False)
     return ns, ok

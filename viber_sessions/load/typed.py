@@ -38,6 +38,8 @@ class _Bad:
             idx = np.flatnonzero(rows_mask)
             if limit is not None:
                 idx = idx[:limit]
+            if isinstance(values, pa.ChunkedArray):
+                values = _combine(values)
             vals = as_display(values.take(pa.array(idx))).to_pylist() if code != "missing_value" \
                 else [None] * len(idx)
             for i, v in zip(idx.tolist(), vals):
@@ -72,17 +74,18 @@ def _combine(column) -> pa.Array:
     encoded = pc.dictionary_encode(pa.chunked_array(dictionaries, type=dictionaries[0].type).combine_chunks())
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
     starts = np.cumsum([0] + [len(d) for d in dictionaries])
-    parts = []
+    out = np.empty(len(column), dtype=np.int32)       # the chunks' indices translated in place: one copy
+    null = np.zeros(len(column), dtype=bool) if column.null_count else None
+    at = 0
     for chunk, g in zip(column.chunks, chunk_group):
         indices = chunk.indices
         idx = indices.to_numpy(zero_copy_only=False) if indices.null_count == 0 else \
             indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        translated = codes[starts[g]:starts[g + 1]][idx]
+        np.take(codes[starts[g]:starts[g + 1]], idx, out=out[at:at + len(idx)], mode="clip")
         if indices.null_count:
-            parts.append(pa.array(translated, mask=idx < 0))
-        else:
-            parts.append(pa.array(translated))
-    indices = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+            null[at:at + len(idx)] = idx < 0
+        at += len(idx)
+    indices = pa.array(out, mask=null) if null is not None else pa.array(out)
     return pa.DictionaryArray.from_arrays(indices, encoded.dictionary)
 
 
@@ -104,21 +107,65 @@ def _id_column(name: str, column: str, arr: pa.Array) -> pa.Array:
                              f"column must hold strings (identifiers are kept exactly as written), not {t}"))
 
 
-def _encode_small(arr: pa.Array) -> tuple[np.ndarray, list]:
-    """Codes (-1: null) and names of a low-cardinality column, normalised: trimmed, lowercase."""
-    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(as_display(arr))
-    raw = enc.dictionary.to_pylist()
-    names: list = []
-    remap = np.empty(len(raw) + 1, dtype=np.int32)
-    for i, value in enumerate(raw):
-        norm = value.strip().lower() if isinstance(value, str) else value
-        if norm not in names:
-            names.append(norm)
-        remap[i] = names.index(norm)
-    remap[len(raw)] = -1
-    indices = enc.indices
-    idx = (indices.fill_null(len(raw)) if indices.null_count else indices).to_numpy(zero_copy_only=False)
-    return remap[idx], names
+def small_codes(column) -> tuple[list[tuple[np.ndarray, np.ndarray]], list]:
+    """A low-cardinality column (an array or its chunks) as (per chunk: the dictionary index of
+    each row, where a null is one past the last entry, and the code of each entry and of null:
+    -1; the names), the names normalised (trimmed, lowercase) and sorted, empty ones last. No
+    chunk is copied: :func:`per_row` maps the indices in one pass."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    encoded = [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(as_display(c)) for c in chunks]
+    norms = [[v.strip().lower() if isinstance(v, str) else v for v in e.dictionary.to_pylist()] for e in encoded]
+    names = sorted(dict.fromkeys(n for ns in norms for n in ns), key=lambda n: (not n, n or ""))
+    index = {n: i for i, n in enumerate(names)}
+    parts = []
+    for e, ns in zip(encoded, norms):
+        indices = e.indices
+        idx = (indices.fill_null(len(ns)) if indices.null_count else indices).to_numpy(zero_copy_only=False)
+        parts.append((idx, np.array([index[n] for n in ns] + [-1], dtype=np.int32)))
+    return parts, names
+
+
+def per_row(parts: list[tuple[np.ndarray, np.ndarray]], per_code: np.ndarray) -> np.ndarray:
+    """``per_code[code]`` of each row of :func:`small_codes`' ``parts`` (code -1, null: the
+    last entry of ``per_code``), in one pass over the rows."""
+    out = np.empty(sum(len(idx) for idx, _ in parts), dtype=per_code.dtype)
+    at = 0
+    for idx, codes in parts:
+        np.take(per_code[codes], idx, out=out[at:at + len(idx)], mode="clip")
+        at += len(idx)
+    return out
+
+
+def code_numbers(names: list) -> np.ndarray:
+    """The codes themselves as a :func:`per_row` table: 0, 1, ... and -1 for null."""
+    return np.append(np.arange(len(names), dtype=np.int32), np.int32(-1))
+
+
+class Rows:
+    """A dataclass field of row numbers (int64) that may be given as a ``range`` (consecutive
+    rows, the common case): the array is made on first read, so a run that never reads it
+    (an invoice) never allocates it. :func:`consecutive` tells the range without making it."""
+
+    def __set_name__(self, owner, name: str):
+        self.key = f"_{name}_rows"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.key)            # a field without a default
+        value = obj.__dict__[self.key]
+        if isinstance(value, range):
+            value = obj.__dict__[self.key] = np.arange(value.start, value.stop, dtype=np.int64)
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.key] = value
+
+
+def consecutive(obj, name: str) -> range | None:
+    """The range a :class:`Rows` field ``name`` of ``obj`` was given as and has not been made
+    an array of yet, else None."""
+    value = obj.__dict__.get(f"_{name}_rows")
+    return value if isinstance(value, range) else None
 
 
 @dataclass
@@ -129,7 +176,7 @@ class Typed:
 
     name: str
     n_rows: int
-    positions: np.ndarray
+    positions: np.ndarray = Rows()        # given as a range when every data row is in the table
     malformed: list[tuple[int, str, str]]
     n_malformed: int
     message_id: pa.Array
@@ -230,11 +277,12 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
     table = raw.table
     n = table.num_rows
     n_rows = n + raw.malformed_count
-    positions = np.arange(base, base + n_rows, dtype=np.int64)
+    positions = range(base, base + n_rows)
     if raw.malformed_count:
         # with only the first invalid lines kept (error mode) the later positions are off; only
         # the first problem and the count are reported then, and those stay exact
-        positions = np.delete(positions, [r - 1 - base for r, _, _ in raw.malformed])[:n]
+        positions = np.delete(np.arange(base, base + n_rows, dtype=np.int64),
+                              [r - 1 - base for r, _, _ in raw.malformed])[:n]
     bad = _Bad(n)
     for cells in raw.bad_cells:            # the reader's findings first: they say the most
         bad.add(cells.mask(), options.source_name(cells.column), cells.code, bad_cell_message(cells.code, options),
@@ -269,13 +317,14 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
 
     dvals = _directions(table, options, bad)
 
-    mt = _combine(table.column("message_type"))
-    mcodes, mnames = _encode_small(mt)
+    mt = table.column("message_type")
+    parts, mnames = small_codes(mt)
+    mcodes = per_row(parts, code_numbers(mnames))
     mnames, unmapped = _mapped(mnames, options.value_map("message_type"))
     empty_type = np.array([not t and not u for t, u in zip(mnames, unmapped)] + [True], dtype=bool)
-    bad.add(empty_type[mcodes], options.source_name("message_type"), "missing_value", "missing value", mt)
+    bad.add(per_row(parts, empty_type), options.source_name("message_type"), "missing_value", "missing value", mt)
     if unmapped.any():
-        bad.add(np.append(unmapped, False)[mcodes], options.source_name("message_type"), "unmapped_value",
+        bad.add(per_row(parts, np.append(unmapped, False)), options.source_name("message_type"), "unmapped_value",
                 _unmapped_message("message_type", options), mt)
 
     status, statuses = _statuses(table, options, bad)
@@ -290,12 +339,12 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
 def _directions(table: pa.Table, options: LoadOptions, bad: "_Bad") -> np.ndarray:
     """Each row's direction as 1 (inbound), 0 (outbound), -1 (unknown) or -2 (missing); the
     last two are added to ``bad``."""
-    direction = _combine(table.column("direction"))
-    dcodes, dnames = _encode_small(direction)
+    direction = table.column("direction")
+    parts, dnames = small_codes(direction)
     dnames, unmapped = _mapped(dnames, options.value_map("direction"))
     lookup = np.array([-1 if u else DIRECTIONS.get(d, -1) if d else -2 for d, u in zip(dnames, unmapped)] + [-2],
                       dtype=np.int8)
-    dvals = lookup[dcodes]
+    dvals = per_row(parts, lookup)      # code -1 (null) picks the last entry: -2
     bad.add(dvals == -2, options.source_name("direction"), "missing_value", "missing value", direction)
     bad.add(dvals == -1, options.source_name("direction"), "bad_direction",
             _unmapped_message("direction", options) if options.value_map("direction") else
@@ -309,15 +358,17 @@ def _statuses(table: pa.Table, options: LoadOptions, bad: "_Bad"):
     the file has no status column; values outside the profile's mapping are added to ``bad``."""
     if "status" not in table.column_names:
         return None, None
-    st = _combine(table.column("status"))
-    scodes, snames = _encode_small(st)
+    st = table.column("status")
+    parts, snames = small_codes(st)
     snames, s_unmapped = _mapped(snames, options.value_map("status"))
     # An empty status means "no status given" (delivered), not an error.
     remap = np.array([i if s else -1 for i, s in enumerate(snames)] + [-1], dtype=np.int32)
     if s_unmapped.any():
-        bad.add(np.append(s_unmapped, False)[scodes], options.source_name("status"), "unmapped_value",
+        bad.add(per_row(parts, np.append(s_unmapped, False)), options.source_name("status"), "unmapped_value",
                 _unmapped_message("status", options), st)
-    return remap[scodes], snames
+    while snames and not snames[-1]:    # empty names last (code -1): no row refers to them
+        snames = snames[:-1]
+    return per_row(parts, remap), snames
 
 
 def as_display(arr: pa.Array) -> pa.Array:

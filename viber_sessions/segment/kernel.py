@@ -8,6 +8,9 @@ import numba
 import numpy as np
 
 from ..tariff import Limits, Tariff
+from .order import OrderKeys
+from .parallel import readonly
+from .rows import row_inputs
 
 # Billing classes of a loaded row (``Segmentation.billing``).
 SESSION, OUT_OF_SESSION, DUPLICATE, EXCLUDED, BEFORE_CUT = 0, 1, 2, 3, 4
@@ -30,13 +33,19 @@ END_COLUMNS = ("business", "subscriber", "session", "business_messages", "unansw
 
 
 @numba.njit(cache=True, nogil=True)
-def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open_pt, allowed_pt, windows,
-                  max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin, s_close, s_in, s_out, s_start,
-                  s_carried, carry, n_subscribers, ends):  # pragma: no cover - compiled
+def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, flags, mtype, mbits, sbits, plan_of,
+                  can_open_pt, allowed_pt, windows, max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin,
+                  s_close, s_in, s_out, s_start, s_carried, carry, n_subscribers, ends):  # pragma: no cover - compiled
     """The session state machine (README, "The rules"), one pass over the rows in ``order`` (by
-    conversation, timestamp, inbound first, input order). Rows whose ``billing`` is already
+    conversation, timestamp, inbound first, input order). Rows whose ``billing`` was already
     DUPLICATE or EXCLUDED (or BEFORE_CUT) take no part. Returns the number of sessions and of
     end states written.
+
+    With ``keys`` (an :class:`~.order.OrderKeys`' words, ``starts``, ``frame``, ``low_bits``,
+    ``row_bits``), the order comes with each row's key, which gives its conversation, exact
+    timestamp and direction: a row is read from one byte (:func:`~.rows.row_inputs`: takes part,
+    type when ``mbits``). Else each row is read through ``order`` from its packed word and
+    its timestamp. Either way ``mtype`` is read when the type is not packed (``mbits`` 0).
 
     Limits are per business account: ``plan_of[business]`` indexes the per-plan limits
     (``windows``, ``max_bms``, ... and the rows of ``can_open_pt`` and ``allowed_pt``), read
@@ -70,11 +79,47 @@ def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan
     max_bm = max_bms[0]
     max_un = max_uns[0]
     close_at_limit = close_at_limits[0]
-    for q in range(order.shape[0]):
-        i = order[q]
-        if billing[i] >= DUPLICATE:
-            continue
-        if business[i] != prev_b or subscriber[i] != prev_s:
+    conv_shift = mbits + 2
+    sub_mask = (np.int64(1) << sbits) - 1
+    type_mask = (np.int64(1) << mbits) - 1
+    keyed = keys.shape[0] > 0
+    row_mask = (np.int64(1) << row_bits) - 1
+    low_mask = (np.int64(1) << low_bits) - 1
+    bucket = 0
+    prev_c = np.int64(-1)
+    for q in range(keys.shape[0] if keyed else order.shape[0]):
+        if keyed:
+            while q >= starts[bucket + 1]:
+                bucket += 1
+            word = keys[q]
+            i = word & row_mask
+            f = flags[i]
+            if not f & 1:
+                continue
+            key = (np.int64(bucket) << low_bits) | ((word >> row_bits) & low_mask)
+            c = key // frame[2]
+            rest = key - c * frame[2]
+            c += frame[3]                   # business * n_subscribers + subscriber
+            t = frame[0] + (rest >> 1) * frame[1]
+            is_in = (rest & 1) == 0
+            m = np.int64(f >> 1) if mbits else np.int64(mtype[i])
+        else:
+            i = order[q]
+            w = words[i]
+            if not w & 1:
+                continue
+            c = w >> conv_shift
+            t = ts[i]
+            is_in = (w & 2) != 0
+            m = (w >> 2) & type_mask if mbits else np.int64(mtype[i])
+        if c != prev_c:
+            if keyed:
+                b = c // n_subscribers
+                s = c - b * n_subscribers
+            else:
+                b = c >> sbits
+                s = c & sub_mask
+            prev_c = c
             if want_end and prev_b >= 0:
                 ends[ne, 0] = prev_b
                 ends[ne, 1] = prev_s
@@ -85,16 +130,16 @@ def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan
             is_open = False
             bm = 0                          # (an end state without a session shows no counts)
             un = 0
-            if business[i] != prev_b:
-                p = plan_of[business[i]]
+            if b != prev_b:
+                p = plan_of[b]
                 window = windows[p]
                 max_bm = max_bms[p]
                 max_un = max_uns[p]
                 close_at_limit = close_at_limits[p]
-            prev_b = business[i]
-            prev_s = subscriber[i]
+            prev_b = b
+            prev_s = s
             if n_carry:
-                code = np.int64(business[i]) * n_subscribers + subscriber[i]
+                code = b * n_subscribers + s
                 k = np.searchsorted(carry[:, 0], code)
                 if k < n_carry and carry[k, 0] == code:
                     cur = ns
@@ -110,11 +155,10 @@ def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan
                     bm = carry[k, 3]
                     un = carry[k, 4]
                     is_open = True
-        t = ts[i]
         if is_open and t - start >= window:
             is_open = False
         if not is_open:
-            if inbound[i] and can_open_pt[p, mtype[i]]:
+            if is_in and can_open_pt[p, m]:
                 cur = ns
                 ns += 1
                 s_row[cur] = i
@@ -132,12 +176,12 @@ def _kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plan
                 sess[i] = -1
                 reason[i] = R_NO_SESSION
                 continue
-        if inbound[i]:
+        if is_in:
             un = 0
             sess[i] = cur
             reason[i] = R_NONE
             s_in[cur] += 1
-        elif not allowed_pt[p, mtype[i]]:
+        elif not allowed_pt[p, m]:
             sess[i] = -1
             reason[i] = R_TYPE_NOT_ALLOWED
         else:
@@ -233,7 +277,8 @@ class Pass:
 def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed,
              carry: np.ndarray | None = None, n_subscribers: int = 1, want_end: bool = False,
              reason: np.ndarray | None = None) -> Pass:
-    """One pass of the kernel over ``order``: ``plan_of`` (None: every account the first of
+    """One pass of the kernel over ``order`` (the rows, or an :class:`~.order.OrderKeys`, whose
+    keys spare reading the rows' columns): ``plan_of`` (None: every account the first of
     ``limits``), ``carry`` the carried-in sessions (CARRY_COLUMNS, sorted by conversation code),
     ``want_end`` each conversation's state after its last row. ``reason``, when given, is
     written in place for the rows that take part (the others keep theirs); else a new array
@@ -254,9 +299,13 @@ def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, 
     s_out = np.empty(bound, dtype=np.int32)
     s_start = np.empty(bound, dtype=np.int64)
     s_carried = np.zeros(bound, dtype=bool)
-    ends = np.zeros((len(order) + 1 if want_end else 0, len(END_COLUMNS)), np.int64)
+    ends = np.zeros((n + 1 if want_end else 0, len(END_COLUMNS)), np.int64)
+    # read-only views of every input (Arrow's columns are): one compiled signature, loaded by warm()
+    business, subscriber, ts, inbound, mtype, billing, plan_of, can_open, allowed = readonly(
+        business, subscriber, ts, inbound, mtype, billing, plan_of, can_open, allowed)
+    rows = row_inputs(order, business, subscriber, ts, inbound, mtype, billing, can_open.shape[1] - 1, DUPLICATE)
     count, n_ends = _kernel_plans(
-        order, business, subscriber, ts, inbound, mtype, billing, plan_of, can_open, allowed,
+        *rows, plan_of, can_open, allowed,
         np.array([l.window_ns for l in limits], dtype=np.int64),
         np.array([l.max_business_messages for l in limits], dtype=np.int64),
         np.array([l.max_unanswered for l in limits], dtype=np.int64),
@@ -307,8 +356,11 @@ def warm() -> None:
     billing = np.zeros(1, dtype=np.int8)
     sess = np.full(1, -1, dtype=np.int64)
     reason = np.zeros(1, dtype=np.int8)
-    _kernel_plans(one, codes, codes, one, flag, codes, billing, codes, flag[None, :], flag[None, :], one, one, one,
-                  flag, sess, reason, one.copy(), billing.copy(), billing.copy(), codes.copy(), codes.copy(), one.copy(),
-                  flag.copy(), np.zeros((0, len(CARRY_COLUMNS)), np.int64), np.int64(1),
-                  np.zeros((0, len(END_COLUMNS)), np.int64))
+    ro = readonly(codes, codes, one, flag, codes, billing)
+    table = readonly(flag[None, :])[0]
+    keyed = OrderKeys(np.zeros(1, np.int64), np.array([0, 1], np.int64), np.array([0, 1, 2, 0], np.int64), 1, 1)
+    for order in (readonly(one)[0], keyed):
+        _kernel_plans(*row_inputs(order, *ro, 1, DUPLICATE), ro[0], table, table, one, one, one, flag, sess, reason,
+                      one.copy(), billing.copy(), billing.copy(), codes.copy(), codes.copy(), one.copy(), flag.copy(),
+                      np.zeros((0, len(CARRY_COLUMNS)), np.int64), np.int64(1), np.zeros((0, len(END_COLUMNS)), np.int64))
     finish(billing, sess, reason, flag)

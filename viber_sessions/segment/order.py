@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 
@@ -140,10 +142,10 @@ def _radix_pass(src, s, dst, d, m, shift, digit, count):  # pragma: no cover - c
 
 
 @numba.njit(cache=True, nogil=True)
-def _order_buckets(out, starts, bucket, step, low_bits, row_bits):  # pragma: no cover - compiled
+def _order_buckets(out, starts, bucket, step, low_bits, row_bits, keep_keys):  # pragma: no cover - compiled
     """Sort buckets ``bucket``, ``bucket + step``, ... of ``out`` by the key bits of each word
     (a least-significant-digit radix sort, stable, so rows stay in input order within a key;
-    an insertion sort when small), then leave only the row numbers."""
+    an insertion sort when small), then leave only the row numbers (unless ``keep_keys``)."""
     largest = 0
     for b in range(bucket, starts.shape[0] - 1, step):
         largest = max(largest, starts[b + 1] - starts[b])
@@ -172,33 +174,35 @@ def _order_buckets(out, starts, bucket, step, low_bits, row_bits):  # pragma: no
             if passes % 2:
                 for j in range(e - s):
                     out[s + j] = tmp[j]
-        for j in range(s, e):
-            out[j] &= row_mask
+        if not keep_keys:
+            for j in range(s, e):
+                out[j] &= row_mask
 
 
 @numba.njit(cache=True, nogil=True)
 def _radix_order(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits,
-                 top_bits):  # pragma: no cover - compiled
+                 top_bits, keep_keys):  # pragma: no cover - compiled
     """The processing order by a radix sort of the rows' keys: buckets by the top ``top_bits``
     bits, each bucket sorted by the ``low_bits`` below in cache; ``row_bits`` hold a row number.
-    Returns the row numbers as uint64 words (no words: the rows are in order already)."""
+    Returns the row numbers as uint64 words (with ``keep_keys``: each word also holds its key's
+    low bits above the row) and the bucket starts; no words: the rows are in order already."""
     n = ts.shape[0]
     counts = np.zeros((1, 1 << top_bits), np.int64)
     zero = np.int64(0)              # not a literal 0: the helpers compile once, for this and the threaded calls
     ascending, _, _ = _order_count(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, zero, n,
                                    counts[0])
     if ascending:                   # already in order (a log written conversation by conversation)
-        return np.empty(0, np.uint64)
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
     starts = chunk_positions(counts)
     out = np.empty(n, np.uint64)
     _order_scatter(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, zero, n, counts[0],
                    out)
-    _order_buckets(out, starts, zero, np.int64(1), low_bits, row_bits)
-    return out
+    _order_buckets(out, starts, zero, np.int64(1), low_bits, row_bits, keep_keys)
+    return out, starts
 
 
 def _radix_order_threaded(pool, tasks, business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits,
-                          top_bits):
+                          top_bits, keep_keys):
     """:func:`_radix_order` as ``tasks`` tasks on ``pool`` (the same result)."""
     n = len(ts)
     bounds = parallel.bounds(n, tasks)
@@ -207,13 +211,14 @@ def _radix_order_threaded(pool, tasks, business, subscriber, n_subscribers, ts, 
                                        counts[c]) for c, (lo, hi) in enumerate(bounds)])
     runs = [r for (lo, hi), r in zip(bounds, runs) if hi > lo]
     if all(r[0] for r in runs) and all(a[2] <= b[1] for a, b in zip(runs, runs[1:])):
-        return np.empty(0, np.uint64)
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
     starts = chunk_positions(counts)
     out = np.empty(n, np.uint64)
     parallel.each(pool, _order_scatter, [(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, lo, hi,
                                   counts[c], out) for c, (lo, hi) in enumerate(bounds)])
-    parallel.each(pool, _order_buckets, [(out, starts, c, tasks, low_bits, row_bits) for c in range(tasks)])
-    return out
+    parallel.each(pool, _order_buckets, [(out, starts, c, tasks, low_bits, row_bits, keep_keys)
+                                         for c in range(tasks)])
+    return out, starts
 
 
 
@@ -240,6 +245,45 @@ def _radix_plan(business, subscriber, n_subscribers: int, ts, inbound):
     return frame, np.int64(key_bits - top_bits), np.int64(row_bits), np.int64(top_bits)
 
 
+@dataclass(frozen=True, eq=False)
+class OrderKeys:
+    """The processing order with each row's key (:func:`conversation_keys`): ``words[q]`` holds
+    the row at position ``q`` (its low ``row_bits``) and the low ``low_bits`` bits of its key
+    above it; the key's top bits are its bucket (``starts``: where each bucket begins, and the
+    end). A key is (conversation code - ``frame[3]``) * ``frame[2]`` + whole units of
+    ``frame[1]`` ns after ``frame[0]`` * 2 + outbound, so it gives back the row's conversation
+    code, exact timestamp and direction without reading them."""
+
+    words: np.ndarray          # int64
+    starts: np.ndarray         # int64
+    frame: np.ndarray          # int64: earliest timestamp, unit, span of the time part, least conversation code
+    low_bits: int
+    row_bits: int
+
+    def rows(self) -> np.ndarray:
+        """The processing order (as :func:`conversation_order`)."""
+        return self.words & np.int64((1 << self.row_bits) - 1)
+
+
+def conversation_keys(business: np.ndarray, subscriber: np.ndarray, n_subscribers: int,
+                      ts: np.ndarray, inbound: np.ndarray) -> OrderKeys | None:
+    """The processing order of :func:`conversation_order` with each row's key kept, when the
+    radix sort applies and the rows are not in order already (else None)."""
+    if len(ts) == 0:
+        return None
+    nsub = np.int64(max(n_subscribers, 1))
+    business, subscriber, ts, inbound = parallel.readonly(business, subscriber, ts, inbound)
+    plan = _radix_plan(business, subscriber, nsub, ts, inbound)
+    if plan is None:
+        return None
+    words, starts = parallel.threaded(len(ts), _radix_order, _radix_order_threaded, business, subscriber, nsub, ts,
+                                      inbound, *plan, True)
+    if not len(words):
+        return None
+    return OrderKeys(words=words.view(np.int64), starts=starts, frame=plan[0], low_bits=int(plan[1]),
+                     row_bits=int(plan[2]))
+
+
 def conversation_order(business: np.ndarray, subscriber: np.ndarray, n_subscribers: int,
                        ts: np.ndarray, inbound: np.ndarray) -> np.ndarray:
     """The processing order: by conversation, timestamp, inbound before outbound, then input
@@ -252,8 +296,8 @@ def conversation_order(business: np.ndarray, subscriber: np.ndarray, n_subscribe
     business, subscriber, ts, inbound = parallel.readonly(business, subscriber, ts, inbound)
     plan = _radix_plan(business, subscriber, nsub, ts, inbound)
     if plan is not None:
-        words = parallel.threaded(len(ts), _radix_order, _radix_order_threaded, business, subscriber, nsub, ts, inbound,
-                          *plan)
+        words, _ = parallel.threaded(len(ts), _radix_order, _radix_order_threaded, business, subscriber, nsub, ts,
+                                     inbound, *plan, False)
         return words.view(np.int64) if len(words) else np.arange(len(ts), dtype=np.int64)
     key = _sort_key(business, subscriber, nsub, ts, inbound)
     if len(key):
@@ -270,4 +314,5 @@ def warm() -> None:
     flag = np.zeros(1, dtype=bool)
     codes = np.zeros(1, dtype=np.int32)
     columns = parallel.readonly(codes, codes, one, flag)
-    _radix_order(columns[0], columns[1], np.int64(1), columns[2], columns[3], *_radix_plan(*columns[:2], 1, *columns[2:]))
+    _radix_order(columns[0], columns[1], np.int64(1), columns[2], columns[3], *_radix_plan(*columns[:2], 1, *columns[2:]),
+                 False)

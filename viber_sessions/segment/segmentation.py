@@ -14,7 +14,7 @@ from .dedup import first_occurrences
 from .carry import CarriedState
 from .kernel import (BEFORE_CUT, C_EXPIRED, C_OPEN, DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_BEFORE_CUT, R_DUPLICATE,
                      R_EXCLUDED, R_SESSIONS_DISABLED, SESSION, Pass, PlanLimits, finish, plan_tables, run_pass)
-from .order import conversation_order
+from .order import OrderKeys, conversation_keys, conversation_order
 
 
 def id_part(names: pa.Array) -> pa.Array:
@@ -149,7 +149,7 @@ def segment(messages, limits: Limits | Tariff | None = None, options: LoadOption
     billing, reason, off = row_classes(log, limits, plans, duplicates, carry)
     if data_end is None:
         data_end = int(log.timestamp.max()) if len(log) else 0
-    order = conversation_order(log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
+    order = processing_order(log)
     one, run = kernel_pass(log, order, billing, limits, plans, carry, reason=reason)
     window = np.int64(one.window_ns) if one is not None else plans.window_ns()[log.business[run.s_row]]
     session, s_close = run.session, run.s_close
@@ -204,11 +204,19 @@ def row_classes(log: MessageLog, limits: Limits, plans: PlanLimits | None, dupli
     return billing, reason, off
 
 
-def kernel_pass(log: MessageLog, order: np.ndarray, billing: np.ndarray, limits: Limits, plans: PlanLimits | None,
+def processing_order(log: MessageLog) -> OrderKeys | np.ndarray:
+    """The rows in processing order, with their keys when the radix sort gives them (the kernel
+    then reads no column but the type through the order)."""
+    columns = (log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
+    return conversation_keys(*columns) or conversation_order(*columns)
+
+
+def kernel_pass(log: MessageLog, order: OrderKeys | np.ndarray, billing: np.ndarray, limits: Limits, plans: PlanLimits | None,
                 carry: CarriedState | None = None, want_end: bool = False,
                 reason: np.ndarray | None = None) -> tuple[Limits | None, Pass]:
-    """The kernel over ``order`` with each account's limits: (the one set of limits of every
-    account, or None when they differ; the pass). ``reason``: see :func:`~.kernel.run_pass`."""
+    """The kernel over ``order`` (rows, or :class:`~.order.OrderKeys`) with each account's
+    limits: (the one set of limits of every account, or None when they differ; the pass).
+    ``reason``: see :func:`~.kernel.run_pass`."""
     types = log.message_types
     codes = carry.codes(log) if carry is not None else None
     if plans is None or plans.uniform:
