@@ -501,3 +501,20 @@ def test_own_sessions_out_with_formula_like_ids_is_a_valid_statement(tmp_path):
                             "--period", "2026-10", "--format", "json"])
     doc = json.loads(r.stdout)
     assert r.exit_code == 0 and doc["within_tolerance"] and doc["details"] == []
+
+
+def test_sessions_with_rejects_refuses_an_account_no_row_has(tmp_path):
+    """--rejects takes the full run (not the pushdown): a typo'd --account is refused there too."""
+    log = tmp_path / "log.csv"
+    log.write_text("message_id,timestamp,business_id,subscriber_id,direction,message_type\n"
+                   "m1,2026-10-01T10:00:00Z,shop,+79001,inbound,text\n"
+                   "m2,2026-10-01T10:01:00Z,shop,+79001,outbound,text\n")
+    tariff = str(Path(__file__).resolve().parents[1] / "sample_data" / "tariff.toml")
+    args = ["sessions", str(log), "--tariff", tariff, "--on-invalid", "skip", "--rejects", str(tmp_path / "r.csv"),
+            "--format", "csv"]
+    bad = CliRunner().invoke(cli, args + ["--account", "shpo"])
+    assert bad.exit_code == 1
+    assert bad.stderr == ("error: --account 'shpo': no row of the loaded log belongs to this account "
+                          "(did you mean 'shop'?)\n")
+    good = CliRunner().invoke(cli, args + ["--account", "shop"])
+    assert good.exit_code == 0 and good.stdout.count("\n") == 2

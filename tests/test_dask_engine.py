@@ -97,3 +97,58 @@ def test_rows_of_pieces_become_global_rows():
     rows = dask_engine.Rows.of(stats, offsets)
     keys = np.array([0, 5, 8, 9, (1 << dask_engine.ROW_BITS) + 3])
     assert rows.globalize(keys).tolist() == [0, 5, 6, 7, 13]
+
+
+def test_local_workers_ignore_sigint(client):
+    import signal
+
+    ignored = client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+    assert len(ignored) == 2 and all(ignored.values())
+
+
+def test_a_local_cluster_leaves_no_scratch_space(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))      # $TMPDIR
+    client, cluster = dask_engine.client_for("local")
+    try:
+        folders = list(tmp_path.iterdir())
+        assert len(folders) == 1 and folders[0].name.startswith("viber-sessions-dask-")
+        assert client.submit(lambda x: x + 1, 1).result() == 2
+    finally:
+        dask_engine.close((client, cluster))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_on_the_process_group_prints_one_line(tmp_path):
+    """A terminal's Ctrl-C signals the whole process group: the workers ignore it, the run says
+    "interrupted" in one line, exits 130 and leaves no scratch space behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from viber_sessions.generate import GeneratorOptions, write_log
+
+    log = str(tmp_path / "log.parquet")
+    write_log(log, GeneratorOptions(rows=400_000, seed=3))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "viber_sessions", "invoice", log, "--tariff", TARIFF, "--period",
+                             "2026-10", "--engine", "dask", "--scheduler", "local", "-o", str(tmp_path / "inv.json")],
+                            env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:      # until every worker has started
+        workers = [p for p in scratch.glob("viber-sessions-dask-*/dask-scratch-space/worker-*")]
+        if len(workers) >= min(2, os.cpu_count() or 1):
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "interrupted\n")
+    time.sleep(0.5)                                # the workers are gone with the cluster
+    assert list(scratch.iterdir()) == []

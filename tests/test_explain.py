@@ -201,3 +201,26 @@ def test_cli_explain_uses_the_plan(tmp_path):
                                  "--subscriber", KZ, "--format", "json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["charges"]["total"] == "4.58"
+
+
+def test_an_unpriced_type_is_refused_as_an_invoice_refuses_it(tmp_path):
+    # the conversation is priced; another account's sticker has no price: the invoice of the
+    # log is refused, and so is the explanation (not 0.00)
+    log = tmp_path / "stk.csv"
+    log.write_text("message_id,timestamp,business_id,subscriber_id,direction,message_type\n"
+                   "m1,2026-10-01T10:00:00Z,shop,+79001,inbound,text\n"
+                   "m2,2026-10-01T10:01:00Z,shop,+79001,outbound,sticker\n"
+                   "m3,2026-10-01T10:02:00Z,bank,+79002,outbound,text\n")
+    tariff = vs.load_tariff("sample_data/tariff.toml")
+    seg = vs.segment(vs.load(str(log)), tariff)
+    message = ("sample_data/tariff.toml: outbound_prices has no price for message type 'sticker' (1 row); add it, "
+               "or a `default` price, to [outbound_prices]")
+    with pytest.raises(BillingError) as invoice:
+        billing.bill(seg, tariff, OCT)
+    for b, s in (("shop", "+79001"), ("bank", "+79002")):
+        with pytest.raises(BillingError) as explained:
+            ex.explain(seg, tariff, b, s, "UTC")
+        assert str(explained.value) == str(invoice.value) == message
+    r = CliRunner().invoke(cli, ["explain", str(log), "--tariff", "sample_data/tariff.toml", "--business", "bank",
+                                 "--subscriber", "+79002"])
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", f"error: {message}\n")

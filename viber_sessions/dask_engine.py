@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .chunked import ChunkedResult, PeriodTotals, segment_part
+from .dask_cluster import client_for, close, local_cluster, require_dask  # noqa: F401  (used through this module too)
 from .errors import InputError, UsageError
 from .load import (REJECTED_SCHEMA, LoadOptions, all_rejected, check_parquet_sizes, expand_inputs, no_data_rows,
                    open_parquet, read_parquet, read_raw, reading, type_columns)
@@ -34,15 +35,6 @@ from .tariff import Tariff, load_tariff
 
 ROW_BITS = 40               # order key = file index << 40 | row in file: input order across files
 PIECE_ROWS = 2_000_000
-
-
-def require_dask() -> None:
-    """Refuse --engine dask when Dask is not installed."""
-    try:
-        import dask  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError:
-        raise UsageError("--engine dask needs Dask: pip install 'viber-sessions[dask]'") from None
 
 
 @dataclass(frozen=True)
@@ -277,29 +269,6 @@ def _frames(futures):
     return dd.from_delayed([dask.delayed(_frame)(f) for f in futures], meta=meta, verify_meta=False)
 
 
-def client_for(scheduler: str):
-    import logging
-
-    from distributed import Client
-
-    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
-
-    if scheduler == "local":
-        cluster = local_cluster(max(1, os.cpu_count() or 1))
-        return Client(cluster), cluster
-    return Client(scheduler), None
-
-
-def local_cluster(workers: int, **kw):
-    """A local cluster without a dashboard. (``dashboard_address=None`` alone still starts the
-    scheduler's HTTP server on port 8787, and says "Port 8787 is already in use" when another
-    cluster holds it: its routes are served on a free port of this machine instead.)"""
-    from distributed import LocalCluster
-
-    return LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
-                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}, **kw)
-
-
 def _load(client, files, options, buckets: int | None):
     """Read and type every piece on the cluster: (pieces, futures of their frames, their stats,
     the number of buckets), after the in-memory loader's checks."""
@@ -383,13 +352,6 @@ def run_invoice(request, scheduler: str = "local", client=None, progress=None, b
                              notices=gather(files, options, stats), parts=parts)
     finally:
         close(own)
-
-
-def close(own: tuple) -> None:
-    """Close what :func:`client_for` started (the client, then its local cluster)."""
-    for thing in own:
-        if thing is not None:
-            thing.close()
 
 
 def _globalize(rejected: pa.Table, offset: int) -> pa.Table:

@@ -53,6 +53,27 @@ def _check_plan(seg: Segmentation, b: int, business: str, tariff: Tariff, plan: 
     return limits
 
 
+def check_prices(seg: Segmentation, tariff: Tariff) -> None:
+    """Refuse, as an invoice does (:func:`viber_sessions.billing.check_prices`), a log whose
+    billed-or-free outbound messages (anywhere in it, not only in the conversation) have a type
+    their account's plan does not price: an explanation must not show them at 0.00."""
+    from collections import Counter
+
+    from .billing import check_prices as refuse
+    from .segment import OUT_OF_SESSION, SESSION
+    from .tally import RowCounts, Tally
+
+    log = seg.log
+    rows = np.flatnonzero(((seg.billing == SESSION) | (seg.billing == OUT_OF_SESSION)) & ~log.inbound)
+    if not len(rows):
+        return
+    names, types = log.businesses.to_pylist(), log.message_types
+    nt = max(len(types), 1)
+    keys, counts = np.unique(log.business[rows].astype(np.int64) * nt + log.mtype[rows], return_counts=True)
+    found = Counter({(names[k // nt], types[k % nt]): int(c) for k, c in zip(keys.tolist(), counts.tolist())})
+    refuse(Tally(rows=RowCounts(0, 0, 0, 0, 0, 0), first_ts=None, outbound_types=found), tariff)
+
+
 def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, tz: str,
             period: Period | None = None, session_id: str | None = None) -> dict:
     """The facts of one conversation (optionally one period or one session) as data, under the
@@ -68,6 +89,7 @@ def explain(seg: Segmentation, tariff: Tariff, business: str, subscriber: str, t
     rows = np.flatnonzero((log.business == b) & (log.subscriber == s))
     if not len(rows):
         raise UsageError(f"no message between business {business!r} and subscriber {subscriber!r} was loaded")
+    check_prices(seg, tariff)
     plan = tariff.plan(business)
     limits = _check_plan(seg, b, business, tariff, plan)
     country = _country(seg, s, plan)

@@ -114,17 +114,50 @@ def summary_line(s: dict) -> str:
 
 
 def render_table(table, line: str, limit: int, console, total: int | None = None) -> None:
-    """At most ``limit`` sessions of ``table`` (the first ones of ``total``) on a terminal (long
-    values wrap, none is cut), then the summary."""
+    """At most ``limit`` sessions of ``table`` (the first ones of ``total``) on a terminal, then
+    the summary. Values read as in the CSV (``...Z`` times, ``true``/``false``) and, as in the
+    invoice's table (:func:`viber_sessions.render.fit_table`), no value is ever cut: headers
+    wrap at their words, and when the columns do not fit, each session is a block of
+    ``column: value`` lines under its id."""
     from rich.table import Table
 
-    view = Table()
-    for col in table.column_names:
-        view.add_column(col, overflow="fold")
-    for row in table.slice(0, limit).to_pylist():
-        view.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(view)
+    columns = [c.replace("_", " ") for c in table.column_names]
+    rows = cell_texts(table.slice(0, limit))
+    natural = [max([len(r[k]) for r in rows] + [len(c)]) for k, c in enumerate(columns)]
+    widths = [max([len(r[k]) for r in rows] + [len(w) for w in c.split()]) for k, c in enumerate(columns)]
+    spare = console.width - (3 * len(columns) + 1) - sum(widths)
+    if spare < 0:
+        for r in rows:
+            console.print(f"  {r[0]}", markup=False)
+            for name, value in zip(columns[1:], r[1:]):
+                if value != "":
+                    console.print(f"    {name}: {value}", markup=False)
+    else:
+        view = Table()
+        for k, name in enumerate(columns):
+            give = min(spare, natural[k] - widths[k])          # headers unwrapped while there is room
+            spare -= give
+            view.add_column(name, width=widths[k] + give, overflow="fold",
+                            justify="right" if name.endswith("messages") else "left")
+        for r in rows:
+            view.add_row(*r)
+        console.print(view)
     total = table.num_rows if total is None else total
     if total > limit:
         console.print(f"... {total - limit} more (use --output FILE for all)", markup=False)
     console.print(line, markup=False)
+
+
+def cell_texts(table) -> list[list[str]]:
+    """Each row's values as the CSV writes them (:func:`viber_sessions.writing.as_text`):
+    ISO-8601 UTC times, ``true``/``false``, an empty text for a missing value."""
+    from .writing import as_text
+
+    def shown(v) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v)
+
+    return [[shown(v) for v in row.values()] for row in as_text(table).to_pylist()]

@@ -103,6 +103,8 @@ def session_parts(request, where, rejects, memory_limit, workdir, engine, schedu
         yield iter([pushdown.sessions(request.inputs, load_tariff(request.tariff), request.tz, where,
                                       request.load_options())]), None
         return
+    if where.accounts:      # a typo'd --account must not list nothing (an invoice refuses it too)
+        pushdown.check_accounts(request.inputs, list(where.accounts), request.load_options(), rescan=True)
     chosen = choose_engine(engine, scheduler, memory_limit, workdir, request, quiet)
     core.check_engine(chosen)
     with core.run(request, chosen) as result:

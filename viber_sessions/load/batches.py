@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .csvread import CsvLayout, delimiter_for, read_header
+from .csvscan import LINE_MAX
 from .csvstream import LineCleaner
 from .formats import JSONL, PARQUET, XLSX, text_opener
 from .options import REQUIRED, LoadOptions
@@ -53,6 +54,25 @@ class CsvBatches:
         self.malformed: list = []
 
     def __iter__(self) -> Iterator[CsvBatch]:
+        """The batches; a line longer than the block (Arrow's reader needs every row within one
+        block) makes the file be read again with a block four times larger, from its start, the
+        rows already given skipped (a line is at most ``LINE_MAX`` long)."""
+        done = 0
+        while True:
+            try:
+                for batch in self._read(done):
+                    done = int(batch.positions[-1]) + 1 if len(batch.positions) else done
+                    if batch.malformed:
+                        done = max(done, batch.malformed[-1][0])
+                    yield batch
+                return
+            except pa.ArrowInvalid as exc:
+                if "straddl" not in str(exc) or self.block > 2 * LINE_MAX:
+                    raise
+                self.block *= 4
+
+    def _read(self, done: int) -> Iterator[CsvBatch]:
+        """The batches read with the current block, without the first ``done`` rows."""
         with self.opener() as stream:
             header = read_header(self.name, stream, delimiter_for(self.name, self.options), self.options.skip_rows)
             if header.names is None:
@@ -73,8 +93,15 @@ class CsvBatches:
                         k += 1
                     mine, malformed[:] = malformed[:k], malformed[k:]
                     skipped = [r - 1 - base for r, _, _ in mine]
-                    yield CsvBatch(table, np.delete(np.arange(base, base + table.num_rows + k), skipped), mine)
+                    positions = np.delete(np.arange(base, base + table.num_rows + k), skipped)
                     base += table.num_rows + k
+                    if base <= done:                  # given before the block grew
+                        continue
+                    if len(positions) and positions[0] < done:
+                        later = positions >= done
+                        table, positions = table.filter(pa.array(later)), positions[later]
+                        mine = [m for m in mine if m[0] > done]
+                    yield CsvBatch(table, positions, mine)
             self.rows, self.blank = cleaner.rows, header.blank + cleaner.blank
             self.notices = list(cleaner.notices())
             self.malformed = list(malformed)

@@ -34,11 +34,11 @@ import io
 import sys
 from typing import Sequence
 
-from ..errors import InputError
-from ..load import LoadOptions, MessageLog, assemble, expand_inputs, no_data_rows, reading
+from ..errors import BillingError, InputError
+from ..load import LoadOptions, MessageLog, all_rejected, assemble, expand_inputs, no_data_rows, reading
 from ..load.formats import JSONL, PARQUET, XLSX, stdin_format
 from ..load.read import input_format
-from .scan import Scan, matches, text
+from .scan import PriceCheck, Scan, matches, text
 from .sources import CsvSource, ParquetSource, WholeSource
 
 #: Rows per batch (a Parquet row group of up to this many rows is one batch).
@@ -55,7 +55,7 @@ def explain(inputs: Sequence[str] | str, tariff, business: str, subscriber: str,
     from .. import explain as ex
     from ..segment import segment
 
-    log, data_end = candidate_log(inputs, business, [subscriber], options, stdin)
+    log, data_end = candidate_log(inputs, business, [subscriber], options, stdin, tariff)
     seg = segment(log, tariff, data_end=data_end)
     return ex.explain(seg, tariff, business, subscriber, tz, period, session_id)
 
@@ -66,27 +66,75 @@ def sessions(inputs: Sequence[str] | str, tariff, tz: str = "UTC", where=None, o
     (a :class:`viber_sessions.sessionlist.Filter` naming at least one of them) that the other
     filters keep, reading only their candidates: the rows of the in-memory table."""
     from .. import tables
+    from ..explain import check_prices
     from ..segment import segment
 
+    options = options or LoadOptions()
     log, data_end = candidate_log(inputs, list(where.accounts) or None, list(where.subscribers) or None, options,
-                                  stdin)
+                                  stdin, tariff)
     seg = segment(log, tariff, data_end=data_end)
+    check_prices(seg, tariff)
+    missing = [a for a in where.accounts if a not in set(log.businesses.to_pylist())]
+    if missing:
+        check_accounts(inputs, missing, options, stdin, rescan=bool(where.subscribers))
     return tables.sessions_table(seg, tz, where(seg))
+
+
+def check_accounts(inputs: Sequence[str] | str, accounts: Sequence[str], options: LoadOptions, stdin=None,
+                   rescan: bool = True) -> None:
+    """Refuse an ``--account`` that no valid row of the log has (a typo must not list no session;
+    an invoice refuses it too), with the closest account id of the log as a hint. ``accounts``
+    are missing from the candidates; with ``rescan`` (the candidates were also limited to some
+    subscribers) the log is read again, until a valid row of the account. Standard input is
+    read once: it is not read again (no hint, and with ``rescan`` no refusal)."""
+    import difflib
+
+    stdin_used = "-" in ([inputs] if isinstance(inputs, str) else list(inputs))
+    for a in accounts:
+        if rescan and (stdin_used or has_valid_row(inputs, a, options)):
+            continue
+        close = [] if stdin_used else difflib.get_close_matches(a, sorted(account_ids(inputs, options) - {a}), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise BillingError(f"--account {a!r}: no row of the loaded log belongs to this account{hint}")
+
+
+def has_valid_row(inputs: Sequence[str] | str, account: str, options: LoadOptions) -> bool:
+    """Whether a valid row of the log belongs to ``account`` (read batch by batch, until one is)."""
+    files = expand_inputs([inputs] if isinstance(inputs, str) else [str(i) for i in inputs])
+    for fi, name in enumerate(files):
+        with reading(name):
+            if source_of(fi, name, options).has_valid_row(account):
+                return True
+    return False
+
+
+def account_ids(inputs: Sequence[str] | str, options: LoadOptions) -> set:
+    """The distinct ``business_id`` texts of every row of the log (read batch by batch)."""
+    files = expand_inputs([inputs] if isinstance(inputs, str) else [str(i) for i in inputs])
+    found: set = set()
+    for fi, name in enumerate(files):
+        with reading(name):
+            found |= source_of(fi, name, options).account_ids()
+    return found
 
 
 def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | None,
                   subscribers: Sequence[str] | None, options: LoadOptions | None = None,
-                  stdin=None) -> tuple[MessageLog, int]:
+                  stdin=None, tariff=None) -> tuple[MessageLog, int]:
     """(the candidate rows of the conversations of ``business`` (one id or several) with any of
     the ``subscribers`` spellings as a MessageLog whose rows keep their input numbers, the latest
-    valid instant). None for the businesses or the subscribers: any (not both)."""
+    valid instant). None for the businesses or the subscribers: any (not both). With ``tariff``,
+    the rows of any conversation whose message type one of its plans does not price are
+    candidates too (:class:`~.scan.PriceCheck`). As in memory, an input without data rows is
+    refused, and so is one without any valid row under ``--on-invalid skip``."""
     options = options or LoadOptions()
     files = expand_inputs([inputs] if isinstance(inputs, str) else [str(i) for i in inputs])
     businesses = [business] if isinstance(business, str) else business
     if businesses is None and subscribers is None:
         raise ValueError("candidate_log needs businesses or subscribers")
     scan = Scan(options, None if businesses is None else list(businesses),
-                None if subscribers is None else list(subscribers))
+                None if subscribers is None else list(subscribers),
+                None if tariff is None else PriceCheck(tariff, options))
     sources = []
     for fi, name in enumerate(files):
         with reading(name):
@@ -97,6 +145,9 @@ def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | N
     if sum(s.n_rows for s in sources) == 0:
         raise InputError(no_data_rows(files, sum(s.blank for s in sources), [s.header for s in sources]))
     typed = [s.typed(scan) for s in sources]
+    if scan.latest is None and options.on_invalid == "skip":           # no valid row anywhere
+        first = next(p for p in (s.first_problem() for s in sources if s.n_rows) if p is not None)
+        raise InputError(all_rejected(sum(t.n_rows for t in typed), first))
     return assemble(files, typed, options), (scan.latest if scan.latest is not None else 0)
 
 
@@ -115,5 +166,6 @@ def source_of(fi: int, name: str, options: LoadOptions, stdin=None):
     return CsvSource(fi, name, options, stdin, CSV_BLOCK)
 
 
-__all__ = ["BATCH_ROWS", "CSV_BLOCK", "READERS", "CsvSource", "ParquetSource", "Scan", "WholeSource",
-           "candidate_log", "explain", "matches", "sessions", "source_of", "text"]
+__all__ = ["BATCH_ROWS", "CSV_BLOCK", "READERS", "CsvSource", "ParquetSource", "PriceCheck", "Scan", "WholeSource",
+           "account_ids", "candidate_log", "check_accounts", "explain", "has_valid_row", "matches", "sessions",
+           "source_of", "text"]

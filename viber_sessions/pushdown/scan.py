@@ -43,12 +43,44 @@ def decoded(table: pa.Table) -> pa.Table:
                     names=table.column_names)
 
 
+class PriceCheck:
+    """Which rows have a message type that some plan of the tariff does not price outbound (by
+    the type's text as written, trimmed and lowercase, and as a profile maps it): those rows are
+    candidates too, so that the types the whole log would be refused for are seen (each distinct
+    text is looked up once)."""
+
+    def __init__(self, tariff, options: LoadOptions):
+        self.plans = tariff.plans()
+        self.mapping = options.value_map("message_type") or {}
+        self.known: dict = {}
+
+    def unpriced(self, value) -> bool:
+        if value not in self.known:
+            norm = value.strip().lower() if isinstance(value, str) else value
+            names = {n for n in (value, norm, self.mapping.get(norm)) if isinstance(n, str) and n}
+            self.known[value] = any(p.outbound_price(n) is None for p in self.plans for n in names)
+        return self.known[value]
+
+    def rows(self, column) -> np.ndarray:
+        """Which rows of a ``message_type`` column may be refused."""
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(text(arr))
+        hit = np.array([self.unpriced(v) for v in text(arr.dictionary).to_pylist()] + [False], dtype=bool)
+        if not hit.any():
+            return np.zeros(len(arr), dtype=bool)
+        return hit[arr.indices.fill_null(len(hit) - 1).to_numpy(zero_copy_only=False)]
+
+
 class Scan:
     """What the reading of every batch keeps: the conversation's message ids (with the place of
-    their last conversation row), the candidate rows of each file, and the latest valid instant."""
+    their last conversation row), the candidate rows of each file, and the latest valid instant.
+    With ``prices`` (a :class:`PriceCheck`), the rows of a type it may refuse count as rows of
+    the conversation (their ids are followed the same way: a duplicate is not billed)."""
 
-    def __init__(self, options: LoadOptions, businesses: list[str] | None, subscribers: list[str] | None):
-        self.options = options
+    def __init__(self, options: LoadOptions, businesses: list[str] | None, subscribers: list[str] | None,
+                 prices: PriceCheck | None = None):
+        self.options, self.prices = options, prices
         self.businesses = None if businesses is None else pa.array(businesses, pa.string())
         self.subscribers = None if subscribers is None else pa.array(subscribers, pa.string())
         self.last: dict[str, tuple[int, int]] = {}       # id -> (file, row) of its last conversation row
@@ -65,6 +97,8 @@ class Scan:
             conv &= matches(table.column("business_id"), self.businesses)
         if self.subscribers is not None and conv.any():
             conv &= self.subscriber_matches(table.column("subscriber_id"))
+        if self.prices is not None:
+            conv |= self.prices.rows(table.column("message_type"))
         grew = False
         if conv.any():
             for m, p in zip(mid.filter(pa.array(conv)).to_pylist(), pos[conv].tolist()):
@@ -129,10 +163,12 @@ class Scan:
             cand[at] = False
 
     def needs_all_columns(self, table: pa.Table) -> bool:
-        """For a batch of ``message_id`` and ``timestamp`` only (of a row group that cannot hold
-        the conversation): whether some row may be a candidate or a blank row."""
+        """For a batch of ``message_id``, ``timestamp`` (and ``message_type`` with ``prices``)
+        only (of a row group that cannot hold the conversation): whether some row may be a candidate or a blank row."""
         mid = table.column("message_id").combine_chunks()
         if self.shares_id(text(mid)).any():
+            return True
+        if self.prices is not None and self.prices.rows(table.column("message_type")).any():
             return True
         if self.later(table)[1].any():
             return True

@@ -10,13 +10,35 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ..errors import Problem
 from ..load import REQUIRED, CsvLayout, LoadOptions, RawFile, open_parquet, read_header, read_raw, type_columns
 from ..load.batches import CsvBatches
 from ..load.csvread import delimiter_for
 from ..load.formats import text_opener
 from ..load.raw import all_missing
-from .scan import Scan
+from .scan import Scan, matches, text
+
+
+def distinct(table: pa.Table) -> set:
+    """The distinct non-empty texts of a table's ``business_id`` column."""
+    return {v for v in pc.unique(text(table.column("business_id"))).to_pylist() if v}
+
+
+def valid_among(name: str, table: pa.Table, account: str, options: LoadOptions, bad_cells=()) -> bool:
+    """Whether one of the rows of ``account`` in ``table`` is valid (as the loader types them)."""
+    at = np.flatnonzero(matches(table.column("business_id"), pa.array([account], pa.string())))
+    if not len(at):
+        return False
+    typed = type_columns(name, RawFile(table.take(pa.array(at)), bad_cells=[c.take(at) for c in bad_cells]), options)
+    return not typed.bad.mask.all()
+
+
+def first_of(typed) -> Problem | None:
+    """The first problem of a typed batch, or None."""
+    found = typed.problems(limit=1)
+    return found[0][1] if found else None
 
 
 class ParquetSource:
@@ -106,7 +128,8 @@ class ParquetSource:
             [self.wanted[c] for c in table.column_names])
 
     def _scan_group(self, g: int, scan: Scan) -> None:
-        src = [self.options.source_name(c) for c in ("message_id", "timestamp")]
+        wanted = ("message_id", "timestamp") + (("message_type",) if scan.prices is not None else ())
+        src = [self.options.source_name(c) for c in wanted]
         if not self.may_hold(g, scan) and not any(scan.needs_all_columns(t) for _, t in self.batches(g, src)):
             return
         grew_at = -1
@@ -123,6 +146,36 @@ class ParquetSource:
             self.blanks.append(pos[blank])
             pos, table = pos[~blank], table.filter(pa.array(~blank))
         return scan.look(self.fi, self.name, pos, table)
+
+    def account_ids(self) -> set:
+        """The distinct ``business_id`` texts of the file."""
+        found: set = set()
+        for g in range(self.pf.metadata.num_row_groups):
+            for _, table in self.batches(g, [self.options.source_name("business_id")]):
+                found.update(distinct(table))
+        return found
+
+    def has_valid_row(self, account: str) -> bool:
+        """Whether a row of ``account`` is valid (read batch by batch, until one is found)."""
+        return any(valid_among(self.name, t, account, self.options)
+                   for g in range(self.pf.metadata.num_row_groups) for _, t in self.batches(g, self.present))
+
+    def first_problem(self) -> Problem | None:
+        """The problem of the file's first data row when it is invalid (its first batch that is
+        not all blank, typed as the loader types it)."""
+        before = 0
+        for g in range(self.pf.metadata.num_row_groups):
+            for pos, table in self.batches(g, self.present):
+                blank = all_missing(table, first="message_id")
+                if blank is None:
+                    blank = np.zeros(table.num_rows, dtype=bool)
+                if blank.all():
+                    before += len(blank)
+                    continue
+                rows = (pos - before - (np.cumsum(blank) - blank))[~blank]
+                t = type_columns(self.name, RawFile(table.filter(pa.array(~blank))), self.options)
+                return first_of(dataclasses.replace(t, positions=rows))
+        return None
 
     def typed(self, scan: Scan):
         blanks = self._blank_rows()
@@ -163,6 +216,28 @@ class CsvSource:
             for k, (pos, table) in zip(range(grew_at), self.batches()):
                 scan.look(self.fi, self.name, pos, table)
 
+    def account_ids(self) -> set:
+        """The distinct ``business_id`` texts of the file."""
+        found: set = set()
+        for _, table in self.batches():
+            found.update(distinct(table))
+        return found
+
+    def has_valid_row(self, account: str) -> bool:
+        """Whether a row of ``account`` is valid (read batch by batch, until one is found)."""
+        return any(valid_among(self.name, t, account, self.options) for _, t in self.batches())
+
+    def first_problem(self) -> Problem | None:
+        """The problem of the file's first data row when it is invalid (a line set aside or the
+        first row of the first batch, typed as the loader types it)."""
+        csv = CsvBatches(self.name, self.options, self.block, opener=self.opener)
+        for batch in csv:
+            t = type_columns(self.name, RawFile(batch.table, malformed=batch.malformed), self.options)
+            return first_of(dataclasses.replace(t, positions=batch.positions))
+        if csv.malformed:
+            return first_of(type_columns(self.name, RawFile(csv.empty(), malformed=csv.malformed), self.options))
+        return None
+
     def typed(self, scan: Scan):
         table, pos = scan.rows_of(self.fi, self.template)
         t = type_columns(self.name, RawFile(table), self.options)
@@ -176,13 +251,25 @@ class WholeSource:
 
     def __init__(self, fi: int, name: str, options: LoadOptions, stdin=None):
         self.fi, self.name, self.options = fi, name, options
-        raw = read_raw(name, options, stdin)
+        self.raw = raw = read_raw(name, options, stdin)
         self.table, self.bad_cells, self.notices = raw.table, raw.bad_cells, raw.notices
         self.n_rows, self.blank, self.header = raw.table.num_rows + raw.malformed_count, raw.blank, raw.header
         self.positions = np.delete(np.arange(self.n_rows, dtype=np.int64), [r - 1 for r, _, _ in raw.malformed])
 
     def scan(self, scan: Scan) -> None:
         scan.look(self.fi, self.name, self.positions, self.table)
+
+    def account_ids(self) -> set:
+        """The distinct ``business_id`` texts of the file."""
+        return distinct(self.table)
+
+    def has_valid_row(self, account: str) -> bool:
+        """Whether a row of ``account`` is valid (its invalid cells as the reader found them)."""
+        return valid_among(self.name, self.table, account, self.options, self.bad_cells)
+
+    def first_problem(self) -> Problem | None:
+        """The problem of the file's first data row when it is invalid (as the loader types it)."""
+        return first_of(type_columns(self.name, self.raw, self.options))
 
     def typed(self, scan: Scan):
         table, pos = scan.rows_of(self.fi, self.table.schema.empty_table())

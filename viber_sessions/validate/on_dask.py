@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..dask_engine import ROW_BITS, Piece, Rows, client_for, close, pieces, require_dask
+from ..dask_cluster import client_for, close, require_dask
+from ..dask_engine import ROW_BITS, Piece, Rows, pieces
 from ..errors import InputError, Problem, UsageError
 from ..load import LoadOptions, read_parquet, read_raw, reading, type_columns
 from ..outofcore.partition import conversation_bucket, hash_strings
