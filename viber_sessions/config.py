@@ -56,18 +56,24 @@ def find_defaults(explicit: str | None = None, environ: Mapping[str, str] | None
     return None
 
 
-def load_defaults(path: str, origin: str, commands: Mapping[str, set[str]]) -> Defaults:
-    """Read the defaults file; ``commands`` maps each command to its option names, and a key
-    that is no option of any command (or of the command its table names) is an error."""
+def read_toml(path: str, name: str, invalid: str) -> tuple[dict, bytes]:
+    """The TOML document at ``path`` and its bytes; a file that cannot be read is one UsageError line starting
+    with ``name``, a document that is not TOML (or not UTF-8) one starting with ``invalid``."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as exc:
-        raise UsageError(f"defaults file {path} (from {origin}): cannot be read ({exc.strerror or exc})") from None
+        raise UsageError(f"{name}: cannot be read ({exc.strerror or exc})") from None
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8")), raw
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"defaults file {path}: not valid TOML ({exc})") from None
+        raise UsageError(f"{invalid} ({exc})") from None
+
+
+def load_defaults(path: str, origin: str, commands: Mapping[str, set[str]]) -> Defaults:
+    """Read the defaults file; ``commands`` maps each command to its option names, and a key
+    that is no option of any command (or of the command its table names) is an error."""
+    doc, raw = read_toml(path, f"defaults file {path} (from {origin})", f"defaults file {path}: not valid TOML")
     every = set().union(*commands.values()) if commands else set()
     common: dict[str, Any] = {}
     per: dict[str, dict[str, Any]] = {}

@@ -26,10 +26,10 @@ decides); the profile is plain data here: :class:`Profile` holds the keys it set
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .config import read_toml
 from .errors import UsageError
 from .load.options import CANONICAL, DIRECTIONS, VALUE_COLUMNS
 
@@ -65,15 +65,7 @@ def _bad(path: str, key: str, message: str) -> UsageError:
 
 def load_profile(path: str) -> Profile:
     """Read and check a profile; every problem is one UsageError line naming the file and key."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise UsageError(f"--source {path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not a valid TOML profile ({exc})") from None
+    doc, raw = read_toml(path, f"--source {path}", f"{path}: not a valid TOML profile")
     for key in doc:
         if key != "source":
             raise _bad(path, key, "unknown key (a profile holds one [source] table)")
