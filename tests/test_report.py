@@ -11,12 +11,14 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
 from viber_sessions import core, report
 from viber_sessions.cli import cli
+from viber_sessions.report import tally
 from viber_sessions.render import invoice_dict
 from viber_sessions.timeutil import Period
 
@@ -60,6 +62,24 @@ def test_tallies_match_the_invoice_and_both_paths_agree(tariff, period):
                                                       for line in a["out_of_session"])
     charged = fast.top_conversations(10**6, places)
     assert sum(charged.column("amount").to_pylist(), Decimal(0)) == sum(Decimal(a["usage"]) for a in doc["accounts"])
+
+
+def test_charges_counted_by_sorting_equal_the_dense_count(monkeypatch):
+    request = _request(tariff=str(CASES / "tariff-plans.toml"))
+    result = core.run(request)
+    when = Period.parse("2026-10", "Europe/Moscow")
+    places = result.tariff.places
+    dense = report.from_segmentation(result.segmentation, result.tariff, when)
+    monkeypatch.setattr(tally, "DENSE_CELLS", 0)
+    sorted_ = report.from_segmentation(result.segmentation, result.tariff, when)
+    assert sorted_.top_conversations(1000, places).equals(dense.top_conversations(1000, places))
+    assert dense.top_conversations(1000, places).num_rows > 3
+
+
+def test_money_of_units_is_exact_for_any_sign():
+    units = np.array([-5, 0, 123, 2**62], dtype=np.int64)
+    assert tally.money_of_units(units, 2).to_pylist() == [Decimal("-0.05"), Decimal("0.00"), Decimal("1.23"),
+                                                          Decimal(2**62).scaleb(-2)]
 
 
 def test_the_out_of_core_engine_gives_the_same_page(tmp_path):

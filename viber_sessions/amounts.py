@@ -47,40 +47,50 @@ class RowPrices:
     zone: pa.Array
 
 
-def _unique_keys(key: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of ``key`` (sorted) and each value's position among them."""
+def unique_keys(key: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``key`` (non-negative, below ``bins``; sorted) and each value's
+    position among them (an integer array, int32 where the positions fit)."""
     if bins <= 4 * len(key) + 1024:          # a dense table is cheaper than sorting the keys
         present = np.zeros(bins, dtype=bool)
         present[key] = True
         uniq = np.flatnonzero(present)
-        index = np.cumsum(present, dtype=np.int64) - 1
+        small = np.int32 if len(uniq) < 2**31 else np.int64     # a smaller table is gathered from faster
+        index = np.empty(bins, dtype=small)
+        index[uniq] = np.arange(len(uniq), dtype=small)
         return uniq, index[key]
     uniq, inverse = np.unique(key, return_inverse=True)
     return uniq, inverse
 
 
-def row_prices(seg: Segmentation, tariff: Tariff | None = None) -> RowPrices:
-    """The amount and zone of every loaded row of ``seg`` under ``tariff`` (default: the tariff
-    ``seg`` was segmented with). Without any tariff, every amount is null and every zone ``""``.
+@dataclass(frozen=True)
+class UnitPrices:
+    """The unit prices of some out-of-session rows: ``prices`` (Decimal, one per distinct
+    (account, direction, type, region) key, as the tariff writes them), the zone of each
+    (``zone_of_key``: index into ``zones``, whose first entry is ``""``) and ``inverse``: the
+    key of each row, as an index into ``prices``."""
 
-    A type that the row's plan does not price is a :class:`BillingError` (the invoice refuses
-    it the same way)."""
-    tariff = tariff if tariff is not None else seg.plan
+    prices: list
+    zones: list
+    zone_of_key: list
+    inverse: np.ndarray
+
+
+def unit_prices(seg: Segmentation, tariff: Tariff, rows: np.ndarray) -> UnitPrices:
+    """The unit prices of the loaded rows ``rows`` of ``seg`` (indexes of out-of-session rows)
+    under ``tariff``: each distinct key is priced once. A type that the row's plan does not price
+    is a :class:`BillingError`."""
     log = seg.log
-    n = len(log)
-    places = tariff.places if tariff is not None else 0
-    oos = np.flatnonzero(seg.billing == OUT_OF_SESSION) if tariff is not None else np.zeros(0, np.int64)
-    names = log.businesses.to_pylist() if len(oos) else []
+    names = log.businesses.to_pylist() if len(rows) else []
     nt = max(len(log.message_types), 1)
-    key = log.business[oos].astype(np.int64) * 2 + (~log.inbound[oos])
-    key = key * nt + log.mtype[oos]
+    key = log.business[rows].astype(np.int64) * 2 + (~log.inbound[rows])
+    key = key * nt + log.mtype[rows]
     regions: tuple[str, ...] = ("",)
-    if len(oos) and tariff.has_zones:
+    if len(rows) and tariff.has_zones:
         from .countries import region_names
 
         regions = region_names()
-        key = key * len(regions) + seg.countries(log.subscriber[oos])
-    uniq, inverse = _unique_keys(key, max(len(names), 1) * 2 * nt * len(regions))
+        key = key * len(regions) + seg.countries(log.subscriber[rows])
+    uniq, inverse = unique_keys(key, max(len(names), 1) * 2 * nt * len(regions))
     prices, zone_of_key, zones = [], [], [""]
     for k in uniq.tolist():
         k, country = divmod(k, len(regions))
@@ -96,12 +106,26 @@ def row_prices(seg: Segmentation, tariff: Tariff | None = None) -> RowPrices:
             zones.append(zone)
         prices.append(unit)
         zone_of_key.append(zones.index(zone))
+    return UnitPrices(prices=prices, zones=zones, zone_of_key=zone_of_key, inverse=inverse)
+
+
+def row_prices(seg: Segmentation, tariff: Tariff | None = None) -> RowPrices:
+    """The amount and zone of every loaded row of ``seg`` under ``tariff`` (default: the tariff
+    ``seg`` was segmented with). Without any tariff, every amount is null and every zone ``""``.
+
+    A type that the row's plan does not price is a :class:`BillingError` (the invoice refuses
+    it the same way)."""
+    tariff = tariff if tariff is not None else seg.plan
+    n = len(seg.log)
+    places = tariff.places if tariff is not None else 0
+    oos = np.flatnonzero(seg.billing == OUT_OF_SESSION) if tariff is not None else np.zeros(0, np.int64)
+    units = unit_prices(seg, tariff, oos) if tariff is not None else UnitPrices([], [""], [], oos)
     index = np.full(n, -1, dtype=np.int64)
-    index[oos] = inverse
+    index[oos] = units.inverse
     missing = index < 0
-    amount = decimals(prices, places).take(pa.array(index, mask=missing))
+    amount = decimals(units.prices, places).take(pa.array(index, mask=missing))
     zone_codes = np.zeros(n, dtype=np.int32)
     if len(oos):
-        zone_codes[oos] = np.array(zone_of_key, dtype=np.int32)[inverse]
-    zone = pa.array(zones, pa.string()).take(pa.array(zone_codes))
+        zone_codes[oos] = np.array(units.zone_of_key, dtype=np.int32)[units.inverse]
+    zone = pa.array(units.zones, pa.string()).take(pa.array(zone_codes))
     return RowPrices(amount=amount, zone=zone)

@@ -83,8 +83,9 @@ def stacked_days(per_day: Counter, days: int, title: str, xlabel: str, ylabel: s
         handles = []
         for k, name in enumerate(names):
             color = GREY if name == OTHER else PALETTE[k % len(PALETTE)]
-            handles.append(ax.bar(x, heights[name], bottom=bottom, color=color, width=0.8, linewidth=0))
+            handles.append(_bars(ax, x, heights[name], bottom, color, 0.8))
             bottom += heights[name]
+        ax.autoscale_view()
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if not names:
@@ -96,6 +97,19 @@ def stacked_days(per_day: Counter, days: int, title: str, xlabel: str, ylabel: s
         ax.yaxis.get_major_locator().set_params(integer=True)
 
     return render(draw, 3.3, salt)
+
+
+def _bars(ax, x, heights, bottom, color: str, width: float):
+    """Vertical bars (what ``ax.bar`` draws) as one collection: one artist for the series, not
+    one per bar, and the y axis starting at 0 like ``ax.bar``'s."""
+    from matplotlib.collections import PolyCollection
+
+    left, right, top = x - width / 2, x + width / 2, bottom + heights
+    corners = [[(a, b), (a, t), (c, t), (c, b)] for a, c, b, t in zip(left, right, bottom, top)]
+    bars = PolyCollection(corners, facecolors=color, linewidths=0, edgecolors="none")
+    bars.sticky_edges.y.append(0)
+    ax.add_collection(bars, autolim=True)
+    return bars
 
 
 def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], title: str, currency: str,
@@ -171,7 +185,8 @@ def histogram(values: Counter, title: str, xlabel: str, ylabel: str, salt: str, 
         lo = min(values) if first is None else first
         hi = max(values) if last is None else last
         x = np.arange(lo, hi + 1)
-        ax.bar(x, [values.get(int(v), 0) for v in x], color=PALETTE[0], width=0.85, linewidth=0)
+        _bars(ax, x, np.array([values.get(int(v), 0) for v in x], dtype=float), np.zeros(len(x)), PALETTE[0], 0.85)
+        ax.autoscale_view()
         ax.set_xlim(lo - 0.7, hi + 0.7)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.yaxis.get_major_locator().set_params(integer=True)

@@ -5,7 +5,8 @@ the ``--messages-out`` and ``--sessions-out`` tables of an engine that bills in 
 tallies of parts add up (``+``), like :class:`viber_sessions.billing.Tally`: no part needs the
 whole log. Everything counts what the period's invoice counts: billable sessions that start in
 the period, out-of-session messages timestamped in it; days and hours are the billing time
-zone's. Money stays exact: the charge of a conversation is a ``decimal128`` sum.
+zone's. Money stays exact: the charge of a conversation is a ``decimal128`` sum (in memory:
+summed in integers, units of the tariff's last decimal).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import calendar
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..amounts import decimals, money_type, row_prices
+from ..amounts import decimals, money_type, unique_keys, unit_prices
 from ..segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION, Segmentation
 from ..tariff import Tariff
 from ..timeutil import Period
@@ -186,44 +188,81 @@ def from_segmentation(seg: Segmentation, tariff: Tariff, period: Period, keep: i
     """The tally of a segmentation (in memory: the whole log; it equals the tally of its audit
     tables, :func:`from_tables`), straight from its arrays. With ``keep``, only the conversations
     that can be among the ``keep`` charged most are kept (exact for a whole log: every
-    conversation's charge is complete in it)."""
+    conversation's charge is complete in it).
+
+    Only the rows the period bills out of session are looked at past one pass over the log, and
+    they are priced per distinct key, not per row."""
     log = seg.log
-    business = Codes(log.business.astype(np.int64), log.businesses)
-    subscriber = Codes(log.subscriber.astype(np.int64), log.subscribers)
-    mtype = Codes(log.mtype.astype(np.int64), pa.array(log.message_types, pa.string()))
-    amount = row_prices(seg, tariff).amount
-    messages = message_tally(period, tariff.places, business, subscriber, log.timestamp, seg.billing, mtype, amount,
-                             charges=False)
-    s_business = Codes(seg.s_business.astype(np.int64), log.businesses)
-    s_subscriber = Codes(seg.s_subscriber.astype(np.int64), log.subscribers)
-    sessions = session_tally(period, tariff, s_business, s_subscriber, seg.s_start, seg.s_origin, seg.s_close,
-                             seg.s_inbound.astype(np.int64) + seg.s_outbound, seg.s_billable, charges=False)
+    n_days = days_in(period)
     lo, hi = period.start_ns, period.end_ns
-    m_mask = (seg.billing == OUT_OF_SESSION) & (log.timestamp >= lo) & (log.timestamp < hi)
-    s_mask = seg.s_billable & (seg.s_start >= lo) & (seg.s_start < hi)
-    n_sub = max(len(log.subscribers), 1)
-    keys = np.concatenate([log.business[m_mask].astype(np.int64) * n_sub + log.subscriber[m_mask],
-                           seg.s_business[s_mask].astype(np.int64) * n_sub + seg.s_subscriber[s_mask]])
-    flag = np.concatenate([np.zeros(int(m_mask.sum()), np.int64), np.ones(int(s_mask.sum()), np.int64)])
-    money = pa.concat_arrays([amount.filter(pa.array(m_mask)).cast(money_type(tariff.places)),
-                              session_prices(tariff, s_business).filter(pa.array(s_mask))])
-    grouped = pa.table({"k": keys, "s": flag, "m": 1 - flag, "amount": money}).group_by("k").aggregate(
-        [("s", "sum"), ("m", "sum"), ("amount", "sum")])
-    if keep == 0:
-        grouped = grouped.slice(0, 0)
-    elif keep is not None and grouped.num_rows > keep:
-        amounts = grouped.column("amount_sum")
-        last = pc.select_k_unstable(grouped, keep, [("amount_sum", "descending")]).to_numpy()
-        floor = pc.min(amounts.take(pa.array(last)))
-        grouped = grouped.filter(pc.greater_equal(amounts, floor))       # ties at the edge stay: exact
-    k = grouped.column("k").to_numpy()
-    charges = pa.table({"business_id": log.businesses.take(pa.array(k // n_sub)).cast(pa.string()),
-                        "subscriber_id": log.subscribers.take(pa.array(k % n_sub)).cast(pa.string()),
-                        "sessions": grouped.column("s_sum"), "messages": grouped.column("m_sum"),
-                        "amount": grouped.column("amount_sum")})
+    rows = np.flatnonzero((seg.billing == OUT_OF_SESSION) & (log.timestamp >= lo) & (log.timestamp < hi))
+    days, _ = local_days_hours(log.timestamp[rows], period)
+    messages = ReportTally(days=n_days, messages_per_day=_count(log.message_types, log.mtype[rows], days, n_days))
+    sessions = session_tally(period, tariff, Codes(seg.s_business, log.businesses),
+                             Codes(seg.s_subscriber, log.subscribers), seg.s_start, seg.s_origin, seg.s_close,
+                             seg.s_inbound.astype(np.int64) + seg.s_outbound, seg.s_billable, charges=False)
+    s_rows = np.flatnonzero(seg.s_billable & (seg.s_start >= lo) & (seg.s_start < hi))
     total = messages + sessions
-    total.charges = [charges.cast(charges_schema(tariff.places))]
+    total.charges = [conversation_charges(seg, tariff, rows, s_rows, keep)]
     return total
+
+
+#: Most cells of a dense (conversation x price) count table before counting by sorting instead.
+DENSE_CELLS = 1 << 24
+
+
+def conversation_charges(seg: Segmentation, tariff: Tariff, rows: np.ndarray, s_rows: np.ndarray,
+                         keep: int | None = None) -> pa.Table:
+    """Per conversation (``CHARGE_COLUMNS``): the billed sessions ``s_rows`` (session indexes)
+    and out-of-session messages ``rows`` (loaded-row indexes) and their charge, counted per
+    (conversation, price) and summed exactly in integer units of the last decimal; with
+    ``keep``, only the conversations that can be among the ``keep`` charged most."""
+    log, places = seg.log, tariff.places
+    units = unit_prices(seg, tariff, rows)
+    accounts = log.businesses.to_pylist()
+    values, price = _price_ids([*units.prices, *[tariff.plan(a).session_price for a in accounts]], places)
+    n_sub = max(len(log.subscribers), 1)
+    keys = np.concatenate([log.business[rows].astype(np.int64) * n_sub + log.subscriber[rows],
+                           seg.s_business[s_rows].astype(np.int64) * n_sub + seg.s_subscriber[s_rows]])
+    cell = price[np.concatenate([units.inverse, len(units.prices) + seg.s_business[s_rows]])]
+    conv, inverse = unique_keys(keys, max(len(accounts), 1) * n_sub)
+    n_conv, n_price = len(conv), len(values)
+    messages = np.bincount(inverse[:len(rows)], minlength=n_conv)
+    sessions = np.bincount(inverse[len(rows):], minlength=n_conv)
+    if n_conv * n_price <= DENSE_CELLS:
+        counts = np.bincount(inverse * n_price + cell, minlength=n_conv * n_price).reshape(n_conv, n_price)
+        amount = counts @ values
+    else:
+        pairs, count = np.unique(inverse.astype(np.int64) * n_price + cell, return_counts=True)
+        amount = np.zeros(n_conv, np.int64)
+        np.add.at(amount, pairs // n_price, count * values[pairs % n_price])
+    if keep == 0:
+        conv, amount, messages, sessions = conv[:0], amount[:0], messages[:0], sessions[:0]
+    elif keep is not None and n_conv > keep:
+        chosen = amount >= np.partition(amount, n_conv - keep)[n_conv - keep]   # ties at the edge stay: exact
+        conv, amount, messages, sessions = conv[chosen], amount[chosen], messages[chosen], sessions[chosen]
+    return pa.table({"business_id": log.businesses.take(pa.array(conv // n_sub)).cast(pa.string()),
+                     "subscriber_id": log.subscribers.take(pa.array(conv % n_sub)).cast(pa.string()),
+                     "sessions": pa.array(sessions, pa.int64()), "messages": pa.array(messages, pa.int64()),
+                     "amount": money_of_units(amount, places)}, schema=charges_schema(places))
+
+
+def _price_ids(prices: list, places: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``prices`` (rounded to ``places`` like :func:`decimals`) as integers in units
+    of the last decimal, and each price's index among them."""
+    quantum = Decimal(1).scaleb(-places)
+    units = [int(p.quantize(quantum).scaleb(places)) for p in prices]
+    distinct = sorted(set(units))
+    return np.array(distinct, np.int64), np.array([distinct.index(u) for u in units], np.int64)
+
+
+def money_of_units(units: np.ndarray, places: int) -> pa.Array:
+    """Integers in units of the ``places``-th decimal as an exact money column."""
+    units = np.ascontiguousarray(units, dtype=np.int64)
+    words = np.empty((len(units), 2), np.int64)          # decimal128: little-endian low word, then high
+    words[:, 0] = units
+    words[:, 1] = units >> 63
+    return pa.Array.from_buffers(money_type(places), len(units), [None, pa.py_buffer(words.tobytes())])
 
 
 def messages_part_tally(table: pa.Table, tariff: Tariff, period: Period) -> ReportTally:
