@@ -73,16 +73,22 @@ def pieces(files: Sequence[str], options: LoadOptions | None = None) -> list[Pie
     return out
 
 
-def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
-    """Read and type one piece on a worker: its rows as a pandas frame, and its problems.
-    (Rows are numbered from the piece's first row in the file; blank rows of earlier pieces are
-    taken off on the client, see ``_renumber``.)"""
+def read_piece(piece: Piece, options: LoadOptions):
+    """One piece read and typed by the in-memory loader (its rows numbered from the piece's
+    first stored row)."""
     if not piece.row_groups:
         raw = read_raw(piece.name, options)
     else:
         with reading(piece.name):
             raw = read_parquet(piece.name, options, piece.row_groups)
-    t = type_columns(piece.name, raw, options, piece.base)
+    return type_columns(piece.name, raw, options, piece.base)
+
+
+def load_piece(piece: Piece, options: LoadOptions, buckets: int) -> dict:
+    """Read and type one piece on a worker: its rows as a pandas frame, and its problems.
+    (Rows are numbered from the piece's first row in the file; blank rows of earlier pieces are
+    taken off on the client, see ``_renumber``.)"""
+    t = read_piece(piece, options)
     keep = ~t.bad.mask
     rows, bucket, id_bucket = bucket_rows(t, np.int64(piece.file_index) << ROW_BITS, buckets)
     frame = pd.DataFrame({c: (np.asarray(rows.column(c).to_numpy(zero_copy_only=False), dtype=object)

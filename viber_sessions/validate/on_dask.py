@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ..dask_cluster import client_for, close, require_dask
-from ..dask_engine import ROW_BITS, Piece, Rows, pieces
+from ..dask_engine import ROW_BITS, Piece, Rows, pieces, read_piece
 from ..errors import InputError, Problem, UsageError
-from ..load import LoadOptions, read_parquet, read_raw, reading, type_columns
+from ..load import LoadOptions
 from ..outofcore.partition import conversation_bucket, hash_strings
 from .bounded import (ROWS_SCHEMA, Conversations, FileScan, across_findings, conversations_in, duplicates_in,
                       locate_rows, merge_suspicious, pass_findings, read_offsets, scan_typed, spelling_findings,
@@ -89,12 +89,7 @@ def scan_piece(piece: Piece, tag: int, options: LoadOptions, ctx: Context, bucke
     piece's first stored row) and its valid rows as a pandas frame with their buckets; or the
     problems that keep its file out."""
     try:
-        if not piece.row_groups:
-            raw = read_raw(piece.name, options)
-        else:
-            with reading(piece.name):
-                raw = read_parquet(piece.name, options, piece.row_groups)
-        t = type_columns(piece.name, raw, options, piece.base)
+        t = read_piece(piece, options)
     except InputError as exc:
         return {"problems": list(exc.problems), "scan": None, "frame": FRAME_META}
     scan = FileScan(piece.name)
