@@ -33,6 +33,19 @@ END_COLUMNS = ("business", "subscriber", "session", "business_messages", "unansw
 
 
 @numba.njit(cache=True, nogil=True)
+def _open(cur, row, start, origin, carried, n_in, n_out, s_row, s_start, s_carried, s_origin, s_close, s_in,
+          s_out):  # pragma: no cover - compiled
+    """Session ``cur`` opens at loaded row ``row`` (its fields, the counters of a carried one)."""
+    s_row[cur] = row
+    s_start[cur] = start
+    s_carried[cur] = carried
+    s_origin[cur] = origin
+    s_close[cur] = C_OPEN
+    s_in[cur] = n_in
+    s_out[cur] = n_out
+
+
+@numba.njit(cache=True, nogil=True)
 def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, flags, mtype, mbits, sbits, plan_of,
                   can_open_pt, allowed_pt, windows, max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin,
                   s_close, s_in, s_out, s_start, s_carried, carry, n_subscribers, ends):  # pragma: no cover - compiled
@@ -144,13 +157,8 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                 if k < n_carry and carry[k, 0] == code:
                     cur = ns
                     ns += 1
-                    s_row[cur] = i
-                    s_start[cur] = carry[k, 1]
-                    s_origin[cur] = carry[k, 2]
-                    s_close[cur] = C_OPEN
-                    s_in[cur] = carry[k, 5]
-                    s_out[cur] = carry[k, 6]
-                    s_carried[cur] = True
+                    _open(cur, i, carry[k, 1], carry[k, 2], True, carry[k, 5], carry[k, 6], s_row, s_start,
+                          s_carried, s_origin, s_close, s_in, s_out)
                     start = carry[k, 1]
                     bm = carry[k, 3]
                     un = carry[k, 4]
@@ -161,13 +169,8 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
             if is_in and can_open_pt[p, m]:
                 cur = ns
                 ns += 1
-                s_row[cur] = i
-                s_start[cur] = t
-                s_carried[cur] = False
-                s_origin[cur] = O_SUBSCRIBER
-                s_close[cur] = C_OPEN
-                s_in[cur] = 0
-                s_out[cur] = 0
+                _open(cur, i, t, O_SUBSCRIBER, False, 0, 0, s_row, s_start, s_carried, s_origin, s_close, s_in,
+                      s_out)
                 start = t
                 bm = 0
                 un = 0
@@ -189,13 +192,8 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                 s_close[cur] = C_MESSAGE_LIMIT
                 cur = ns
                 ns += 1
-                s_row[cur] = i
-                s_start[cur] = t
-                s_carried[cur] = False
-                s_origin[cur] = O_ROLLOVER
-                s_close[cur] = C_OPEN
-                s_in[cur] = 0
-                s_out[cur] = 0
+                _open(cur, i, t, O_ROLLOVER, False, 0, 0, s_row, s_start, s_carried, s_origin, s_close, s_in,
+                      s_out)
                 start = t
                 bm = 0
                 un = 0
