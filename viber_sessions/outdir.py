@@ -25,7 +25,7 @@ from typing import Sequence
 from .billing import Invoice
 from .entry import held
 from .errors import UsageError
-from .writing import OutputError
+from .writing import OutputError, Staging
 
 SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 ALL_ACCOUNTS = "invoice"
@@ -106,7 +106,7 @@ def write_periods(folder: str, periods: dict[str, dict[str, str]]) -> list[str]:
     return folders.notes
 
 
-class Folders:
+class Folders(Staging):
     """The period folders of ``--output-dir``, staged beside their targets and swapped in when
     the ``with`` block ends without an error (after the files of a ``writing.OutputSet`` opened
     inside it are committed: ``with Folders(dir) as f, OutputSet() as out``), so that a failure
@@ -134,22 +134,15 @@ class Folders:
         except OSError as exc:
             raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
 
-    def __enter__(self) -> "Folders":
-        return self
+    def _failure(self, err: OSError) -> Exception:
+        return OutputError(f"cannot write {self.folder}: {err.strerror or err}")
 
-    def __exit__(self, kind, exc, tb) -> bool:
-        try:
-            if kind is None:
-                self._commit()
-        except OSError as err:
-            raise OutputError(f"cannot write {self.folder}: {err.strerror or err}") from None
-        finally:
-            with held():
-                for tmp, _ in self.staged:
-                    with contextlib.suppress(OSError):
-                        shutil.rmtree(tmp)
-                self.staged.clear()
-        return False
+    def _cleanup(self) -> None:
+        with held():
+            for tmp, _ in self.staged:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(tmp)
+            self.staged.clear()
 
     def _commit(self) -> None:
         with held():

@@ -127,7 +127,35 @@ def _fail(path: str, exc: OSError) -> OutputError:
     return OutputError(f"cannot write {path}: {reason}")
 
 
-class OutputSet:
+class Staging:
+    """Something staged beside its targets: committed when the ``with`` block ends without an
+    error, its temporaries removed in any case. Subclasses say how to commit (``_commit``),
+    clean up (``_cleanup``) and name a failure to commit (``_failure``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        try:
+            if kind is None:
+                self._commit()
+        except OSError as err:
+            raise self._failure(err) from None
+        finally:
+            self._cleanup()
+        return False
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _cleanup(self) -> None:
+        raise NotImplementedError
+
+    def _failure(self, err: OSError) -> Exception:
+        raise NotImplementedError
+
+
+class OutputSet(Staging):
     """Outputs staged as temporary files and committed together::
 
         with OutputSet() as out:
@@ -152,18 +180,8 @@ class OutputSet:
             self._staged.append((tmp, path))
         return tmp
 
-    def __enter__(self) -> "OutputSet":
-        return self
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        try:
-            if kind is None:
-                self._commit()
-        except OSError as err:
-            raise _fail(self._current, err) from None
-        finally:
-            self._cleanup()
-        return False
+    def _failure(self, err: OSError) -> Exception:
+        return _fail(self._current, err)
 
     def _commit(self) -> None:
         umask = os.umask(0)
