@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_dask_engine import client  # noqa: F401  (the one cluster of the test session)
-from test_properties import logs as random_logs, to_table
+from test_properties import logs as random_logs
+from test_scale import two_files
 from viber_sessions import core, sessionlist
 from viber_sessions.cli import cli
 from viber_sessions.outofcore import runs
-from viber_sessions.tariff import load_tariff
 
 HERE = Path(__file__).parent
 TARIFF = str(HERE.parent / "sample_data" / "tariff.toml")
@@ -151,16 +151,10 @@ def test_summary_of_parts_equals_the_summary_of_the_whole(logs):
                                                                  HealthCheck.function_scoped_fixture])
 @given(rows=random_logs(max_rows=80, spread=300), split=st.integers(0, 80), tz=st.sampled_from(["UTC", "Asia/Kolkata"]))
 def test_audit_tables_out_of_core_equal_in_memory_on_random_logs(rows, split, tz, tmp_path_factory):
-    table = to_table(rows)
+    root = tmp_path_factory.mktemp("random")
+    table, request = two_files(rows, split, tz, root)
     if table.num_rows == 0:
         return
-    root = tmp_path_factory.mktemp("random")
-    split = min(split, table.num_rows)
-    paths = [str(root / "a.parquet"), str(root / "b.parquet")]
-    pq.write_table(table.slice(0, split), paths[0])
-    pq.write_table(table.slice(split), paths[1])
-    tariff = load_tariff(TARIFF).replace(default_outbound_price=load_tariff(TARIFF).outbound_price("video"))
-    request = core.Request(inputs=paths, tariff=tariff, period="2026-10", tz=tz)
     whole = core.run(request)
     with core.run(request, core.OutOfCore(memory_limit=2000, workdir=str(root))) as parts:
         assert pa.concat_tables(list(parts.messages())).equals(next(whole.messages()))

@@ -10,7 +10,6 @@ import tomllib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +29,8 @@ from viber_sessions.timeutil import Period
 
 from test_dask_engine import client  # noqa: F401  (the one cluster of the test session)
 from test_dask_engine import shared_client
+from test_state import TARIFF as SMALL
+from test_state import frame
 
 HERE = Path(__file__).parent
 TARIFF = str(HERE.parent / "sample_data" / "tariff.toml")
@@ -215,30 +216,6 @@ def test_cli_engines_show_before_cut_rows_in_the_same_place(client, logs, tmp_pa
 
 # ---------------------------------------------------------------------------------------------
 # random logs: out of core in many buckets equals in memory, and carrying equals the whole history
-
-SMALL = """currency = "RUB"
-monthly_fee = "100"
-session_price = "1.20"
-[outbound_prices]
-text = "0.85"
-image = "1.10"
-video = "1.50"
-[limits]
-window_hours = 2
-max_business_messages = 3
-max_unanswered = 2
-"""
-
-
-def frame(rows) -> pd.DataFrame:
-    """Rows (minutes from the cut, business, subscriber, inbound, type, id) in time order."""
-    df = pd.DataFrame(rows, columns=["minute", "business_id", "subscriber_id", "inbound", "message_type", "message_id"])
-    df = df.sort_values("minute", kind="stable")
-    return pd.DataFrame({
-        "message_id": df.message_id, "business_id": df.business_id, "subscriber_id": df.subscriber_id,
-        "timestamp": pd.to_datetime(CUT + df.minute.to_numpy(np.int64) * 60 * 10**9, utc=True),
-        "direction": np.where(df.inbound, "inbound", "outbound"), "message_type": df.message_type})
-
 
 row = st.tuples(st.integers(-400, 400), st.sampled_from(["a", "b", "c"]), st.sampled_from(["+1", "+2", "007", "+4"]),
                 st.booleans(), st.sampled_from(["text", "text", "image", "video"]))

@@ -118,18 +118,24 @@ from viber_sessions.render import invoice_dict  # noqa: E402
 from viber_sessions.tariff import load_tariff  # noqa: E402
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(rows=random_logs(max_rows=80, spread=300), split=st.integers(0, 80), tz=st.sampled_from(["UTC", "Asia/Kolkata"]))
-def test_partitioned_equals_in_memory_on_random_logs(rows, split, tz, tmp_path_factory):
-    root = tmp_path_factory.mktemp("random")
+def two_files(rows, split: int, tz: str, root: Path):
+    """The random log ``rows`` as two Parquet files cut at row ``split``, and the request that
+    bills them for 2026-10 in ``tz`` (every type priced)."""
     table = to_table(rows)
     split = min(split, table.num_rows)
     paths = [str(root / "a.parquet"), str(root / "b.parquet")]
     pq.write_table(table.slice(0, split), paths[0])
     pq.write_table(table.slice(split), paths[1])
     tariff = load_tariff(TARIFF).replace(default_outbound_price=load_tariff(TARIFF).outbound_price("video"))
-    request = core.Request(inputs=paths, tariff=tariff, period="2026-10", tz=tz)
+    return table, core.Request(inputs=paths, tariff=tariff, period="2026-10", tz=tz)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(rows=random_logs(max_rows=80, spread=300), split=st.integers(0, 80), tz=st.sampled_from(["UTC", "Asia/Kolkata"]))
+def test_partitioned_equals_in_memory_on_random_logs(rows, split, tz, tmp_path_factory):
+    root = tmp_path_factory.mktemp("random")
+    table, request = two_files(rows, split, tz, root)
     if table.num_rows == 0:             # no data rows at all: both engines refuse, with the same line
         with pytest.raises(InputError) as in_memory:
             core.run_invoice(request)
