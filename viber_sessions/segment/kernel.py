@@ -46,6 +46,17 @@ def _open(cur, row, start, origin, carried, n_in, n_out, s_row, s_start, s_carri
 
 
 @numba.njit(cache=True, nogil=True)
+def _end(ends, ne, business, subscriber, session, bm, un):  # pragma: no cover - compiled
+    """Row ``ne`` of ``ends``: a conversation's state after its last row (its open session or -1,
+    and the business-message and unanswered counters)."""
+    ends[ne, 0] = business
+    ends[ne, 1] = subscriber
+    ends[ne, 2] = session
+    ends[ne, 3] = bm
+    ends[ne, 4] = un
+
+
+@numba.njit(cache=True, nogil=True)
 def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, flags, mtype, mbits, sbits, plan_of,
                   can_open_pt, allowed_pt, windows, max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin,
                   s_close, s_in, s_out, s_start, s_carried, carry, n_subscribers, ends):  # pragma: no cover - compiled
@@ -134,11 +145,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                 s = c & sub_mask
             prev_c = c
             if want_end and prev_b >= 0:
-                ends[ne, 0] = prev_b
-                ends[ne, 1] = prev_s
-                ends[ne, 2] = cur if is_open else -1
-                ends[ne, 3] = bm
-                ends[ne, 4] = un
+                _end(ends, ne, prev_b, prev_s, cur if is_open else -1, bm, un)
                 ne += 1
             is_open = False
             bm = 0                          # (an end state without a session shows no counts)
@@ -209,11 +216,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                 s_close[cur] = C_MESSAGE_LIMIT
                 is_open = False
     if want_end and prev_b >= 0:
-        ends[ne, 0] = prev_b
-        ends[ne, 1] = prev_s
-        ends[ne, 2] = cur if is_open else -1
-        ends[ne, 3] = bm
-        ends[ne, 4] = un
+        _end(ends, ne, prev_b, prev_s, cur if is_open else -1, bm, un)
         ne += 1
     return ns, ne
 
