@@ -4,12 +4,15 @@
 
 Times ``viber-sessions invoice LOG --tariff sample_data/tariff.toml --period 2026-10 --format
 json -q -o OUT`` and ``viber-sessions report LOG ... -o OUT.html`` taken in turn, best of N
-(default 3), and prints one Markdown row: log, invoice s, report s, ratio.
+(default 3), and prints one Markdown row: log, invoice s, report s, the report's extra seconds
+(best report - best invoice), ratio; then the load averages before and after (other work on
+the machine shows there).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ def main() -> None:
                  "--start 2026-09-29 --days 33")
     base = [sys.executable, "-m", "viber_sessions"]
     common = [ns.log, "--tariff", "sample_data/tariff.toml", "--period", "2026-10", "-q"]
+    before = os.getloadavg()
     best = {"invoice": float("inf"), "report": float("inf")}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(ns.runs):
@@ -43,7 +47,8 @@ def main() -> None:
                                                                  "-o", f"{tmp}/i.json"]))
             best["report"] = min(best["report"], timed(base + ["report", *common, "-o", f"{tmp}/r.html"]))
     print(f"| {Path(ns.log).name} | {best['invoice']:.2f} | {best['report']:.2f} | "
-          f"{best['report'] / best['invoice']:.2f} |")
+          f"{best['report'] - best['invoice']:+.2f} | {best['report'] / best['invoice']:.2f} |")
+    print("load average before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(*before, *os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -74,10 +74,17 @@ def test_tallies_add_country_keyed_lines_accounts_and_the_unclassified_flag():
     assert c.loaded == {"shop", "taxi"} and c.unclassified and not a.unclassified
 
 
-def test_dense_counting_equals_the_numpy_counting_on_a_generated_log(tmp_path, monkeypatch):
+@pytest.mark.parametrize("halves", [False, True])
+def test_dense_counting_equals_the_numpy_counting_on_a_generated_log(tmp_path, monkeypatch, halves):
     """The compiled one-pass tally (dense tables) gives every count the numpy counting gives:
-    several periods, an account selection, lines by country, type_not_allowed, outbound types."""
+    several periods, an account selection, lines by country, type_not_allowed, outbound types;
+    in one pass or in two halves on two threads."""
     import importlib
+
+    if halves:
+        counting = importlib.import_module("viber_sessions.counting")
+        monkeypatch.setattr(counting, "TWO_HALVES_MIN_ROWS", 2)
+        monkeypatch.setattr(counting, "threads", lambda: 2)
 
     from viber_sessions.generate import GeneratorOptions, write_log
     from viber_sessions.load import load
@@ -93,9 +100,9 @@ def test_dense_counting_equals_the_numpy_counting_on_a_generated_log(tmp_path, m
     for accounts, countries in ((None, False), (names[:2], False), (None, True)):
         assert tally_mod.dense_fits(seg, len(periods), countries)
         dense = tally_mod.tally_periods(seg, periods, accounts, countries=countries)
-        monkeypatch.setattr(tally_mod, "dense_fits", lambda *a: False)
-        plain = tally_mod.tally_periods(seg, periods, accounts, countries=countries)
-        monkeypatch.undo()
+        with monkeypatch.context() as patch:
+            patch.setattr(tally_mod, "dense_fits", lambda *a: False)
+            plain = tally_mod.tally_periods(seg, periods, accounts, countries=countries)
         assert dense == plain
         assert all(t.lines and t.in_session and t.present for t in dense[:2])
         assert dense[1].not_allowed and dense[0].outbound_types

@@ -6,15 +6,20 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from viber_sessions import phones
 from viber_sessions.cli import cli
-from viber_sessions.load import LoadOptions, load
+from viber_sessions.errors import InputError, Problem
+from viber_sessions.load import LoadOptions, load, typed
 
 ROOT = Path(__file__).parent.parent
 EXPORTS = Path(__file__).parent / "corpus" / "exports"
@@ -287,3 +292,65 @@ def test_tab_delimiter_as_typed_and_skip_rows(tmp_path, canonical):
     path.write_text("exported by a tool\nsecond preamble line\n" + text, encoding="utf-8")
     doc, _ = invoice_json(path, "--delimiter", "\\t", "--skip-rows", "2")
     assert doc["total"] == canonical["total"]
+
+
+E164 = [EXPORTS / "mixed_phones.csv", "--source", EXPORTS / "mixed_phones.toml"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_e164_parsed_on_a_thread_bills_byte_identically(monkeypatch, tmp_path, kind):
+    log = EXPORTS / "mixed_phones.csv"
+    if kind == "parquet":                   # row groups of 300 rows: a dictionary each, parsed on the thread
+        log = tmp_path / "mixed_phones.parquet"
+        pq.write_table(pa.csv.read_csv(EXPORTS / "mixed_phones.csv", convert_options=pa.csv.ConvertOptions(
+            column_types={"subscriber_id": pa.string(), "business_id": pa.string()})), log, row_group_size=300)
+        column = pq.ParquetFile(log, read_dictionary=["subscriber_id"]).read().column("subscriber_id")
+        assert len(typed.string_dictionaries(column)) == column.num_chunks == 7
+    results = {}
+    for name, least in (("inline", 10 ** 9), ("threaded", 0)):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        monkeypatch.setattr(phones, "BACKGROUND_MIN_VALUES", least)
+        results[name] = run("invoice", log, "--source", EXPORTS / "mixed_phones.toml", *BILL, "--format", "json",
+                            "--messages-out", "messages.csv")
+        assert results[name].exit_code == 0, results[name].stderr
+    inline, threaded = results["inline"], results["threaded"]
+    assert threaded.stdout == inline.stdout and threaded.stderr == inline.stderr
+    assert (tmp_path / "threaded" / "messages.csv").read_bytes() == (tmp_path / "inline" / "messages.csv").read_bytes()
+    assert "distinct subscriber ids are not a valid phone number" in threaded.stderr
+
+
+def test_an_error_inside_the_background_parses_is_the_same_one_line(monkeypatch):
+    def refuse(value, region):
+        raise InputError(Problem("phones", None, "subscriber_id", "bad", f"cannot read {value!r}"))
+
+    monkeypatch.setattr(phones, "to_e164", refuse)
+    inline = run("invoice", *E164, *BILL)
+    monkeypatch.setattr(phones, "BACKGROUND_MIN_VALUES", 0)
+    threaded = run("invoice", *E164, *BILL)
+    assert threaded.exit_code == inline.exit_code != 0
+    assert threaded.stderr == inline.stderr
+    assert threaded.stderr.startswith("error: phones, column 'subscriber_id': cannot read ") and \
+        threaded.stderr.count("\n") == 1
+
+
+def test_an_error_elsewhere_stops_the_background_parses(monkeypatch):
+    calls = []
+
+    def slow(value, region):
+        calls.append(value)
+        time.sleep(0.002)
+
+    def interrupted(*args, **kw):
+        time.sleep(0.02)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(phones, "BACKGROUND_MIN_VALUES", 0)
+    monkeypatch.setattr(phones, "to_e164", slow)
+    monkeypatch.setattr(typed, "parse_timestamps", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load([str(EXPORTS / "mixed_phones.csv")], LoadOptions(subscriber_format="e164", default_region="RU"))
+    assert not [t for t in threading.enumerate() if t.name == "viber-sessions-e164"]
+    done = len(calls)
+    time.sleep(0.02)
+    assert 0 < done == len(calls)

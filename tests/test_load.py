@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -253,3 +254,70 @@ def test_large_dictionaries_of_several_row_groups_keep_every_id(tmp_path):
     assert log.subscribers.take(pa.array(log.subscriber)).to_pylist() == kept
     assert len(set(log.subscribers.to_pylist())) == len(log.subscribers) == len(set(kept))
     assert log.row.tolist() == [i for i in range(n) if i != 4_500] and log.n_rejected == 1
+
+
+def _log_view(log) -> tuple:
+    return (log.message_id.to_pylist(), log.businesses.to_pylist(), log.business.tolist(),
+            log.subscribers.to_pylist(), log.subscriber.tolist(), log.timestamp.tolist(), log.row.tolist(),
+            log.rejected.to_pylist(), [str(p) for p in log.problems], [str(p) for p in log.notices])
+
+
+@pytest.mark.parametrize("name", ["status_and_duplicates.csv", "missing_subscriber.csv", "bad_timestamp.csv",
+                                  "dst_berlin.csv"])
+def test_subscribers_put_together_on_a_thread_load_the_same(name, tmp_path, monkeypatch):
+    """A large file's subscriber column is put together on a thread while the timestamps are
+    typed: the same log, rejects and problems as in line (forced here on small files, CSV and
+    Parquet in several row groups)."""
+    import importlib
+
+    typed = importlib.import_module("viber_sessions.load.typed")
+    src = CORPUS / name
+    parquet = tmp_path / "log.parquet"
+    pq.write_table(pa.csv.read_csv(src, convert_options=pa.csv.ConvertOptions(
+        column_types={c: pa.string() for c in ("message_id", "business_id", "subscriber_id", "timestamp")})),
+        parquet, row_group_size=3)
+    options = LoadOptions(on_invalid="skip")
+    inline = [_log_view(load([str(p)], options)) for p in (src, parquet)]
+    monkeypatch.setattr(typed, "THREADED_ROWS", 0)
+    assert [_log_view(load([str(p)], options)) for p in (src, parquet)] == inline
+
+
+def test_a_bad_subscriber_column_on_the_thread_is_the_same_one_error(tmp_path, monkeypatch):
+    import importlib
+
+    typed = importlib.import_module("viber_sessions.load.typed")
+    path = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({"message_id": ["m1"], "timestamp": ["not a time"], "business_id": ["b"],
+                             "subscriber_id": [1.5], "direction": ["inbound"], "message_type": ["text"]}), path)
+    with pytest.raises(InputError) as inline:
+        load([str(path)])
+    monkeypatch.setattr(typed, "THREADED_ROWS", 0)
+    with pytest.raises(InputError) as threaded:
+        load([str(path)])
+    assert str(threaded.value) == str(inline.value) and "bad_column_type" in repr(threaded.value.problems[0].code)
+
+
+def test_the_spellings_check_on_a_thread_gives_the_same_notice(tmp_path, monkeypatch):
+    """With many subscribers the spellings check runs on a thread while the log is segmented:
+    the same notices, in the same order; an error there is raised where they are read."""
+    import importlib
+
+    assembly = importlib.import_module("viber_sessions.load.assembly")
+    path = tmp_path / "spelled.csv"
+    path.write_text("message_id,timestamp,business_id,subscriber_id,direction,message_type\n"
+                    "m1,2026-10-01T10:00:00Z,b,+79000006885,inbound,text\n"
+                    "m2,2026-10-01T10:01:00Z,b,79000006885,outbound,text")       # no line end: a notice too
+    inline = [str(p) for p in load([str(path)]).notices]
+    assert len(inline) == 2 and "spelling" in inline[1]
+    monkeypatch.setattr(assembly, "SPELLINGS_ON_A_THREAD", 0)
+    log = load([str(path)])
+    assert isinstance(log.__dict__["_notices_later"], assembly.Future)
+    assert [str(p) for p in log.notices] == inline
+
+    def broken(values):
+        raise RuntimeError("spellings check failed")
+
+    monkeypatch.setattr(assembly.phones, "subscriber_spellings", broken)
+    log = load([str(path)])
+    with pytest.raises(RuntimeError, match="spellings check failed"):
+        log.notices

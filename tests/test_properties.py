@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from decimal import Decimal
+from unittest import mock
 
 import numpy as np
 import pyarrow as pa
@@ -87,10 +90,22 @@ def reference_view(rows, lim):
     return billing, reason, {frozenset(s.messages): (s.start, s.origin, s.close, s.billable) for s in sessions}
 
 
+def halves(on: bool):
+    """The session kernel cuts even a small log's order in two halves on two threads (``on``)."""
+    kernel = importlib.import_module("viber_sessions.segment.kernel")
+    if not on:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(mock.patch.object(kernel, "TWO_HALVES_MIN_ROWS", 0))
+    stack.enter_context(mock.patch.object(kernel, "threads", lambda: 2))
+    return stack
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=logs(), lim=limits(), shout=st.booleans())
-def test_engine_equals_reference(rows, lim, shout):
-    seg = segment(to_table(rows, shout), lim)
+@given(rows=logs(), lim=limits(), shout=st.booleans(), two=st.booleans())
+def test_engine_equals_reference(rows, lim, shout, two):
+    with halves(two):
+        seg = segment(to_table(rows, shout), lim)
     assert engine_view(seg) == reference_view(rows, lim)
 
 

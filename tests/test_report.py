@@ -1,12 +1,20 @@
 """viber-sessions report: the tallies behind the charts (equal on every path, equal to the
-invoice), the page (self-contained, escaped, deterministic) and the page as a person sees it in
-headless Chromium (no console error, no request, every chart drawn)."""
+invoice; the compiled passes equal to plain numpy), the page (self-contained, escaped,
+deterministic, the same bytes whoever draws the charts), the chart helpers (errors in one line,
+none left behind after a signal) and the page as a person sees it in headless Chromium (no
+console error, no request, every chart drawn)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -15,10 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from viber_sessions import core, report
 from viber_sessions.cli import cli
-from viber_sessions.report import tally
+from viber_sessions.errors import ViberSessionsError
+from viber_sessions.report import arrays, charts, kernel, painter
 from viber_sessions.render import invoice_dict
 from viber_sessions.timeutil import Period
 
@@ -64,22 +75,79 @@ def test_tallies_match_the_invoice_and_both_paths_agree(tariff, period):
     assert sum(charged.column("amount").to_pylist(), Decimal(0)) == sum(Decimal(a["usage"]) for a in doc["accounts"])
 
 
-def test_charges_counted_by_sorting_equal_the_dense_count(monkeypatch):
-    request = _request(tariff=str(CASES / "tariff-plans.toml"))
+def test_charges_per_conversation_equal_the_audit_tables_on_the_sample():
+    """Integer sums per conversation equal the exact decimal sums of --messages-out and
+    --sessions-out, on thousands of conversations."""
+    request = _request(inputs=[SAMPLE], tariff=SAMPLE_TARIFF)
     result = core.run(request)
     when = Period.parse("2026-10", "Europe/Moscow")
     places = result.tariff.places
-    dense = report.from_segmentation(result.segmentation, result.tariff, when)
-    monkeypatch.setattr(tally, "DENSE_CELLS", 0)
-    sorted_ = report.from_segmentation(result.segmentation, result.tariff, when)
-    assert sorted_.top_conversations(1000, places).equals(dense.top_conversations(1000, places))
-    assert dense.top_conversations(1000, places).num_rows > 3
+    fast = report.from_segmentation(result.segmentation, result.tariff, when).top_conversations(10**6, places)
+    parts = report.from_tables(result.messages(), result.sessions("Europe/Moscow"), result.tariff, when)
+    assert fast.num_rows > 1000 and fast.equals(parts.top_conversations(10**6, places))
 
 
 def test_money_of_units_is_exact_for_any_sign():
     units = np.array([-5, 0, 123, 2**62], dtype=np.int64)
-    assert tally.money_of_units(units, 2).to_pylist() == [Decimal("-0.05"), Decimal("0.00"), Decimal("1.23"),
-                                                          Decimal(2**62).scaleb(-2)]
+    assert arrays.money_of_units(units, 2).to_pylist() == [Decimal("-0.05"), Decimal("0.00"), Decimal("1.23"),
+                                                           Decimal(2**62).scaleb(-2)]
+
+
+DAY = kernel.DAY_NS
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-3 * DAY, 40 * DAY)), max_size=300),
+       st.integers(0, 3), st.integers(-2 * DAY, 35 * DAY), st.integers(0, 10 * DAY))
+def test_period_rows_and_day_counts_equal_numpy(rows, wanted, lo, span):
+    billing = np.array([b for b, _ in rows], np.int8)
+    ts = np.array([t for _, t in rows], np.int64)
+    hi = lo + span
+    got = kernel.period_rows(billing, ts, wanted, lo, hi)
+    assert got.tolist() == np.flatnonzero((billing == wanted) & (ts >= lo) & (ts < hi)).tolist()
+    codes = (ts % 3).astype(np.int32)
+    first, n_days = 1, 31
+    counts = kernel.day_counts(codes, ts, first, 3, n_days)
+    day = ts // DAY - first
+    inside = (day >= 0) & (day < n_days)
+    want = np.bincount(codes[inside] * n_days + day[inside], minlength=3 * n_days)
+    assert counts.tolist() == want.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-2 * DAY, 33 * DAY), st.integers(0, 2), st.integers(0, 1), st.integers(0, 3),
+                          st.integers(1, 70), st.booleans()), max_size=200),
+       st.integers(-3 * 3_600_000_000_000, 3 * 3_600_000_000_000))
+def test_session_counts_equal_numpy(sessions, offset):
+    start = np.array([r[0] for r in sessions], np.int64)
+    local = start + offset                       # a zone's wall clock, a few hours off UTC
+    business, origin, close = (np.array([r[k] for r in sessions], np.int8 if k > 1 else np.int32) for k in (1, 2, 3))
+    size = np.array([r[4] for r in sessions], np.int64)
+    billable = np.array([r[5] for r in sessions], bool)
+    lo, hi, first, n_days = 0, 31 * DAY, 0, 31
+    per_day, reasons, origins, hours, sizes = kernel.session_counts(start, local, business, origin, close, size,
+                                                                    billable, lo, hi, first, 3, n_days)
+    inside = (start >= lo) & (start < hi)
+    day = local // DAY - first
+    ok = inside & billable & (day >= 0) & (day < n_days)
+    assert per_day.tolist() == np.bincount(business[ok] * n_days + day[ok], minlength=3 * n_days).tolist()
+    assert reasons.tolist() == np.bincount(close[inside], minlength=4).tolist()
+    assert origins.tolist() == np.bincount(origin[inside], minlength=2).tolist()
+    assert hours.tolist() == np.bincount((local[inside] % DAY) // 3_600_000_000_000, minlength=24).tolist()
+    assert sizes.tolist() == np.bincount(size[inside], minlength=int(size.max(initial=0)) + 1).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(-10**6, 10**6)), max_size=100),
+       st.lists(st.tuples(st.integers(0, 9), st.integers(0, 10**6)), max_size=100))
+def test_conversation_sums_are_exact(messages, sessions):
+    inverse = np.array([c for c, _ in messages] + [c for c, _ in sessions], np.int64)
+    got = kernel.conversation_sums(inverse, np.array([v for _, v in messages], np.int64),
+                                   np.array([v for _, v in sessions], np.int64), 10)
+    want = ([sum(1 for c, _ in messages if c == k) for k in range(10)],
+            [sum(1 for c, _ in sessions if c == k) for k in range(10)],
+            [sum(v for c, v in messages + sessions if c == k) for k in range(10)])
+    assert tuple(a.tolist() for a in got) == want
 
 
 def test_the_out_of_core_engine_gives_the_same_page(tmp_path):
@@ -90,6 +158,105 @@ def test_the_out_of_core_engine_gives_the_same_page(tmp_path):
         assert report.build(parted, request) == local
     finally:
         getattr(parted, "close", lambda: None)()
+
+
+def test_helpers_draw_the_same_bytes_as_this_process():
+    request = _request(inputs=[SAMPLE], tariff=SAMPLE_TARIFF)
+    result = core.run(request)
+    here = report.build(result, request)
+    for workers in (1, 3):
+        with painter.HelperPainter(workers) as helpers:
+            assert report.build(result, request, painter=helpers) == here
+        assert helpers.proc.returncode == 0 and len(helpers.channels) == workers     # ended by itself
+
+
+def test_the_command_draws_in_two_workers_or_here_on_one_core(monkeypatch):
+    monkeypatch.setattr(painter, "cores", lambda: 1)
+    assert type(painter.start()) is painter.Painter
+    monkeypatch.setattr(painter, "cores", lambda: 8)
+    with painter.start() as helpers:
+        assert isinstance(helpers, painter.HelperPainter) and len(helpers.channels) == 2
+
+
+def test_laying_out_before_saving_changes_no_byte(monkeypatch):
+    """charts.lay_out spares savefig's own layout pass; without it the charts are the same."""
+    request = _request(inputs=[SAMPLE], tariff=SAMPLE_TARIFF)
+    result = core.run(request)
+    shortcut = report.build(result, request)
+    monkeypatch.setattr(charts, "lay_out", lambda fig: None)
+    assert report.build(result, request) == shortcut
+
+
+def test_helper_failures_are_one_clear_error(monkeypatch, tmp_path):
+    with painter.HelperPainter(1) as helpers:
+        key = helpers.submit("no-such-chart")
+        with pytest.raises(painter.ChartError, match="drawing a chart failed: KeyError: 'no-such-chart'") as failed:
+            helpers.svg(key)
+        assert "in the chart helper" in failed.value.__notes__[0] and "Traceback" in failed.value.__notes__[0]
+        helpers.proc.kill()
+        key = helpers.submit("histogram", Counter({1: 1}), "t", "x", "y", "s")
+        with pytest.raises(painter.ChartError, match="ended before drawing every chart"):
+            helpers.svg(key)
+    fake = tmp_path / "matplotlib"                # a helper that cannot import matplotlib says so
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'matplotlib'\")\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with painter.HelperPainter(2) as helpers:
+        for _ in range(2):                        # the helper and the worker it forked
+            key = helpers.submit("histogram", Counter({1: 1}), "t", "x", "y", "s")
+            with pytest.raises(ViberSessionsError, match=re.escape(painter.MATPLOTLIB_MISSING)):
+                helpers.svg(key)
+
+
+def test_without_matplotlib_the_report_stops_before_reading(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    r = run("report", SAMPLE, "--tariff", SAMPLE_TARIFF, "--period", "2026-10", "--output", tmp_path / "r.html")
+    assert (r.exit_code, r.output) == (1, f"error: {painter.MATPLOTLIB_MISSING}\n")
+    assert not (tmp_path / "r.html").exists()
+
+
+def _marked(marker: str) -> list[int]:
+    """The processes whose environment holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the helper processes")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_ends_the_report_in_one_line_and_leaves_no_helper(sig, tmp_path):
+    marker = f"VIBER_SESSIONS_TEST={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    out = tmp_path / "r.html"
+    proc = subprocess.Popen([sys.executable, "-m", "viber_sessions", "report", SAMPLE, "--tariff", SAMPLE_TARIFF,
+                             "--period", "2026-10", "-q", "--output", str(out)], env=env, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and len(_marked(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)                          # until the helper runs
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)                  # Ctrl-C in a terminal: the whole foreground group
+    else:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:                      # it finished first
+        assert err == b"" and out.exists()
+    else:
+        assert (proc.returncode, err.decode()) == ({signal.SIGINT: 130, signal.SIGTERM: 143}[sig],
+                                                   "interrupted\n" if sig == signal.SIGINT else "terminated\n")
+        assert not out.exists()
+    deadline = time.monotonic() + 10
+    while _marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _marked(marker) == []
 
 
 def test_page_is_deterministic_self_contained_and_escaped(tmp_path):

@@ -351,9 +351,22 @@ def _random_pass_inputs(n, conversations, seed):
     return (order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, *tables, carry, conversations)
 
 
-def test_kernel_pass_equals_a_plain_loop_with_plans_carry_and_end_states():
+def _two_halves_spied(monkeypatch) -> list:
+    """Make run_pass cut even a small order in two halves on two threads; the cuts it made."""
+    cuts = []
+    real = kernel_mod._two_halves
+    monkeypatch.setattr(kernel_mod, "TWO_HALVES_MIN_ROWS", 0)
+    monkeypatch.setattr(kernel_mod, "threads", lambda: 2)
+    monkeypatch.setattr(kernel_mod, "_two_halves", lambda args, cut, *rest: cuts.append(cut) or real(args, cut, *rest))
+    return cuts
+
+
+@pytest.mark.parametrize("halves", [False, True])
+def test_kernel_pass_equals_a_plain_loop_with_plans_carry_and_end_states(halves, monkeypatch):
     """Carried-in sessions, two plans (one closing at the message limit) and skipped rows give
-    the sessions, per-row results and end states of a plain Python loop over the rows."""
+    the sessions, per-row results and end states of a plain Python loop over the rows, in one
+    pass or in two halves on two threads."""
+    cuts = _two_halves_spied(monkeypatch) if halves else None
     order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed, carry, nsub = \
         _random_pass_inputs(12_000, 40, seed=11)
     out = kernel_mod.run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open,
@@ -366,6 +379,8 @@ def test_kernel_pass_equals_a_plain_loop_with_plans_carry_and_end_states():
     assert got == want["sessions"]
     assert out.ends.tolist() == want["ends"]
     assert out.s_carried.any() and (out.s_close == 2).any() and (out.s_close == 3).any()
+    if halves:
+        assert len(cuts) == 1 and 0 < cuts[0] < len(order)
 
 
 def _plain_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed, carry,
@@ -497,8 +512,11 @@ def test_conversation_keys_give_the_order_and_each_rows_columns(shape, threaded,
     assert np.array_equal(t, ts[rows]) and np.array_equal(is_in, inbound[rows])
 
 
-def test_kernel_pass_over_order_keys_equals_the_plain_loop():
-    """The kernel reading rows through the order's keys gives what it gives through the rows."""
+@pytest.mark.parametrize("halves", [False, True])
+def test_kernel_pass_over_order_keys_equals_the_plain_loop(halves, monkeypatch):
+    """The kernel reading rows through the order's keys gives what it gives through the rows
+    (in one pass or in two halves on two threads)."""
+    cuts = _two_halves_spied(monkeypatch) if halves else None
     args = list(_random_pass_inputs(8_000, 60, seed=17))
     order, business, subscriber, ts, inbound, mtype, billing, plan_of, limits, can_open, allowed, carry, nsub = args
     keys = order_mod.conversation_keys(business, subscriber, nsub, ts, inbound)
@@ -512,3 +530,45 @@ def test_kernel_pass_over_order_keys_equals_the_plain_loop():
         got = list(zip(out.s_row.tolist(), out.s_start.tolist(), out.s_origin.tolist(), out.s_close.tolist(),
                        out.s_in.tolist(), out.s_out.tolist(), out.s_carried.tolist()))
         assert got == want["sessions"] and out.ends.tolist() == want["ends"]
+    if halves:
+        assert len(cuts) == 2 and all(0 < c < len(order) for c in cuts)
+
+
+PRELOAD = """
+import importlib, sys
+import viber_sessions.cli, viber_sessions.core       # the command line and the pipeline: no numba yet
+assert "numba" not in sys.modules, "numba imported before the run needs it"
+seg = importlib.import_module("viber_sessions.segment")
+seg.preload_kernels(("json",), ("viber_sessions.counting",))
+seg.load_kernels()                                    # waits for the thread's load
+seg._preloading[0].join()
+counting = importlib.import_module("viber_sessions.counting")
+assert seg._loaded and counting._count_rows.signatures, "kernels loaded, counting warmed"
+print("ok")
+"""
+
+
+def test_the_kernels_load_on_a_thread_and_nothing_imports_numba_before_it():
+    """Importing the command line and the pipeline leaves numba out (a run imports it on a
+    thread while it reads its input); load_kernels() waits for that load."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PRELOAD], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_failed_preload_is_raised_by_the_callers_own_load(monkeypatch):
+    """A failure on the preload thread is not lost: the caller's load_kernels() meets it."""
+    seg = importlib.import_module("viber_sessions.segment")
+    monkeypatch.setattr(seg, "_loaded", False)
+    monkeypatch.setattr(seg, "_preloading", [])
+
+    def broken():
+        raise RuntimeError("numba cache unreadable")
+
+    monkeypatch.setattr(seg, "_call_each_kernel", broken)
+    seg.preload_kernels()
+    seg._preloading[0].join()
+    with pytest.raises(RuntimeError, match="numba cache unreadable"):
+        seg.load_kernels()

@@ -18,7 +18,7 @@ from .billing import Invoice, bill_periods
 from .load import LoadOptions, MessageLog, load
 from .monthly import carried_state, state_cut
 from .periods import PeriodSelection, parse_periods
-from .segment import CarriedState, Segmentation, segment, state_at
+from .segment import CarriedState, Segmentation, preload_kernels, segment, state_at
 from .tariff import Tariff, load_tariff
 from .timeutil import Period, check_timezone  # noqa: F401  (core.Period, as callers know it)
 
@@ -179,6 +179,7 @@ def run_invoice(request: Request, stdin=None, progress=None) -> Result:
     step = (lambda k: progress("billing", k, 3)) if progress else (lambda k: None)
     periods = list(request.selection().periods)
     step(0)
+    preload_kernels(("pandas",), ("viber_sessions.counting",))      # on a thread, while the log is read
     log, tariff = prepare(request, stdin)
     carry = carried_state(request.state_in, tariff, request.load_options(), periods)
     step(1)

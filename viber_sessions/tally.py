@@ -1,5 +1,5 @@
 """Counting what an invoice needs (README, "The rules"): a :class:`Tally` of integer counts per
-period from one segmentation, in one compiled pass over the rows (numba; numpy when the counts
+period from one segmentation, in one compiled pass over the rows (:mod:`.counting`; numpy when the counts
 of every key would not fit in a small dense table). Tallies of disjoint parts of a
 log (buckets of whole conversations, cluster partitions) add up to the tally of the whole;
 :mod:`viber_sessions.billing` prices them.
@@ -11,7 +11,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import numba
 import numpy as np
 
 from .countries import region_names
@@ -227,66 +226,12 @@ def dense_fits(seg: Segmentation, npd: int, countries: bool) -> bool:
     return npd * nb * (2 + 2 * nt * nc + nt) + nb * nt <= 4 * len(seg.log) + 1024
 
 
-@numba.njit(inline="always")
-def _period_of(edges, t):  # pragma: no cover - compiled
-    """The period holding ``t`` (``edges``: start, end, start, end, ... sorted), -1 for none."""
-    lo = 0
-    hi = edges.shape[0]
-    while lo < hi:                  # the first edge after t
-        mid = (lo + hi) // 2
-        if edges[mid] <= t:
-            lo = mid + 1
-        else:
-            hi = mid
-    return (lo - 1) // 2 if lo % 2 == 1 else -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _needed_subscribers(ts, business, subscriber, billing, edges, keep, need):  # pragma: no cover - compiled
-    """Marks the subscribers of the out-of-session rows counted in a period (their countries are looked up)."""
-    for i in range(ts.shape[0]):
-        if billing[i] == OUT_OF_SESSION and keep[business[i]] and _period_of(edges, ts[i]) >= 0:
-            need[subscriber[i]] = True
-
-
-@numba.njit(cache=True, nogil=True)
-def _count_rows(ts, business, subscriber, inbound, mtype, billing, reason, edges, keep, region_of, present,
-                in_session, lines, not_allowed, outbound, span):  # pragma: no cover - compiled
-    """Every per-row count of :func:`tally_periods` in one pass, into dense tables: ``present``
-    and ``in_session`` [period, business], ``lines`` [period, business, outbound, type, region],
-    ``not_allowed`` [period, business, type], ``outbound`` [business, type]; ``span`` gets the
-    least and greatest timestamp."""
-    by_region = region_of.shape[0] > 1
-    for i in range(ts.shape[0]):
-        t = ts[i]
-        if t < span[0]:
-            span[0] = t
-        if t > span[1]:
-            span[1] = t
-        b = business[i]
-        c = billing[i]
-        k = _period_of(edges, t)
-        if k >= 0:
-            present[k, b] = True
-        if not keep[b]:
-            continue
-        active = c == SESSION or c == OUT_OF_SESSION
-        if active and not inbound[i]:
-            outbound[b, mtype[i]] += 1
-        if k < 0:
-            continue
-        if c == SESSION:
-            in_session[k, b] += 1
-        elif c == OUT_OF_SESSION:
-            lines[k, b, 0 if inbound[i] else 1, mtype[i], region_of[subscriber[i]] if by_region else 0] += 1
-        if reason[i] == R_TYPE_NOT_ALLOWED:
-            not_allowed[k, b, mtype[i]] += 1
-
-
 def dense_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray, countries: bool) -> tuple:
     """:func:`numpy_counts` in one compiled pass over the rows into dense tables (when
     :func:`dense_fits`); each distinct subscriber of a counted out-of-session row is looked up
     once when ``countries``."""
+    from .counting import count_rows, needed_subscribers
+
     log = seg.log
     names, types = log.businesses.to_pylist(), log.message_types
     nb, nt, npd = len(names), max(len(types), 1), len(periods)
@@ -296,7 +241,7 @@ def dense_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray,
     region_of = np.zeros(1, np.int16)
     if countries and len(log):
         need = np.zeros(len(log.subscribers), dtype=bool)
-        _needed_subscribers(*columns, seg.billing, edges, keep, need)
+        needed_subscribers(*columns, seg.billing, edges, keep, need)
         codes = np.flatnonzero(need)
         region_of = np.zeros(max(len(log.subscribers), 2), np.int16)
         region_of[codes] = seg.countries(codes)
@@ -306,8 +251,8 @@ def dense_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray,
     not_allowed = np.zeros((npd, nb, nt), np.int64)
     outbound = np.zeros((nb, nt), np.int64)
     span = np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min], dtype=np.int64)
-    _count_rows(*columns, log.inbound, log.mtype, seg.billing, seg.reason, edges, keep, region_of, present, in_session,
-                lines, not_allowed, outbound, span)
+    count_rows(*columns, log.inbound, log.mtype, seg.billing, seg.reason, edges, keep, region_of, present, in_session,
+               lines, not_allowed, outbound, span)
     by_name = [Counter({names[b]: int(c[b]) for b in np.flatnonzero(c).tolist()}) for c in in_session]
     out_lines = [Counter({(names[b], "outbound" if d else "inbound", types[t], regions[r]): int(x[b, d, t, r])
                           for b, d, t, r in zip(*(i.tolist() for i in np.nonzero(x)))}) for x in lines]

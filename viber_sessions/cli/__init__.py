@@ -6,6 +6,8 @@ module per group of commands (``options`` holds what they share, ``app`` the gro
 
 from __future__ import annotations
 
+import os
+
 from .. import entry
 from . import audit, config, generate, invoice, report, statements, validate  # noqa: F401  (registers the commands)
 from .app import cli
@@ -24,8 +26,23 @@ def main():
     # pyarrow's own signal juggling (a handler swapped in around each read, the signal re-sent
     # afterwards) can lose a SIGINT or kill the process with it; our handlers act between reads
     pyarrow.enable_signal_handlers(False)
+    _small_pages()
     entry.install()
     cli(prog_name="viber-sessions")
+
+
+def _small_pages() -> None:
+    """Let numpy's large arrays be backed by ordinary pages (its own process only). numpy asks
+    the kernel for transparent huge pages on every array of 4 MB or more; where the kernel
+    answers that advice by compacting memory on the spot (``defrag = madvise``, the kernel's
+    default), the first touch of each fresh array costs more than the work done in it: a
+    10M-row invoice spent about 0.4 s of system time there (bench/results.md). The same switch
+    as numpy's ``NUMPY_MADVISE_HUGEPAGE=0``, which is read only when numpy is imported."""
+    import numpy
+
+    switch = getattr(getattr(getattr(numpy, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
+    if switch is not None and os.environ.get("NUMPY_MADVISE_HUGEPAGE") is None:
+        switch(False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,15 +44,15 @@ def choose_engine(name, scheduler, memory_limit, workdir, request, quiet):
 
 def memory_limit_for(text, engine, request, quiet):
     """The memory limit asked for, or chosen because the input is clearly larger than memory."""
-    from .. import chunked
     from ..load import expand_inputs
+    from ..outofcore import sizing
 
     if engine == "dask":
         return None
     if text is not None:
-        return chunked.parse_memory(text)
+        return sizing.parse_memory(text)
     files = [f for f in expand_inputs(list(request.inputs)) if f != "-"]
-    limit = chunked.automatic_limit(files) if files else None
+    limit = sizing.automatic_limit(files) if files else None
     if limit is not None and not quiet:
         click.echo(f"note: the input looks larger than the available memory; billing it in buckets within "
                    f"{limit / 2**30:.1f} GiB (set --memory-limit to choose)", err=True)

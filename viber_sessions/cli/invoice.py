@@ -55,6 +55,7 @@ def invoice(fmt, output, output_dir, messages_out, sessions_out, state_out, stat
 
     from .. import core, outdir, writing
     from ..periods import parse_periods
+    from ..provenance import Digests
 
     selection = parse_periods(periods, kw["tz"])
     kw["period"] = str(selection.first)
@@ -78,10 +79,11 @@ def invoice(fmt, output, output_dir, messages_out, sessions_out, state_out, stat
                                   state_out=bool(state_out))
     chosen = choose_engine(engine, scheduler, memory_limit, workdir, request, quiet)
     core.check_engine(chosen, messages_out, sessions_out)
+    digests = None if fast_provenance else Digests.start(kw["inputs"])
     with Progress(quiet) as progress:
         result = core.run(request, chosen, progress)
     with result:
-        origin = _provenance(kw, result.sources, fast_provenance, state_in)
+        origin = _provenance(kw, result.sources, fast_provenance, state_in, digests)
         text = _render(result.invoices, selection.several, fmt, origin, bool(output))
         notes = _write(result, request, output, output_dir, fmt, origin, text, messages_out, sessions_out, rejects,
                        state_out)
@@ -92,13 +94,13 @@ def invoice(fmt, output, output_dir, messages_out, sessions_out, state_out, stat
     warn([w for inv in result.invoices for w in _labelled(inv, selection.several)] + notes, quiet)
 
 
-def _provenance(kw, sources, fast, state_in):
+def _provenance(kw, sources, fast, state_in, digests=None):
     from ..provenance import generated_by
 
     from .options import reading_provenance
 
     return {**generated_by(" ".join(["viber-sessions", *state["args"]]), kw["tz"], kw["tariff_path"],
-                           list(sources), fast, state_in), **reading_provenance()}
+                           list(sources), fast, state_in, digests), **reading_provenance()}
 
 
 def _table(invoices, console):

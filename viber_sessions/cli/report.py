@@ -39,17 +39,20 @@ def report(output, top, rejects, quiet, memory_limit, workdir, engine, scheduler
     request = make_request(kw)
     chosen = choose_engine(engine, scheduler, memory_limit, workdir, request, quiet)
     core.check_engine(chosen)
-    with Progress(quiet) as progress:
-        result = core.run(request, chosen, progress)
-    try:
-        profile = state.get("profile")
-        text = reporting.build(result, request, top, source=profile.path if profile is not None else None)
-        with writing.OutputSet() as out:
-            writing.write_text(out.stage(output), text, output)
-            if rejects:
-                writing.write_table(result.rejected, out.stage(rejects), rejects)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
+    # the charts' helper imports matplotlib on the other core while the log is read and billed
+    with reporting.start() as painter:
+        with Progress(quiet) as progress:
+            result = core.run(request, chosen, progress)
+        try:
+            profile = state.get("profile")
+            text = reporting.build(result, request, top, source=profile.path if profile is not None else None,
+                                   painter=painter)
+            with writing.OutputSet() as out:
+                writing.write_text(out.stage(output), text, output)
+                if rejects:
+                    writing.write_table(result.rejected, out.stage(rejects), rejects)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
     warn(result.invoice.warnings, quiet)

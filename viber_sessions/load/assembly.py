@@ -4,6 +4,8 @@ rejected rows."""
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,6 +20,28 @@ from .options import CANONICAL, LoadOptions
 from .raw import RawFile, check_columns
 from .read import read_raw
 from .typed import Rows, Typed, as_display, consecutive, type_columns
+
+
+class Later:
+    """A dataclass field that may be given as a Future (worked out on a thread while the run
+    goes on): reading it waits for the value (and raises the thread's error, if any)."""
+
+    def __init__(self, default=()):
+        self.default = default
+
+    def __set_name__(self, owner, name: str):
+        self.key = f"_{name}_later"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.default
+        value = obj.__dict__.get(self.key, self.default)
+        if isinstance(value, Future):
+            value = obj.__dict__[self.key] = value.result()
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.key] = value
 
 
 @dataclass(eq=False)
@@ -46,7 +70,7 @@ class MessageLog:
     rejected: pa.Table
     problems: list[Problem]
     blank_lines: int = 0                      # blank lines / all-empty rows (outside the row identity)
-    notices: tuple[Problem, ...] = ()         # load-time warnings (e.g. a last line without a line end)
+    notices: tuple[Problem, ...] = Later()    # load-time warnings (e.g. a last line without a line end)
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -229,10 +253,7 @@ def assemble(files: list[str], typed: list[Typed], options: LoadOptions, strict:
                                     t.statuses) for t, k in zip(typed, keep)])
     else:
         status, statuses = None, []
-    notices = [p for t in typed for p in t.notices]
-    spelled = spelling_notice(files, subscribers, options)
-    if spelled is not None:
-        notices.append(spelled)
+    notices = with_spellings([p for t in typed for p in t.notices], files, subscribers, options)
     return MessageLog(
         sources=list(files), offsets=offsets,
         row=loaded_rows(typed, keep, offsets),
@@ -241,8 +262,7 @@ def assemble(files: list[str], typed: list[Typed], options: LoadOptions, strict:
         timestamp=join([take(t.timestamp, k) for t, k in zip(typed, keep)], np.int64),
         inbound=join([take(t.inbound, k) for t, k in zip(typed, keep)], bool),
         mtype=mtype, message_types=mtypes, status=status, statuses=statuses,
-        rejected=rejected, problems=problems, blank_lines=sum(t.blank for t in typed),
-        notices=tuple(dict.fromkeys(notices)),
+        rejected=rejected, problems=problems, blank_lines=sum(t.blank for t in typed), notices=notices,
     )
 
 
@@ -256,6 +276,33 @@ def loaded_rows(typed: list[Typed], keep: list[np.ndarray], offsets: np.ndarray)
         rows = t.positions if k.all() else t.positions[k]
         parts.append(rows + offset if offset else rows)
     return parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, np.int64))
+
+
+#: Distinct subscribers from which the spellings check runs on a thread (see :func:`with_spellings`).
+SPELLINGS_ON_A_THREAD = 100_000
+
+
+def with_spellings(notices: list, files: Sequence[str], subscribers: pa.Array,
+                   options: LoadOptions) -> tuple | Future:
+    """``notices`` and the :func:`spelling_notice`, distinct, in order. With many subscribers
+    the check (Arrow work that lets other threads run) is made on a thread while the run
+    segments the log: a Future for :class:`Later`."""
+    def done() -> tuple:
+        spelled = spelling_notice(files, subscribers, options)
+        return tuple(dict.fromkeys(notices + ([spelled] if spelled is not None else [])))
+
+    if options.subscriber_format != "as_is" or len(subscribers) < SPELLINGS_ON_A_THREAD:
+        return done()
+    future: Future = Future()
+
+    def work():
+        try:
+            future.set_result(done())
+        except BaseException as exc:        # noqa: BLE001 - raised where the notices are read
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="viber-sessions-spellings", daemon=True).start()
+    return future
 
 
 def spelling_notice(files: Sequence[str], subscribers: pa.Array, options: LoadOptions) -> Problem | None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, Problem
-from .csvscan import (BLOCK, DELIM, LINE_MAX, LINE_OK, MALFORMED, NO_BYTES, NO_RECORDS, QUOTE, bytes_of, count_lf,
-                      ensure_kernels, has_lone_cr, line_kind, scan_lines)
+from .csvscan import (BLOCK, DELIM, LINE_MAX, LINE_OK, MALFORMED, NO_BYTES, NO_RECORDS, QUOTE, bytes_of,
+                      ensure_kernels, line_kind)
 
 
 class Chain:
@@ -67,6 +67,8 @@ class CountingReader(Chain):
 
     def seen(self, buf, start: int, end: int) -> None:
         ensure_kernels()
+        from .csvkernels import count_lf, has_lone_cr
+
         arr = bytes_of(buf)[start:end]
         self.lf += int(count_lf(arr))
         if self.cr_at_end and arr[0] != 10:
@@ -161,6 +163,8 @@ class LineCleaner(Chain):
 
     def _clean(self, data: bytes, final: bool):
         ensure_kernels()
+        from .csvkernels import scan_lines
+
         arr = bytes_of(data)
         n_data, n_blank, n_bad, _, last_data = scan_lines(arr, self.delim, QUOTE, self.check, NO_BYTES, NO_RECORDS)
         out = data

@@ -103,6 +103,8 @@ def all_missing(table: pa.Table, first: str | None = None) -> np.ndarray | None:
         return None
     names = table.column_names
     order = ([first] if first in names else []) + [n for n in names if n != first]
+    if not any(_may_be_missing(chunk) for chunk in table.column(order[0]).chunks):
+        return None
     empty = None
     for name in order:
         column = table.column(name)
@@ -112,6 +114,20 @@ def all_missing(table: pa.Table, first: str | None = None) -> np.ndarray | None:
         if not empty.any():
             return None
     return empty
+
+
+def _may_be_missing(chunk: pa.Array) -> bool:
+    """False when no value of ``chunk`` is null or empty, as its buffers show (a plain string
+    chunk: no offset repeats; nothing is allocated but one comparison); True when it may be."""
+    if chunk.null_count:
+        return True
+    t = chunk.type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t)):
+        return len(chunk) > 0 and missing_mask(chunk).any()
+    width = np.int64 if pa.types.is_large_string(t) or pa.types.is_large_binary(t) else np.int32
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=width, count=chunk.offset + len(chunk) + 1)[chunk.offset:]
+    return bool((offsets[1:] == offsets[:-1]).any())
 
 
 def first_line(text: str) -> str:

@@ -3,6 +3,7 @@ types and statuses; invalid cells are collected, not raised."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +12,9 @@ import pyarrow.compute as pc
 
 from .. import phones
 from ..errors import InputError, Problem
+from .chunks import THREADED_ROWS
+from .chunks import combine as _combine
+from .chunks import string_dictionaries
 from .csvscan import MALFORMED
 from .options import DIRECTIONS, ID_COLUMNS, LoadOptions
 from .raw import BadCells, RawFile, first_line, missing_mask
@@ -47,46 +51,6 @@ class _Bad:
                                        None if v is None else str(v))))
         out.sort(key=lambda t: t[0])
         return out if limit is None else out[:limit]
-
-
-def _combine(column) -> pa.Array:
-    """One array from a column's chunks. Dictionary chunks are put on one dictionary: chunks
-    read from one Parquet row group share theirs, so each distinct dictionary is encoded once
-    and the chunks' indices are translated (much cheaper than unifying chunk by chunk)."""
-    if not isinstance(column, pa.ChunkedArray):
-        return column
-    if column.num_chunks == 1:
-        return column.chunk(0)
-    if not pa.types.is_dictionary(column.type) or column.num_chunks == 0:
-        return column.combine_chunks()
-    groups: dict[tuple, int] = {}
-    dictionaries = []
-    chunk_group = []
-    for chunk in column.chunks:
-        d = chunk.dictionary
-        key = (len(d), d.offset, *(b.address if b is not None else 0 for b in d.buffers()))
-        if key not in groups:
-            groups[key] = len(dictionaries)
-            dictionaries.append(d)
-        chunk_group.append(groups[key])
-    if sum(len(d) for d in dictionaries) <= 4096:      # small dictionaries: Arrow's own unify is fastest
-        return column.unify_dictionaries().combine_chunks()
-    encoded = pc.dictionary_encode(pa.chunked_array(dictionaries, type=dictionaries[0].type).combine_chunks())
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    starts = np.cumsum([0] + [len(d) for d in dictionaries])
-    out = np.empty(len(column), dtype=np.int32)       # the chunks' indices translated in place: one copy
-    null = np.zeros(len(column), dtype=bool) if column.null_count else None
-    at = 0
-    for chunk, g in zip(column.chunks, chunk_group):
-        indices = chunk.indices
-        idx = indices.to_numpy(zero_copy_only=False) if indices.null_count == 0 else \
-            indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        np.take(codes[starts[g]:starts[g + 1]], idx, out=out[at:at + len(idx)], mode="clip")
-        if indices.null_count:
-            null[at:at + len(idx)] = idx < 0
-        at += len(idx)
-    indices = pa.array(out, mask=null) if null is not None else pa.array(out)
-    return pa.DictionaryArray.from_arrays(indices, encoded.dictionary)
 
 
 def _id_column(name: str, column: str, arr: pa.Array) -> pa.Array:
@@ -273,7 +237,28 @@ def _unmapped_message(column: str, options: LoadOptions) -> str:
 
 def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -> Typed:
     """Convert one file's raw columns (or one batch of them, whose first row is row ``base`` of
-    the file, counting from 0); invalid cells are collected, not raised."""
+    the file, counting from 0); invalid cells are collected, not raised. With e164 subscribers,
+    their dictionaries as read are parsed on a thread (:class:`~viber_sessions.phones.Normalising`)
+    while the columns are typed; it is stopped and waited for before this returns or raises."""
+    def column(c: str) -> pa.Array:
+        return _id_column(name, options.source_name(c), _combine(raw.table.column(c)))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="viber-sessions") as pool:
+        def ids() -> dict:
+            # a large subscriber dictionary is put together on a thread (Arrow lets other threads
+            # run) while the timestamps are typed; its error, if any, comes in its turn
+            later = raw.table.num_rows >= THREADED_ROWS
+            return {c: pool.submit(column, c) if later and c == "subscriber_id" else column(c) for c in ID_COLUMNS}
+
+        if options.subscriber_format != "e164" or not raw.table.num_rows:
+            return _typed(name, raw, options, base, ids(), None)
+        with phones.Normalising(options.default_region, string_dictionaries(raw.table.column("subscriber_id"))) as pending:
+            return _typed(name, raw, options, base, ids(), pending)
+
+
+def _typed(name: str, raw: RawFile, options: LoadOptions, base: int, ids: dict,
+           pending: phones.Normalising | None) -> Typed:
+    """:func:`type_columns` given the id columns and the subscribers being normalised (taken last)."""
     table = raw.table
     n = table.num_rows
     n_rows = n + raw.malformed_count
@@ -287,33 +272,29 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
     for cells in raw.bad_cells:            # the reader's findings first: they say the most
         bad.add(cells.mask(), options.source_name(cells.column), cells.code, bad_cell_message(cells.code, options),
                 cells.values)
-    ids = {}
-    phone_notices = []
-    for column in ID_COLUMNS:
-        arr = _id_column(name, options.source_name(column), _combine(table.column(column)))
-        if column == "message_id" and pa.types.is_dictionary(arr.type):
-            arr = arr.dictionary_decode()
-        bad.add(missing_mask(arr), options.source_name(column), "missing_value", "missing value", arr)
-        if column == "subscriber_id" and options.subscriber_format == "e164" and len(arr):
-            arr, outcome = phones.normalise_ids(arr, options.default_region)
-            if outcome.kept:
-                phone_notices.append(not_phone_numbers(name, options, outcome))
-        ids[column] = arr
-
     ts_raw = _combine(table.column("timestamp"))
     if pa.types.is_dictionary(ts_raw.type):
         ts_raw = ts_raw.dictionary_decode()
     counts: dict = {}
+    ts_error = None                        # raised after the id columns' own errors, as it always was
     try:
         ts, ts_bad = parse_timestamps(ts_raw, options.input_tz, options.epoch_unit, options.timestamp_format, counts)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:   # pragma: no cover - defensive
-        raise InputError(Problem(name, None, options.source_name("timestamp"), "bad_timestamp",
-                                 first_line(str(exc)))) from None
+        ts_error = InputError(Problem(name, None, options.source_name("timestamp"), "bad_timestamp",
+                                      first_line(str(exc))))
+    for column in ID_COLUMNS:
+        arr = ids[column]
+        if isinstance(arr, Future):
+            arr = ids[column] = arr.result()
+        if column == "message_id" and pa.types.is_dictionary(arr.type):
+            arr = ids[column] = arr.dictionary_decode()
+        bad.add(missing_mask(arr), options.source_name(column), "missing_value", "missing value", arr)
+    if ts_error is not None:               # pragma: no cover - defensive
+        raise ts_error
     bad.add(missing_mask(ts_raw), options.source_name("timestamp"), "missing_value", "missing value", ts_raw)
     bad.add(ts_bad, options.source_name("timestamp"), "bad_timestamp", bad_timestamp_message(options), ts_raw)
-    notices = list(raw.notices) + phone_notices
-    if counts.get("naive") and options.naive_warning_tz not in (None, options.input_tz):
-        notices.append(assumed_zone(name, options))
+    zone = [assumed_zone(name, options)] if counts.get("naive") and \
+        options.naive_warning_tz not in (None, options.input_tz) else []
 
     dvals = _directions(table, options, bad)
 
@@ -328,12 +309,19 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
                 _unmapped_message("message_type", options), mt)
 
     status, statuses = _statuses(table, options, bad)
+    raw_table = _with_bad_text(table, raw.bad_cells)
 
+    phone_notices = []
+    if pending is not None:
+        ids["subscriber_id"], outcome = pending.result(ids["subscriber_id"])
+        if outcome.kept:
+            phone_notices.append(not_phone_numbers(name, options, outcome))
     return Typed(name=name, n_rows=n_rows, positions=positions, malformed=list(raw.malformed),
-                  n_malformed=raw.malformed_count, message_id=ids["message_id"], business_id=ids["business_id"],
-                  subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
-                  mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
-                  raw=_with_bad_text(table, raw.bad_cells), blank=raw.blank, notices=notices, header=raw.header)
+                 n_malformed=raw.malformed_count, message_id=ids["message_id"], business_id=ids["business_id"],
+                 subscriber_id=ids["subscriber_id"], timestamp=ts, inbound=dvals == 1,
+                 mtype=mcodes, mtypes=mnames, status=status, statuses=statuses or [], bad=bad,
+                 raw=raw_table, blank=raw.blank, notices=list(raw.notices) + phone_notices + zone,
+                 header=raw.header)
 
 
 def _directions(table: pa.Table, options: LoadOptions, bad: "_Bad") -> np.ndarray:

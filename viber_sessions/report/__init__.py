@@ -7,20 +7,24 @@ session, the hour sessions open) and the conversations charged most, each with t
 command that shows it. No click here.
 
 The charts are drawn from per-day tallies (:mod:`.tally`) of the run's result: in memory
-straight from the segmentation's arrays, on the engines that bill in parts from the audit
-tables part by part (``Result.messages()``, ``Result.sessions(tz)``); both give the same tally
-(``tests/test_report.py``). :mod:`.charts` draws them with matplotlib as inline SVG, and
+straight from the segmentation's arrays (:mod:`.arrays`), on the engines that bill in parts
+from the audit tables part by part (``Result.messages()``, ``Result.sessions(tz)``); both give
+the same tally (``tests/test_report.py``). :mod:`.charts` draws them with matplotlib as inline
+SVG (the command: in a helper process started before the log is read, :mod:`.painter`), and
 :mod:`.page` writes the HTML.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence
 
 from .. import render
 from ..timeutil import Period
-from . import page
-from .tally import ReportTally, from_segmentation, from_tables
+from . import arrays, page
+from .arrays import from_segmentation
+from .painter import Painter, start
+from .tally import ReportTally, from_tables
 
 TOP_CONVERSATIONS = 10
 
@@ -73,16 +77,38 @@ def _reading_args(options) -> list[str]:
 
 
 def build(result, request, top: int = TOP_CONVERSATIONS, explain: Sequence[str] | None = None,
-          source: str | None = None) -> str:
-    """The report of ``result`` (``core.run(request, engine)``) as HTML text."""
+          source: str | None = None, painter: Painter | None = None) -> str:
+    """The report of ``result`` (``core.run(request, engine)``) as HTML text. The charts are
+    drawn by ``painter`` (default: in this process), each asked for as soon as its tally is
+    counted: the invoice's, the sessions', then the messages' (one pass over the rows)."""
     period = Period.parse(request.period, request.tz)
-    tally = tally_of(result, period, top)
     doc = render.invoice_dict(result.invoice)
-    best = tally.top_conversations(top, result.tariff.places) if top else None
+    month, tz = doc["period"], doc["timezone"]
+    with (Painter() if painter is None else contextlib.nullcontext(painter)) as paint:
+        asked = _ask(paint, page.amount_charts(doc))
+        seg = result.segmentation
+        if seg is not None:
+            sessions = arrays.session_part(seg, period)
+            asked |= _ask(paint, page.session_charts(sessions, month, tz))
+            rows = arrays.out_of_session_rows(seg, period)
+            messages = arrays.message_part(seg, period, rows)
+            asked |= _ask(paint, page.message_charts(messages, month, tz))
+            counted = sessions + messages + arrays.charge_part(seg, result.tariff, period, rows, top)
+        else:
+            counted = tally_of(result, period, top)
+            asked |= _ask(paint, {**page.session_charts(counted, month, tz), **page.message_charts(counted, month, tz)})
+        best = counted.top_conversations(top, result.tariff.places) if top else None
+        svgs = {name: paint.svg(key) for name, key in asked.items()}
     tariff = request.tariff if isinstance(request.tariff, str) else getattr(request.tariff, "source", "")
     inputs = [str(i) for i in (result.sources or request.inputs)]
-    return page.page(doc, tally, best, explain_prefix(request, source) if explain is None else explain, inputs, str(tariff))
+    return page.page(doc, svgs, best, explain_prefix(request, source) if explain is None else explain, inputs,
+                     str(tariff))
 
 
-__all__ = ["TOP_CONVERSATIONS", "ReportTally", "build", "explain_prefix", "from_segmentation", "from_tables",
-           "tally_of"]
+def _ask(painter: Painter, jobs: dict[str, tuple]) -> dict[str, int]:
+    """Ask ``painter`` for each chart of ``jobs`` (chart name -> (drawing, args)); their keys."""
+    return {name: painter.submit(drawing, *args) for name, (drawing, args) in jobs.items()}
+
+
+__all__ = ["TOP_CONVERSATIONS", "Painter", "ReportTally", "build", "explain_prefix", "from_segmentation",
+           "from_tables", "start", "tally_of"]

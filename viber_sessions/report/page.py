@@ -12,7 +12,6 @@ import shlex
 from decimal import Decimal
 from typing import Sequence
 
-from . import charts
 from .tally import ReportTally
 
 STYLE = """
@@ -100,32 +99,49 @@ def _lines(account: dict) -> list[tuple[str, Decimal]]:
     return lines + sorted(by_type.items())
 
 
-def chart_section(doc: dict, tally: ReportTally, month: str, tz: str) -> str:
-    """Every chart, in reading order."""
-    day_label = f"day of {month} ({tz})"
-    figures = [
-        (charts.stacked_days(tally.sessions_per_day, tally.days, "Billable sessions per day, by account", day_label,
-                             "sessions", "sessions-per-day"),
-         "Billable sessions by the day they start; each is billed once, in the period of its start."),
-        (charts.stacked_days(tally.messages_per_day, tally.days, "Out-of-session messages per day, by type",
-                             day_label, "messages", "messages-per-day"),
-         "Messages billed per message (outside any billable session), inbound and outbound."),
-        (charts.amounts([(a["business_id"], _lines(a), a["total"]) for a in doc["accounts"]],
-                        "Amount by account and line", doc["currency"], "amounts"),
-         "Subscription fee, sessions and out-of-session lines; the figure is the account's total (fee + usage)."),
-        (charts.counts([("Sessions by close reason", [(k, tally.close_reasons.get(k, 0)) for k in
-                                                       ("expired", "message_limit", "unanswered_limit", "open")]),
-                        ("Sessions by origin", [(k, tally.origins.get(k, 0)) for k in ("subscriber", "rollover")])],
-                       "reasons"),
-         "Every session that starts in the period, billable or not."),
-        (charts.histogram(tally.sizes, "Messages per session", "messages in the session (inbound + outbound)",
-                          "sessions", "sizes"),
-         "How many messages the sessions that start in the period hold."),
-        (charts.histogram(tally.hours, "Hour of the day sessions open", f"hour ({tz})", "sessions", "hours",
-                          first=0, last=23),
-         "Local hour of each session's first message."),
-    ]
-    body = "\n".join(f"<figure>\n{svg}\n<figcaption>{esc(caption)}</figcaption>\n</figure>" for svg, caption in figures)
+#: The charts in reading order: name (also its ``svg.hashsalt``) and caption.
+CHARTS = (
+    ("sessions-per-day", "Billable sessions by the day they start; each is billed once, in the period of its start."),
+    ("messages-per-day", "Messages billed per message (outside any billable session), inbound and outbound."),
+    ("amounts", "Subscription fee, sessions and out-of-session lines; the figure is the account's total (fee + usage)."),
+    ("reasons", "Every session that starts in the period, billable or not."),
+    ("sizes", "How many messages the sessions that start in the period hold."),
+    ("hours", "Local hour of each session's first message."),
+)
+
+
+def amount_charts(doc: dict) -> dict[str, tuple]:
+    """The charts of the invoice alone: chart name -> (:data:`charts.CHARTS` name, args)."""
+    return {"amounts": ("amounts", ([(a["business_id"], _lines(a), a["total"]) for a in doc["accounts"]],
+                                    "Amount by account and line", doc["currency"], "amounts"))}
+
+
+def session_charts(tally: ReportTally, month: str, tz: str) -> dict[str, tuple]:
+    """The charts of the sessions' tally (:func:`.arrays.session_part`)."""
+    reasons = [("Sessions by close reason", [(k, tally.close_reasons.get(k, 0)) for k in
+                                             ("expired", "message_limit", "unanswered_limit", "open")]),
+               ("Sessions by origin", [(k, tally.origins.get(k, 0)) for k in ("subscriber", "rollover")])]
+    return {
+        "sessions-per-day": ("stacked_days", (tally.sessions_per_day, tally.days, "Billable sessions per day, by account",
+                                              f"day of {month} ({tz})", "sessions", "sessions-per-day")),
+        "reasons": ("counts", (reasons, "reasons")),
+        "sizes": ("histogram", (tally.sizes, "Messages per session", "messages in the session (inbound + outbound)",
+                                "sessions", "sizes")),
+        "hours": ("histogram", (tally.hours, "Hour of the day sessions open", f"hour ({tz})", "sessions", "hours", 0, 23)),
+    }
+
+
+def message_charts(tally: ReportTally, month: str, tz: str) -> dict[str, tuple]:
+    """The charts of the messages' tally (:func:`.arrays.message_part`)."""
+    return {"messages-per-day": ("stacked_days", (tally.messages_per_day, tally.days,
+                                                  "Out-of-session messages per day, by type", f"day of {month} ({tz})",
+                                                  "messages", "messages-per-day"))}
+
+
+def chart_section(svgs: dict[str, str]) -> str:
+    """Every chart (``svgs``: chart name -> SVG text), in reading order."""
+    body = "\n".join(f"<figure>\n{svgs[name]}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+                     for name, caption in CHARTS)
     return f"<h2>Charts</h2>\n{body}\n"
 
 
@@ -151,8 +167,8 @@ def conversations_section(top, explain: Sequence[str], period: str) -> str:
             f"<thead>{header}</thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>\n")
 
 
-def page(doc: dict, tally: ReportTally, top, explain: Sequence[str], inputs: Sequence[str], tariff: str) -> str:
-    """The whole HTML document."""
+def page(doc: dict, svgs: dict[str, str], top, explain: Sequence[str], inputs: Sequence[str], tariff: str) -> str:
+    """The whole HTML document (``svgs``: every chart of :data:`CHARTS`, by name)."""
     status = doc.get("status")
     status_html = f' · <span class="status-{esc(status)}">{esc(status)}</span>' if status else ""
     title = f"Viber sessions report {doc['period']}"
@@ -163,5 +179,5 @@ def page(doc: dict, tally: ReportTally, top, explain: Sequence[str], inputs: Seq
             f"<h1>{esc(title)}</h1>\n<p class=\"meta\">{esc(doc['timezone'])} · amounts in {esc(doc['currency'])}"
             f"{status_html}<br>log: {esc(listed)}<br>tariff: {esc(tariff)}</p>\n"
             + invoice_section(doc) + warnings_section(doc["warnings"])
-            + chart_section(doc, tally, doc["period"], doc["timezone"])
+            + chart_section(svgs)
             + conversations_section(top, explain, doc["period"]) + "</body>\n</html>\n")

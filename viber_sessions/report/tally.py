@@ -1,12 +1,13 @@
 """What the report's charts need, counted part by part: per-day tallies that add up.
 
-A :class:`ReportTally` is made from one part of a run (a segmentation in memory, or one part of
-the ``--messages-out`` and ``--sessions-out`` tables of an engine that bills in parts) and
-tallies of parts add up (``+``), like :class:`viber_sessions.billing.Tally`: no part needs the
-whole log. Everything counts what the period's invoice counts: billable sessions that start in
-the period, out-of-session messages timestamped in it; days and hours are the billing time
-zone's. Money stays exact: the charge of a conversation is a ``decimal128`` sum (in memory:
-summed in integers, units of the tariff's last decimal).
+A :class:`ReportTally` is made from one part of a run (a segmentation in memory,
+:mod:`.arrays`, or one part of the ``--messages-out`` and ``--sessions-out`` tables of an engine
+that bills in parts, here) and tallies of parts add up (``+``), like
+:class:`viber_sessions.billing.Tally`: no part needs the whole log. Everything counts what
+the period's invoice counts: billable sessions that start in the period, out-of-session messages
+timestamped in it; days and hours are the billing time zone's. Money stays exact: the charge of
+a conversation is a ``decimal128`` sum (in memory: summed in integers, units of the tariff's
+last decimal).
 """
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ import calendar
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..amounts import decimals, money_type, unique_keys, unit_prices
-from ..segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION, Segmentation
+from ..amounts import decimals, money_type
+from ..segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION
 from ..tariff import Tariff
 from ..timeutil import Period
-
-HOUR_NS = 3_600_000_000_000
-DAY_NS = 24 * HOUR_NS
+from .kernel import DAY_NS, HOUR_NS
 CHARGE_COLUMNS = ("business_id", "subscriber_id", "sessions", "messages", "amount")
 
 
@@ -78,12 +76,24 @@ def days_in(period: Period) -> int:
     return calendar.monthrange(period.year, period.month)[1]
 
 
+def first_day(period: Period) -> int:
+    """The period's first day, in days since 1970-01-01."""
+    return (date(period.year, period.month, 1) - date(1970, 1, 1)).days
+
+
+def local_instants(ts: np.ndarray, period: Period) -> np.ndarray:
+    """Instants (ns since the epoch, UTC) as the wall-clock time of the period's zone, also in ns
+    since the epoch (in UTC: ``ts`` itself)."""
+    if period.tz == "UTC":
+        return ts
+    arr = pa.array(ts, pa.timestamp("ns", tz=period.tz))
+    return pc.local_timestamp(arr).cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
 def local_days_hours(ts: np.ndarray, period: Period) -> tuple[np.ndarray, np.ndarray]:
     """Day of the month (0-based) and hour of the day of instants in the period, in its zone."""
-    arr = pa.array(ts, pa.timestamp("ns", tz=period.tz))
-    local = pc.local_timestamp(arr).cast(pa.int64()).to_numpy(zero_copy_only=False) if period.tz != "UTC" else ts
-    first = (date(period.year, period.month, 1) - date(1970, 1, 1)).days
-    return local // DAY_NS - first, (local % DAY_NS) // HOUR_NS
+    local = local_instants(ts, period)
+    return local // DAY_NS - first_day(period), (local % DAY_NS) // HOUR_NS
 
 
 @dataclass(frozen=True)
@@ -114,13 +124,22 @@ class Codes:
 
 def _count(keys: list[str], codes: np.ndarray, days: np.ndarray, n_days: int) -> Counter:
     """(name, day) -> count, for codes into ``keys``."""
-    counts = np.bincount(codes * n_days + days, minlength=len(keys) * n_days)
+    return per_day(keys, np.bincount(codes * n_days + days, minlength=len(keys) * n_days), n_days)
+
+
+def per_day(keys, counts: np.ndarray, n_days: int) -> Counter:
+    """``counts[code * n_days + day]`` as (name, day) -> count, the names ``keys[code]``; no zeros."""
     return Counter({(keys[k // n_days], k % n_days): int(counts[k]) for k in np.flatnonzero(counts).tolist()})
 
 
+def named(names, counts: np.ndarray) -> Counter:
+    """``counts[code]`` as name -> count, the names ``names[code]`` (or the code itself: ``None``);
+    no zeros."""
+    return Counter({(k if names is None else names[k]): int(counts[k]) for k in np.flatnonzero(counts).tolist()})
+
+
 def _named(names, codes: np.ndarray) -> Counter:
-    counts = np.bincount(codes, minlength=len(names))
-    return Counter({names[k]: int(counts[k]) for k in np.flatnonzero(counts).tolist()})
+    return named(names, np.bincount(codes, minlength=len(names)))
 
 
 def _grouped_charges(business: Codes, subscriber: Codes, mask: np.ndarray, amount: pa.Array, places: int,
@@ -184,87 +203,6 @@ def session_prices(tariff: Tariff, business: Codes) -> pa.Array:
     return prices.take(pa.array(np.maximum(business.codes, 0)))
 
 
-def from_segmentation(seg: Segmentation, tariff: Tariff, period: Period, keep: int | None = None) -> ReportTally:
-    """The tally of a segmentation (in memory: the whole log; it equals the tally of its audit
-    tables, :func:`from_tables`), straight from its arrays. With ``keep``, only the conversations
-    that can be among the ``keep`` charged most are kept (exact for a whole log: every
-    conversation's charge is complete in it).
-
-    Only the rows the period bills out of session are looked at past one pass over the log, and
-    they are priced per distinct key, not per row."""
-    log = seg.log
-    n_days = days_in(period)
-    lo, hi = period.start_ns, period.end_ns
-    rows = np.flatnonzero((seg.billing == OUT_OF_SESSION) & (log.timestamp >= lo) & (log.timestamp < hi))
-    days, _ = local_days_hours(log.timestamp[rows], period)
-    messages = ReportTally(days=n_days, messages_per_day=_count(log.message_types, log.mtype[rows], days, n_days))
-    sessions = session_tally(period, tariff, Codes(seg.s_business, log.businesses),
-                             Codes(seg.s_subscriber, log.subscribers), seg.s_start, seg.s_origin, seg.s_close,
-                             seg.s_inbound.astype(np.int64) + seg.s_outbound, seg.s_billable, charges=False)
-    s_rows = np.flatnonzero(seg.s_billable & (seg.s_start >= lo) & (seg.s_start < hi))
-    total = messages + sessions
-    total.charges = [conversation_charges(seg, tariff, rows, s_rows, keep)]
-    return total
-
-
-#: Most cells of a dense (conversation x price) count table before counting by sorting instead.
-DENSE_CELLS = 1 << 24
-
-
-def conversation_charges(seg: Segmentation, tariff: Tariff, rows: np.ndarray, s_rows: np.ndarray,
-                         keep: int | None = None) -> pa.Table:
-    """Per conversation (``CHARGE_COLUMNS``): the billed sessions ``s_rows`` (session indexes)
-    and out-of-session messages ``rows`` (loaded-row indexes) and their charge, counted per
-    (conversation, price) and summed exactly in integer units of the last decimal; with
-    ``keep``, only the conversations that can be among the ``keep`` charged most."""
-    log, places = seg.log, tariff.places
-    units = unit_prices(seg, tariff, rows)
-    accounts = log.businesses.to_pylist()
-    values, price = _price_ids([*units.prices, *[tariff.plan(a).session_price for a in accounts]], places)
-    n_sub = max(len(log.subscribers), 1)
-    keys = np.concatenate([log.business[rows].astype(np.int64) * n_sub + log.subscriber[rows],
-                           seg.s_business[s_rows].astype(np.int64) * n_sub + seg.s_subscriber[s_rows]])
-    cell = price[np.concatenate([units.inverse, len(units.prices) + seg.s_business[s_rows]])]
-    conv, inverse = unique_keys(keys, max(len(accounts), 1) * n_sub)
-    n_conv, n_price = len(conv), len(values)
-    messages = np.bincount(inverse[:len(rows)], minlength=n_conv)
-    sessions = np.bincount(inverse[len(rows):], minlength=n_conv)
-    if n_conv * n_price <= DENSE_CELLS:
-        counts = np.bincount(inverse * n_price + cell, minlength=n_conv * n_price).reshape(n_conv, n_price)
-        amount = counts @ values
-    else:
-        pairs, count = np.unique(inverse.astype(np.int64) * n_price + cell, return_counts=True)
-        amount = np.zeros(n_conv, np.int64)
-        np.add.at(amount, pairs // n_price, count * values[pairs % n_price])
-    if keep == 0:
-        conv, amount, messages, sessions = conv[:0], amount[:0], messages[:0], sessions[:0]
-    elif keep is not None and n_conv > keep:
-        chosen = amount >= np.partition(amount, n_conv - keep)[n_conv - keep]   # ties at the edge stay: exact
-        conv, amount, messages, sessions = conv[chosen], amount[chosen], messages[chosen], sessions[chosen]
-    return pa.table({"business_id": log.businesses.take(pa.array(conv // n_sub)).cast(pa.string()),
-                     "subscriber_id": log.subscribers.take(pa.array(conv % n_sub)).cast(pa.string()),
-                     "sessions": pa.array(sessions, pa.int64()), "messages": pa.array(messages, pa.int64()),
-                     "amount": money_of_units(amount, places)}, schema=charges_schema(places))
-
-
-def _price_ids(prices: list, places: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct ``prices`` (rounded to ``places`` like :func:`decimals`) as integers in units
-    of the last decimal, and each price's index among them."""
-    quantum = Decimal(1).scaleb(-places)
-    units = [int(p.quantize(quantum).scaleb(places)) for p in prices]
-    distinct = sorted(set(units))
-    return np.array(distinct, np.int64), np.array([distinct.index(u) for u in units], np.int64)
-
-
-def money_of_units(units: np.ndarray, places: int) -> pa.Array:
-    """Integers in units of the ``places``-th decimal as an exact money column."""
-    units = np.ascontiguousarray(units, dtype=np.int64)
-    words = np.empty((len(units), 2), np.int64)          # decimal128: little-endian low word, then high
-    words[:, 0] = units
-    words[:, 1] = units >> 63
-    return pa.Array.from_buffers(money_type(places), len(units), [None, pa.py_buffer(words.tobytes())])
-
-
 def messages_part_tally(table: pa.Table, tariff: Tariff, period: Period) -> ReportTally:
     """The tally of one part of the ``--messages-out`` table (rejected rows count nowhere)."""
     ts_col = table.column("timestamp").cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
@@ -299,5 +237,6 @@ def from_tables(messages, sessions, tariff: Tariff, period: Period) -> ReportTal
     return total
 
 
-__all__ = ["CHARGE_COLUMNS", "Codes", "ReportTally", "from_segmentation", "from_tables",
-           "local_days_hours", "message_tally", "session_tally"]
+__all__ = ["CHARGE_COLUMNS", "Codes", "ReportTally", "charges_schema", "days_in", "empty_charges", "first_day",
+           "from_tables", "local_days_hours", "local_instants", "message_tally", "named", "per_day",
+           "session_tally"]

@@ -11,8 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..load import MessageLog
-from .kernel import CARRY_COLUMNS, DUPLICATE, OUT_OF_SESSION, R_SESSIONS_DISABLED, SESSION
-from .order import conversation_order
+from .codes import CARRY_COLUMNS, DUPLICATE, OUT_OF_SESSION, R_SESSIONS_DISABLED, SESSION
 
 #: The columns of :attr:`CarriedState.conversations`.
 CONVERSATION_COLUMNS = ("business_id", "subscriber_id", "start", "origin", "business_messages", "unanswered",
@@ -84,6 +83,7 @@ def state_at(seg, cut_ns: int) -> CarriedState:
 
 def state_part(seg, cut_ns: int) -> StatePart:
     """The part of the state at ``cut_ns`` that ``seg`` (a part of a log, or all of it) holds."""
+    from .order import conversation_order
     from .segmentation import kernel_pass
 
     log = seg.log

@@ -7,29 +7,16 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..tariff import Limits, Tariff
+from ..tariff import Limits
+from .codes import (CARRY_COLUMNS, C_MESSAGE_LIMIT, C_OPEN, C_UNANSWERED_LIMIT, DUPLICATE, END_COLUMNS, O_ROLLOVER,
+                    O_SUBSCRIBER, OUT_OF_SESSION, R_NO_SESSION, R_NONE, R_ONE_SIDED, R_TYPE_NOT_ALLOWED)
 from .order import OrderKeys
-from .parallel import readonly
+from .parallel import PARALLEL_MIN_ROWS, readonly, threads
+from .plans import PlanLimits, plan_tables
 from .rows import row_inputs
 
-# Billing classes of a loaded row (``Segmentation.billing``).
-SESSION, OUT_OF_SESSION, DUPLICATE, EXCLUDED, BEFORE_CUT = 0, 1, 2, 3, 4
-BILLING_NAMES = ("session", "out_of_session", "duplicate", "excluded", "before_cut")
-# Reasons (``Segmentation.reason``).
-R_NONE, R_NO_SESSION, R_TYPE_NOT_ALLOWED, R_ONE_SIDED, R_DUPLICATE, R_EXCLUDED, R_SESSIONS_DISABLED, R_BEFORE_CUT = range(8)
-REASON_NAMES = ("", "no_session", "type_not_allowed", "one_sided", "duplicate", "excluded_status",
-                "sessions_disabled", "before_cut")
-# Session origins and close reasons.
-O_SUBSCRIBER, O_ROLLOVER = 0, 1
-ORIGIN_NAMES = ("subscriber", "rollover")
-C_OPEN, C_EXPIRED, C_MESSAGE_LIMIT, C_UNANSWERED_LIMIT = range(4)
-CLOSE_NAMES = ("open", "expired", "message_limit", "unanswered_limit")
-
-
-#: Columns of a carried-in state per conversation (:func:`run_pass`'s ``carry``), and of the end
-#: state per conversation the pass gives back (``want_end``).
-CARRY_COLUMNS = ("conversation", "start", "origin", "business_messages", "unanswered", "inbound", "outbound")
-END_COLUMNS = ("business", "subscriber", "session", "business_messages", "unanswered")
+#: Positions of the order from which :func:`run_pass` works on two halves on two threads.
+TWO_HALVES_MIN_ROWS = PARALLEL_MIN_ROWS * 16
 
 
 @numba.njit(cache=True, nogil=True)
@@ -59,7 +46,8 @@ def _end(ends, ne, business, subscriber, session, bm, un):  # pragma: no cover -
 @numba.njit(cache=True, nogil=True)
 def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, flags, mtype, mbits, sbits, plan_of,
                   can_open_pt, allowed_pt, windows, max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin,
-                  s_close, s_in, s_out, s_start, s_carried, carry, n_subscribers, ends):  # pragma: no cover - compiled
+                  s_close, s_in, s_out, s_start, s_carried, carry, n_subscribers, ends, q0, q1, s0, sd, e0,
+                  ed):  # pragma: no cover - compiled
     """The session state machine (README, "The rules"), one pass over the rows in ``order`` (by
     conversation, timestamp, inbound first, input order). Rows whose ``billing`` was already
     DUPLICATE or EXCLUDED (or BEFORE_CUT) take no part. Returns the number of sessions and of
@@ -80,6 +68,11 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
     session gets an entry (``s_carried``) whose start, origin and counts are the carried ones.
     When ``ends`` has rows, each conversation's state after its last row is written there
     (END_COLUMNS; session -1: none open).
+
+    Only the positions ``q0`` to ``q1`` of the order are worked on (whole conversations): the
+    k-th session found there is entry ``s0 + sd * k`` of the session arrays and the k-th end
+    state row ``e0 + ed * k`` of ``ends`` (``sd``, ``ed``: 1, or -1 to fill them from the top
+    down while another thread fills them from the bottom up).
 
     Per row: ``sess`` (session number or -1) and ``reason`` (R_NONE in a session,
     R_NO_SESSION, R_TYPE_NOT_ALLOWED). Per session: the row that opened it (for a carried
@@ -111,7 +104,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
     low_mask = (np.int64(1) << low_bits) - 1
     bucket = 0
     prev_c = np.int64(-1)
-    for q in range(keys.shape[0] if keyed else order.shape[0]):
+    for q in range(q0, q1):
         if keyed:
             while q >= starts[bucket + 1]:
                 bucket += 1
@@ -145,7 +138,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                 s = c & sub_mask
             prev_c = c
             if want_end and prev_b >= 0:
-                _end(ends, ne, prev_b, prev_s, cur if is_open else -1, bm, un)
+                _end(ends, e0 + ed * ne, prev_b, prev_s, cur if is_open else -1, bm, un)
                 ne += 1
             is_open = False
             bm = 0                          # (an end state without a session shows no counts)
@@ -162,7 +155,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                 code = b * n_subscribers + s
                 k = np.searchsorted(carry[:, 0], code)
                 if k < n_carry and carry[k, 0] == code:
-                    cur = ns
+                    cur = s0 + sd * ns
                     ns += 1
                     _open(cur, i, carry[k, 1], carry[k, 2], True, carry[k, 5], carry[k, 6], s_row, s_start,
                           s_carried, s_origin, s_close, s_in, s_out)
@@ -174,7 +167,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
             is_open = False
         if not is_open:
             if is_in and can_open_pt[p, m]:
-                cur = ns
+                cur = s0 + sd * ns
                 ns += 1
                 _open(cur, i, t, O_SUBSCRIBER, False, 0, 0, s_row, s_start, s_carried, s_origin, s_close, s_in,
                       s_out)
@@ -197,7 +190,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
         else:
             if bm == max_bm:
                 s_close[cur] = C_MESSAGE_LIMIT
-                cur = ns
+                cur = s0 + sd * ns
                 ns += 1
                 _open(cur, i, t, O_ROLLOVER, False, 0, 0, s_row, s_start, s_carried, s_origin, s_close, s_in,
                       s_out)
@@ -216,7 +209,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                 s_close[cur] = C_MESSAGE_LIMIT
                 is_open = False
     if want_end and prev_b >= 0:
-        _end(ends, ne, prev_b, prev_s, cur if is_open else -1, bm, un)
+        _end(ends, e0 + ed * ne, prev_b, prev_s, cur if is_open else -1, bm, un)
         ne += 1
     return ns, ne
 
@@ -241,13 +234,6 @@ def run_kernel(order, business, subscriber, ts, inbound, mtype, billing, can_ope
     out = run_pass(order, business, subscriber, ts, inbound, mtype, billing, None, (limits,), can_open_t[None, :],
                    allowed_t[None, :])
     return out.session, out.reason, out.s_row, out.s_origin, out.s_close, out.s_in, out.s_out
-
-
-def plan_tables(plans: "PlanLimits", types: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per plan and message type code: can it open a session, is it allowed in one."""
-    can_open = np.array([[t not in l.non_opening_types for t in types] + [False] for l in plans.limits], dtype=bool)
-    allowed = np.array([[t in l.session_types for t in types] + [False] for l in plans.limits], dtype=bool)
-    return can_open, allowed
 
 
 def run_kernel_plans(order, business, subscriber, ts, inbound, mtype, billing, plans: "PlanLimits",
@@ -305,48 +291,83 @@ def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, 
     business, subscriber, ts, inbound, mtype, billing, plan_of, can_open, allowed = readonly(
         business, subscriber, ts, inbound, mtype, billing, plan_of, can_open, allowed)
     rows = row_inputs(order, business, subscriber, ts, inbound, mtype, billing, can_open.shape[1] - 1, DUPLICATE)
-    count, n_ends = _kernel_plans(
-        *rows, plan_of, can_open, allowed,
-        np.array([l.window_ns for l in limits], dtype=np.int64),
-        np.array([l.max_business_messages for l in limits], dtype=np.int64),
-        np.array([l.max_unanswered for l in limits], dtype=np.int64),
-        np.array([l.after_message_limit == "close" for l in limits], dtype=bool),
-        sess, reason, s_row, s_origin, s_close, s_in, s_out, s_start, s_carried, carry, np.int64(max(n_subscribers, 1)),
-        ends)
+    per_session = (s_row, s_origin, s_close, s_in, s_out, s_start, s_carried)
+    args = (*rows, plan_of, can_open, allowed,
+            np.array([l.window_ns for l in limits], dtype=np.int64),
+            np.array([l.max_business_messages for l in limits], dtype=np.int64),
+            np.array([l.max_unanswered for l in limits], dtype=np.int64),
+            np.array([l.after_message_limit == "close" for l in limits], dtype=bool),
+            sess, reason, *per_session, carry, np.int64(max(n_subscribers, 1)), ends)
+    positions = len(order.words) if isinstance(order, OrderKeys) else len(order)
+    cut = _split_at(*rows[:8], np.int64(rows[10] + 2), np.int64(positions // 2)) \
+        if threads() >= 2 and positions >= TWO_HALVES_MIN_ROWS else positions
+    if cut in (0, positions):
+        count, n_ends = _kernel_plans(*args, np.int64(0), np.int64(positions), np.int64(0), np.int64(1), np.int64(0),
+                                      np.int64(1))
+    else:
+        count, n_ends = _two_halves(args, cut, positions, per_session, sess, ends, bound)
     return Pass(session=sess, reason=reason, s_row=s_row[:count], s_origin=s_origin[:count], s_close=s_close[:count],
                 s_in=s_in[:count], s_out=s_out[:count], s_start=s_start[:count], s_carried=s_carried[:count],
                 ends=ends[:n_ends])
 
 
-@dataclass(frozen=True, eq=False)
-class PlanLimits:
-    """Each business account's limits and whether it has sessions at all (a tariff's plans
-    applied to the accounts of one log)."""
+def _two_halves(args, cut, positions, per_session, sess, ends, bound) -> tuple[int, int]:
+    """The kernel over positions [0, cut) and [cut, positions) of the order on two threads
+    (conversations are independent; the compiled pass releases the GIL). The first half numbers
+    its sessions and end states from the bottom of the arrays up, the second from the top
+    down (at most ``bound`` sessions in all, so they never meet); then the second half's are
+    moved down after the first's, in order, and its rows' session numbers follow them: the
+    same arrays as one pass over the whole order."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    limits: tuple[Limits, ...]       # the distinct limits; [0] is the top-level tariff's
-    of_business: np.ndarray          # int32 per business code: index into ``limits``
-    sessions_off: np.ndarray         # bool per business code: ``sessions = false`` in its plan
+    top, end_top = np.int64(bound - 1), np.int64(len(ends) - 1)
+    with ThreadPoolExecutor(2, thread_name_prefix="viber-sessions") as pool:
+        low = pool.submit(_kernel_plans, *args, np.int64(0), np.int64(cut), np.int64(0), np.int64(1), np.int64(0),
+                          np.int64(1))
+        high = pool.submit(_kernel_plans, *args, np.int64(cut), np.int64(positions), top, np.int64(-1), end_top,
+                           np.int64(-1))
+        (c1, e1), (c2, e2) = low.result(), high.result()
+    if c1 + c2 > bound or (len(ends) and e1 + e2 > len(ends)):      # pragma: no cover - the bounds hold
+        raise RuntimeError(f"session kernel: {c1} + {c2} sessions for {bound} entries")
+    for a in per_session:
+        a[c1:c1 + c2] = a[bound - c2:bound][::-1].copy()
+    if len(ends):
+        ends[e1:e1 + e2] = ends[len(ends) - e2:][::-1].copy()
+        column = ends[e1:e1 + e2, 2]
+        column[column >= c1] = c1 + top - column[column >= c1]
+    _renumber(sess, np.int64(c1), top)
+    return c1 + c2, e1 + e2
 
-    @classmethod
-    def of(cls, tariff: Tariff, businesses: list[str]) -> "PlanLimits":
-        distinct: dict[Limits, int] = {tariff.limits: 0}
-        of_business = np.zeros(len(businesses), dtype=np.int32)
-        off = np.zeros(len(businesses), dtype=bool)
-        for b, name in enumerate(businesses):
-            plan = tariff.plan(name)
-            of_business[b] = distinct.setdefault(plan.limits, len(distinct))
-            off[b] = not plan.sessions
-        return cls(limits=tuple(distinct), of_business=of_business, sessions_off=off)
 
-    @property
-    def uniform(self) -> bool:
-        """One set of limits for every account (the single-limits kernel applies)."""
-        return len(self.limits) == 1 or bool((self.of_business == self.of_business[0]).all())
+@numba.njit(cache=True, nogil=True)
+def _renumber(sess, first, top):  # pragma: no cover - compiled
+    """Session numbers of the second half (``top`` down) become ``first`` up."""
+    for i in range(sess.shape[0]):
+        k = sess[i]
+        if k >= first:
+            sess[i] = first + top - k
 
-    def window_ns(self) -> np.ndarray:
-        """The window (ns) per business code."""
-        return np.array([l.window_ns for l in self.limits], dtype=np.int64)[self.of_business]
 
+@numba.njit(cache=True, nogil=True)
+def _conversation_at(order, words, keys, starts, frame, low_bits, row_bits, conv_shift, q):  # pragma: no cover
+    """The conversation of position ``q`` of the order (as the kernel reads it)."""
+    if keys.shape[0] > 0:
+        bucket = np.searchsorted(starts, q, side="right") - 1
+        key = (np.int64(bucket) << low_bits) | ((keys[q] >> row_bits) & ((np.int64(1) << low_bits) - 1))
+        return key // frame[2]
+    return words[order[q]] >> conv_shift
+
+
+@numba.njit(cache=True, nogil=True)
+def _split_at(order, words, ts, keys, starts, frame, low_bits, row_bits, conv_shift, q):  # pragma: no cover
+    """The first position at or after ``q`` where a conversation begins (the end when none)."""
+    n = keys.shape[0] if keys.shape[0] > 0 else order.shape[0]
+    if q <= 0 or q >= n:
+        return q
+    before = _conversation_at(order, words, keys, starts, frame, low_bits, row_bits, conv_shift, q - 1)
+    while q < n and _conversation_at(order, words, keys, starts, frame, low_bits, row_bits, conv_shift, q) == before:
+        q += 1
+    return q
 
 
 def warm() -> None:
@@ -360,8 +381,13 @@ def warm() -> None:
     ro = readonly(codes, codes, one, flag, codes, billing)
     table = readonly(flag[None, :])[0]
     keyed = OrderKeys(np.zeros(1, np.int64), np.array([0, 1], np.int64), np.array([0, 1, 2, 0], np.int64), 1, 1)
+    z, o = np.int64(0), np.int64(1)
     for order in (readonly(one)[0], keyed):
-        _kernel_plans(*row_inputs(order, *ro, 1, DUPLICATE), ro[0], table, table, one, one, one, flag, sess, reason,
+        rows = row_inputs(order, *ro, 1, DUPLICATE)
+        _kernel_plans(*rows, ro[0], table, table, one, one, one, flag, sess, reason,
                       one.copy(), billing.copy(), billing.copy(), codes.copy(), codes.copy(), one.copy(), flag.copy(),
-                      np.zeros((0, len(CARRY_COLUMNS)), np.int64), np.int64(1), np.zeros((0, len(END_COLUMNS)), np.int64))
+                      np.zeros((0, len(CARRY_COLUMNS)), np.int64), o, np.zeros((0, len(END_COLUMNS)), np.int64),
+                      z, o, z, o, z, o)
+        _split_at(*rows[:8], np.int64(rows[10] + 2), o)
+    _renumber(sess, o, o)
     finish(billing, sess, reason, flag)

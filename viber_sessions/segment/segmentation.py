@@ -8,13 +8,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from typing import TYPE_CHECKING
+
 from ..load import LoadOptions, MessageLog, from_table
 from ..tariff import Limits, Tariff
-from .dedup import first_occurrences
 from .carry import CarriedState
-from .kernel import (BEFORE_CUT, C_EXPIRED, C_OPEN, DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_BEFORE_CUT, R_DUPLICATE,
-                     R_EXCLUDED, R_SESSIONS_DISABLED, SESSION, Pass, PlanLimits, finish, plan_tables, run_pass)
-from .order import OrderKeys, conversation_keys, conversation_order
+from .codes import (BEFORE_CUT, C_EXPIRED, C_OPEN, DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_BEFORE_CUT, R_DUPLICATE,
+                    R_EXCLUDED, R_SESSIONS_DISABLED, SESSION)
+from .plans import PlanLimits, plan_tables
+
+if TYPE_CHECKING:                     # the compiled modules are imported where they run (see __init__)
+    from .kernel import Pass
+    from .order import OrderKeys
 
 
 def id_part(names: pa.Array) -> pa.Array:
@@ -157,6 +162,8 @@ def segment(messages, limits: Limits | Tariff | None = None, options: LoadOption
     ends = run.s_start + window
     s_close[unclosed] = np.where(ends[unclosed] <= data_end, C_EXPIRED, C_OPEN)
     billable = (run.s_in > 0) & (run.s_out > 0)
+    from .kernel import finish
+
     finish(billing, session, reason, billable)
     if off is not None:
         billing[off] = OUT_OF_SESSION
@@ -175,6 +182,8 @@ def row_classes(log: MessageLog, limits: Limits, plans: PlanLimits | None, dupli
     """Each loaded row's class before the kernel, in the order of README "Rows": before_cut,
     duplicate, excluded (rejected rows are not loaded); and the rows of accounts without
     sessions (EXCLUDED here, billed per message after the kernel)."""
+    from .dedup import first_occurrences
+
     n = len(log)
     billing = np.full(n, SESSION, dtype=np.int8)
     reason = np.zeros(n, dtype=np.int8)
@@ -207,6 +216,8 @@ def row_classes(log: MessageLog, limits: Limits, plans: PlanLimits | None, dupli
 def processing_order(log: MessageLog) -> OrderKeys | np.ndarray:
     """The rows in processing order, with their keys when the radix sort gives them (the kernel
     then reads no column but the type through the order)."""
+    from .order import conversation_keys, conversation_order
+
     columns = (log.business, log.subscriber, len(log.subscribers), log.timestamp, log.inbound)
     return conversation_keys(*columns) or conversation_order(*columns)
 
@@ -217,6 +228,8 @@ def kernel_pass(log: MessageLog, order: OrderKeys | np.ndarray, billing: np.ndar
     """The kernel over ``order`` (rows, or :class:`~.order.OrderKeys`) with each account's
     limits: (the one set of limits of every account, or None when they differ; the pass).
     ``reason``: see :func:`~.kernel.run_pass`."""
+    from .kernel import run_pass
+
     types = log.message_types
     codes = carry.codes(log) if carry is not None else None
     if plans is None or plans.uniform:
