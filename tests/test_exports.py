@@ -354,3 +354,28 @@ def test_an_error_elsewhere_stops_the_background_parses(monkeypatch):
     done = len(calls)
     time.sleep(0.02)
     assert 0 < done == len(calls)
+
+
+def test_the_parquet_reader_starts_the_parses_and_stops_them_on_an_error(monkeypatch, tmp_path):
+    """With e164 the Parquet reader reads the subscribers first and starts their parses while
+    it reads the rest; an error in between stops them (no thread left running)."""
+    from viber_sessions.load import parquet as parquet_mod
+
+    log = tmp_path / "mixed_phones.parquet"
+    pq.write_table(pa.csv.read_csv(EXPORTS / "mixed_phones.csv", convert_options=pa.csv.ConvertOptions(
+        column_types={"subscriber_id": pa.string(), "business_id": pa.string()})), log, row_group_size=300)
+    monkeypatch.setattr(phones, "BACKGROUND_MIN_VALUES", 0)
+    options = LoadOptions(subscriber_format="e164", default_region="RU")
+    raw = parquet_mod.read_parquet(str(log), options)
+    assert isinstance(raw.normalising, phones.Normalising)
+    assert raw.table.column_names == pq.read_table(log).column_names
+    typed_file = typed.type_columns(str(log), raw, options)
+    assert "+79000000236" in typed_file.subscriber_id.dictionary.to_pylist()
+
+    def broken(table):
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(parquet_mod, "drop_blank_rows", broken)
+    with pytest.raises(OSError, match="disk went away"):
+        parquet_mod.read_parquet(str(log), options)
+    assert not [t for t in threading.enumerate() if t.name == "viber-sessions-e164" and t.is_alive()]

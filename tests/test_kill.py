@@ -215,3 +215,38 @@ def test_a_signal_leaves_the_old_set_or_the_new_one(engine, sig, point, tmp_path
     assert not problems, (f"{'memory_limit' if engine['chunked'] else 'in_memory'} {sig.name} at {point} "
                           f"(signal {'sent' if sent else 'not sent: the run ended first'}, "
                           f"uninterrupted run {engine['seconds']:.2f} s):\n" + "\n".join(problems))
+
+
+SWALLOWED = """
+import signal, weakref
+from viber_sessions import entry
+entry.install()
+
+
+class Held:
+    pass
+
+
+def callback(ref):                       # Python ignores what a weak reference's callback raises
+    entry._on_signal(signal.{sig}, None)
+
+
+thing = Held()
+ref = weakref.ref(thing, callback)
+try:
+    del thing                            # the signal's exception is raised here, and swallowed
+    with entry.held():                   # ... so it acts before the next commit
+        print("committed")
+except KeyboardInterrupt as exc:
+    print(type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize("sig, name", [("SIGTERM", "Terminated"), ("SIGINT", "KeyboardInterrupt")])
+def test_a_signal_raised_inside_a_callback_is_not_lost(sig, name):
+    """A signal that arrives while Python runs a callback whose errors it ignores (a weak
+    reference's, as when a thread object is collected) would have let the run go on to exit 0
+    with a traceback: it waits, quietly, and acts before the next commit (or after the command)."""
+    done = subprocess.run([sys.executable, "-c", SWALLOWED.format(sig=sig)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == name and done.stderr == ""

@@ -41,11 +41,21 @@ def _on_signal(signum, frame):
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
+def check_pending() -> None:
+    """A signal that is waiting (see :func:`_unraisable`) acts now, unless inside :func:`held`."""
+    pending = _HOLD["pending"]
+    if pending is not None and not _HOLD["depth"]:
+        _HOLD["pending"] = None
+        _on_signal(pending, None)
+
+
 @contextlib.contextmanager
 def held():
     """SIGINT and SIGTERM wait until the block is over, then act as usual. (Blocking the signals
     with ``pthread_sigmask`` is not enough: the kernel then hands them to one of the library's
-    threads, and Python still runs the handler in the main thread at once.)"""
+    threads, and Python still runs the handler in the main thread at once.) A signal already
+    waiting acts before the block begins."""
+    check_pending()
     _HOLD["depth"] += 1
     try:
         yield
@@ -66,6 +76,23 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not when the parent ignores it
         signal.signal(signal.SIGINT, _on_signal)
+    if sys.unraisablehook is not _unraisable:
+        _previous_hook["hook"] = sys.unraisablehook
+        sys.unraisablehook = _unraisable
+
+
+_previous_hook = {"hook": sys.unraisablehook}
+
+
+def _unraisable(unraisable) -> None:
+    """A signal's exception raised while Python ran a callback whose errors it ignores (a weak
+    reference's, a ``__del__``: the run would go on and end with exit 0 and a traceback) is kept
+    as pending instead; anything else goes to the usual hook."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        # kept as pending: :func:`check_pending` acts on it (before a commit, after the command)
+        _HOLD["pending"] = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        return
+    _previous_hook["hook"](unraisable)
 
 
 def interrupted(exc: KeyboardInterrupt) -> int:

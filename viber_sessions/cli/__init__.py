@@ -17,7 +17,13 @@ __all__ = ["cli", "main"]
 
 def main():
     import importlib
+    import sys
 
+    if next((a for a in sys.argv[1:] if not a.startswith("-")), None) == "report":
+        # the charts' helper process imports matplotlib while this one goes on (report/painter.py)
+        from ..report.painter import start_early
+
+        start_early()
     import pyarrow
 
     segment = importlib.import_module("viber_sessions.segment")   # the module: the package's `segment` is the function

@@ -29,7 +29,9 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            entry.check_pending()            # a signal whose exception a callback swallowed
+            return result
         except ViberSessionsError as exc:
             if state["verbose"]:
                 traceback.print_exc()

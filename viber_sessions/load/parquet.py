@@ -23,13 +23,36 @@ def parquet_dictionary_columns(schema: pa.Schema, wanted: Mapping[str, str]) -> 
 def read_parquet(name: str, options: LoadOptions, row_groups: Sequence[int] | None = None) -> RawFile:
     """A Parquet file (or some of its row groups) as raw canonical columns."""
     pf, present, wanted = open_parquet(name, options)
-    if row_groups is None:
-        check_memory(name, pf.metadata.num_rows)
-        table = pf.read(columns=present, use_threads=True)
-    else:
+    if row_groups is not None:
         table = pf.read_row_groups(list(row_groups), columns=present, use_threads=True)
+    else:
+        check_memory(name, pf.metadata.num_rows)
+        subscribers = options.source_name("subscriber_id")
+        if options.subscriber_format == "e164" and subscribers in present:
+            return _read_parsing(name, pf, present, wanted, subscribers, options)
+        table = pf.read(columns=present, use_threads=True)
     table, blank = drop_blank_rows(table.rename_columns([wanted[c] for c in table.column_names]))
     return RawFile(table, blank=blank)
+
+
+def _read_parsing(name: str, pf: pq.ParquetFile, present: list[str], wanted: dict[str, str], subscribers: str,
+                  options: LoadOptions) -> RawFile:
+    """The whole file, its subscriber column first: the e164 parses of its row groups'
+    dictionaries start on a thread (:class:`~viber_sessions.phones.Normalising`) while the other
+    columns are read (the reading lets other threads run); the typing takes them."""
+    from .. import phones
+    from .chunks import string_dictionaries
+
+    first = pf.read(columns=[subscribers], use_threads=True).column(0)
+    normalising = phones.Normalising(options.default_region, string_dictionaries(first))
+    try:
+        rest = pf.read(columns=[c for c in present if c != subscribers], use_threads=True)
+        table = pa.table({wanted[c]: first if c == subscribers else rest.column(c) for c in present})
+        table, blank = drop_blank_rows(table)
+    except BaseException:
+        normalising.close()
+        raise
+    return RawFile(table, blank=blank, normalising=normalising)
 
 
 def open_parquet(name: str, options: LoadOptions) -> tuple[pq.ParquetFile, list[str], dict[str, str]]:

@@ -44,7 +44,8 @@ class RawFile:
     ``on_invalid="error"`` only the first ones are kept and ``n_malformed`` counts them all.
     ``blank`` counts blank lines and all-empty rows (no data rows); ``notices`` are load-time
     warnings; ``header`` is False for a file without any non-blank line; ``bad_cells`` the
-    cells the reader found invalid (:class:`BadCells`, aligned with ``table``).
+    cells the reader found invalid (:class:`BadCells`, aligned with ``table``); ``normalising``
+    the subscribers' e164 parses the reader started (taken by the typing).
     """
 
     table: pa.Table
@@ -54,6 +55,7 @@ class RawFile:
     n_malformed: int | None = None
     header: bool = True
     bad_cells: list[BadCells] = field(default_factory=list)
+    normalising: object | None = None      # e164 parses started while the file was read (phones.Normalising)
 
     @property
     def malformed_count(self) -> int:

@@ -238,8 +238,15 @@ def _unmapped_message(column: str, options: LoadOptions) -> str:
 def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -> Typed:
     """Convert one file's raw columns (or one batch of them, whose first row is row ``base`` of
     the file, counting from 0); invalid cells are collected, not raised. With e164 subscribers,
-    their dictionaries as read are parsed on a thread (:class:`~viber_sessions.phones.Normalising`)
-    while the columns are typed; it is stopped and waited for before this returns or raises."""
+    their dictionaries as read are parsed on a thread (:class:`~viber_sessions.phones.Normalising`,
+    started by the reader when it could: ``raw.normalising``) while the columns are typed; it is
+    stopped and waited for before this returns or raises."""
+    # pyarrow imports pandas the first time it converts a Python value, from compiled code that
+    # loses a Ctrl-C raised while it waits for another thread's import of pandas (a run imports
+    # it on a thread while it reads the log: segment.preload_kernels); imported here, the wait
+    # is this line's, and a signal ends the run as it should
+    import pandas  # noqa: F401
+
     def column(c: str) -> pa.Array:
         return _id_column(name, options.source_name(c), _combine(raw.table.column(c)))
 
@@ -251,8 +258,12 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
             return {c: pool.submit(column, c) if later and c == "subscriber_id" else column(c) for c in ID_COLUMNS}
 
         if options.subscriber_format != "e164" or not raw.table.num_rows:
+            if raw.normalising is not None:
+                raw.normalising.close()
             return _typed(name, raw, options, base, ids(), None)
-        with phones.Normalising(options.default_region, string_dictionaries(raw.table.column("subscriber_id"))) as pending:
+        pending = raw.normalising or phones.Normalising(options.default_region,
+                                                        string_dictionaries(raw.table.column("subscriber_id")))
+        with pending:
             return _typed(name, raw, options, base, ids(), pending)
 
 

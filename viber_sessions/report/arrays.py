@@ -10,6 +10,7 @@ The sum equals the tally of the run's audit tables (:func:`.tally.from_tables`,
 
 from __future__ import annotations
 
+import importlib
 from decimal import Decimal
 
 import numpy as np
@@ -19,7 +20,6 @@ from ..amounts import money_type, unique_keys, unit_prices
 from ..segment import CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION, Segmentation
 from ..tariff import Tariff
 from ..timeutil import Period
-from . import kernel
 from .tally import ReportTally, charges_schema, days_in, first_day, local_instants, named, per_day
 
 
@@ -37,7 +37,7 @@ def session_part(seg: Segmentation, period: Period) -> ReportTally:
     day."""
     n_days = days_in(period)
     accounts = seg.log.businesses.to_pylist()
-    counts = kernel.session_counts(seg.s_start, local_instants(seg.s_start, period), seg.s_business, seg.s_origin,
+    counts = _kernel().session_counts(seg.s_start, local_instants(seg.s_start, period), seg.s_business, seg.s_origin,
                                    seg.s_close, seg.s_inbound.astype(np.int64) + seg.s_outbound, seg.s_billable,
                                    period.start_ns, period.end_ns, first_day(period), len(accounts), n_days)
     days, reasons, origins, hours, sizes = counts
@@ -48,14 +48,14 @@ def session_part(seg: Segmentation, period: Period) -> ReportTally:
 
 def out_of_session_rows(seg: Segmentation, period: Period) -> np.ndarray:
     """The loaded rows the period bills out of session (timestamped in it), in order."""
-    return kernel.period_rows(seg.billing, seg.log.timestamp, OUT_OF_SESSION, period.start_ns, period.end_ns)
+    return _kernel().period_rows(seg.billing, seg.log.timestamp, OUT_OF_SESSION, period.start_ns, period.end_ns)
 
 
 def message_part(seg: Segmentation, period: Period, rows: np.ndarray) -> ReportTally:
     """The out-of-session messages ``rows`` (:func:`out_of_session_rows`) per local day and
     type."""
     log, n_days = seg.log, days_in(period)
-    counts = kernel.day_counts(log.mtype[rows], local_instants(log.timestamp[rows], period), first_day(period),
+    counts = _kernel().day_counts(log.mtype[rows], local_instants(log.timestamp[rows], period), first_day(period),
                                len(log.message_types), n_days)
     return ReportTally(days=n_days, messages_per_day=per_day(log.message_types, counts, n_days))
 
@@ -83,7 +83,7 @@ def conversation_charges(seg: Segmentation, tariff: Tariff, rows: np.ndarray, s_
     keys = np.concatenate([log.business[rows].astype(np.int64) * n_sub + log.subscriber[rows],
                            seg.s_business[s_rows].astype(np.int64) * n_sub + seg.s_subscriber[s_rows]])
     conv, inverse = unique_keys(keys, max(len(accounts), 1) * n_sub)
-    messages, sessions, amount = kernel.conversation_sums(inverse, key_units[units.inverse],
+    messages, sessions, amount = _kernel().conversation_sums(inverse, key_units[units.inverse],
                                                           session_units[seg.s_business[s_rows]], len(conv))
     n_conv = len(conv)
     if keep == 0:
@@ -115,3 +115,9 @@ def money_of_units(units: np.ndarray, places: int) -> pa.Array:
 
 __all__ = ["charge_part", "conversation_charges", "from_segmentation", "message_part", "money_of_units",
            "out_of_session_rows", "session_part", "units_of"]
+
+
+def _kernel():
+    """The compiled passes (numba is imported when the first chart is counted: a run imports it
+    on a thread while it reads the log, not on this one before)."""
+    return importlib.import_module(f"{__package__}.kernel")

@@ -10,9 +10,8 @@ import numba
 import numpy as np
 
 from ..segment.parallel import readonly
+from .tally import DAY_NS, HOUR_NS  # noqa: F401  (read by the compiled passes)
 
-HOUR_NS = 3_600_000_000_000
-DAY_NS = 24 * HOUR_NS
 
 
 @numba.njit(cache=True, nogil=True)

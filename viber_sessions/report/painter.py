@@ -197,12 +197,31 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+#: A helper started by the command line as soon as it knows the command is ``report``
+#: (:func:`start_early`), before the command's own imports: taken by the next :func:`start`.
+_early: list[Painter] = []
+
+
+def start_early() -> None:
+    """Start the report's helper now, if it can be started (else the command's own
+    :func:`start` decides and says why): it imports matplotlib while this process imports
+    the rest and reads the log. An unused helper ends with this process (its requests end)."""
+    if _early or importlib.util.find_spec("matplotlib") is None:
+        return
+    try:
+        _early.append(start())
+    except (OSError, ViberSessionsError):
+        pass
+
+
 def start(workers: int | None = None) -> Painter:
     """The painter of a report: a helper with ``workers`` processes (default: two, when this
     process may run on two cores or more) when this Python can start one (its executable and
     :mod:`.charts` as a file), else (or with 0, or on one core) this process: there a helper
     would only take turns with the run. Without matplotlib, a :class:`ViberSessionsError` at
-    once."""
+    once. The helper :func:`start_early` started, if any, is taken first."""
+    if workers is None and _early:
+        return _early.pop()
     require_matplotlib()
     if workers is None:
         workers = 2 if cores() > 1 else 0
@@ -214,4 +233,5 @@ def start(workers: int | None = None) -> Painter:
     return Painter()
 
 
-__all__ = ["Channel", "ChartError", "HelperPainter", "cores", "MATPLOTLIB_MISSING", "Painter", "require_matplotlib", "start"]
+__all__ = ["Channel", "ChartError", "HelperPainter", "cores", "MATPLOTLIB_MISSING", "Painter", "require_matplotlib", "start",
+           "start_early"]

@@ -25,7 +25,9 @@ from ..amounts import decimals, money_type
 from ..segment import BILLING_NAMES, CLOSE_NAMES, ORIGIN_NAMES, OUT_OF_SESSION
 from ..tariff import Tariff
 from ..timeutil import Period
-from .kernel import DAY_NS, HOUR_NS
+
+HOUR_NS = 3_600_000_000_000
+DAY_NS = 24 * HOUR_NS
 CHARGE_COLUMNS = ("business_id", "subscriber_id", "sessions", "messages", "amount")
 
 
