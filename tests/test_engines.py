@@ -12,12 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from test_dask_engine import client  # noqa: F401  (the one cluster of the test session)
-from test_properties import logs as random_logs
-from test_scale import two_files
+from test_scale import on_two_file_logs, two_files
 from viber_sessions import core, sessionlist
 from viber_sessions.cli import cli
 from viber_sessions.outofcore import runs
@@ -147,9 +144,7 @@ def test_summary_of_parts_equals_the_summary_of_the_whole(logs):
     assert parts.as_dict()["billable_share"] == round(float(seg.s_billable.mean()), 4)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(rows=random_logs(max_rows=80, spread=300), split=st.integers(0, 80), tz=st.sampled_from(["UTC", "Asia/Kolkata"]))
+@on_two_file_logs(30)
 def test_audit_tables_out_of_core_equal_in_memory_on_random_logs(rows, split, tz, tmp_path_factory):
     root = tmp_path_factory.mktemp("random")
     table, request = two_files(rows, split, tz, root)

@@ -130,9 +130,18 @@ def two_files(rows, split: int, tz: str, root: Path):
     return table, core.Request(inputs=paths, tariff=tariff, period="2026-10", tz=tz)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(rows=random_logs(max_rows=80, spread=300), split=st.integers(0, 80), tz=st.sampled_from(["UTC", "Asia/Kolkata"]))
+def on_two_file_logs(examples: int):
+    """A property test over random logs cut into two files (``rows``, ``split``, ``tz``: the
+    arguments of :func:`two_files`), ``examples`` of them."""
+    def decorate(test):
+        return settings(max_examples=examples, deadline=None, suppress_health_check=[
+            HealthCheck.too_slow, HealthCheck.function_scoped_fixture])(given(
+                rows=random_logs(max_rows=80, spread=300), split=st.integers(0, 80),
+                tz=st.sampled_from(["UTC", "Asia/Kolkata"]))(test))
+    return decorate
+
+
+@on_two_file_logs(40)
 def test_partitioned_equals_in_memory_on_random_logs(rows, split, tz, tmp_path_factory):
     root = tmp_path_factory.mktemp("random")
     table, request = two_files(rows, split, tz, root)
