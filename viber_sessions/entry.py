@@ -5,6 +5,13 @@ main thread, so every ``with``/``finally`` on the way out removes its temporary 
 previous outputs stay as they were; the process prints one line and exits 143 (130 for
 SIGINT). The handlers are installed before anything else is imported, so even a signal during
 start-up ends in that one line, never in a traceback.
+
+A signal that arrives while Python runs its own import machinery (``importlib._bootstrap``,
+the code that takes and gives back the locks of the modules being imported) waits until that
+code is left: an exception raised there leaves a lock taken, and the next import of another
+thread, or of this one, waits for it for ever (a run interrupted 0.2 s after its start hung,
+one time in a few hundred). The signal is looked at again every :data:`RETRY_SECONDS`, with a
+timer (SIGALRM), and acts as soon as the main thread runs any other code.
 """
 
 from __future__ import annotations
@@ -23,22 +30,71 @@ class Terminated(KeyboardInterrupt):
 
 def quiet_logs() -> None:
     """After a signal, no library logs its own shutdown (Dask's "Task exception was never
-    retrieved" and the like): the user sees one line. ``-v`` keeps them."""
+    retrieved" and the like): the user sees one line. ``-v`` keeps them. Nothing is imported
+    here (this runs inside the signal handler, possibly in the middle of the import of
+    ``logging`` itself): a ``logging`` not imported yet has nothing to quiet, and
+    :func:`interrupted` calls this again once the exception has unwound."""
     if not VERBOSE["on"]:
-        import logging
+        disable = getattr(sys.modules.get("logging"), "disable", None)
+        if disable is not None:
+            disable(50)                                       # logging.CRITICAL
 
-        logging.disable(logging.CRITICAL)
+
+_HOLD = {"depth": 0, "pending": None, "raised": None}
+
+#: How often a signal that arrived inside the import machinery is looked at again.
+RETRY_SECONDS = 0.005
+_IMPORT_MACHINERY = "<frozen importlib._bootstrap"     # also matches ..._bootstrap_external
 
 
-_HOLD = {"depth": 0, "pending": None}
+def in_import_machinery(frame) -> bool:
+    """Whether ``frame`` (where the main thread was when the signal came) is importlib's own code."""
+    code = getattr(frame, "f_code", None)
+    return code is not None and code.co_filename.startswith(_IMPORT_MACHINERY)
 
 
 def _on_signal(signum, frame):
     if _HOLD["depth"]:                 # inside held(): act when the block is over
         _HOLD["pending"] = signum
         return
+    if in_import_machinery(frame):     # raised here, it would leave a module lock taken: retry soon
+        _HOLD["pending"] = signum
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        return
     quiet_logs()
+    _HOLD["raised"] = signum
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def new_run() -> None:
+    """A command begins (several run in one process under tests): no signal raised yet."""
+    _HOLD["raised"] = None
+
+
+def _on_alarm(signum, frame):
+    """The retry of a signal that came inside the import machinery (see :func:`_on_signal`)."""
+    pending = _HOLD["pending"]
+    if pending is not None and not _HOLD["depth"]:
+        _HOLD["pending"] = None
+        _on_signal(pending, frame)
+
+
+def signal_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The signal's exception behind ``exc``, if any: Python turns an exception raised in some
+    places into another one (a ``RuntimeError`` "Error calling __set_name__" when it comes while
+    a class is built; a ``TypeError`` when it comes while C code builds the ``ImportError`` a
+    module catches), and that run was interrupted, not broken. So once a signal's exception has
+    been raised in this process, whatever exception ends the run is that signal."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    raised = _HOLD["raised"]
+    if raised is not None:
+        return Terminated() if raised == signal.SIGTERM else KeyboardInterrupt()
+    return None
 
 
 def check_pending() -> None:
@@ -67,6 +123,21 @@ def held():
             _on_signal(pending, None)
 
 
+@contextlib.contextmanager
+def released():
+    """Inside a :func:`held` block, a block where signals act at once again (a signal that
+    waited acts as the block begins): the command line holds signals in click's own code, where
+    click would turn the exception into "Aborted!" and exit 1, and releases them in the code
+    that handles them (parsing the options, running the command)."""
+    depth = _HOLD["depth"]
+    _HOLD["depth"] = 0
+    try:
+        check_pending()
+        yield
+    finally:
+        _HOLD["depth"] = depth
+
+
 def _exit_now(signum, frame):
     os.write(2, b"terminated\n" if signum == signal.SIGTERM else b"interrupted\n")
     os._exit(128 + signum)
@@ -76,6 +147,8 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not when the parent ignores it
         signal.signal(signal.SIGINT, _on_signal)
+    if signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, _on_alarm):
+        signal.signal(signal.SIGALRM, _on_alarm)
     if sys.unraisablehook is not _unraisable:
         _previous_hook["hook"] = sys.unraisablehook
         sys.unraisablehook = _unraisable
@@ -101,6 +174,8 @@ def interrupted(exc: KeyboardInterrupt) -> int:
     terminated = isinstance(exc, Terminated)
     for signum in (signal.SIGINT, signal.SIGTERM):     # a second signal (or one re-raised by a library) ends it now
         signal.signal(signum, _exit_now)
+    _HOLD["pending"] = None
+    quiet_logs()
     print("terminated" if terminated else "interrupted", file=sys.stderr, flush=True)
     code = 143 if terminated else 130
     if "distributed" not in sys.modules and not VERBOSE["on"]:
@@ -122,6 +197,9 @@ def finished() -> None:
     signal.signal(signal.SIGTERM, _exit_now)
     if signal.getsignal(signal.SIGINT) is _on_signal:
         signal.signal(signal.SIGINT, _exit_now)
+    pending = _HOLD["pending"]
+    if pending is not None:            # one that waited (the import machinery, click's own code)
+        _exit_now(pending, None)
 
 
 def main() -> None:
@@ -134,6 +212,10 @@ def main() -> None:
         cli_main()
     except KeyboardInterrupt as exc:          # a signal outside a command (libraries still loading)
         code = interrupted(exc)
+    except Exception as exc:                  # ... turned into another exception by Python
+        if signal_in(exc) is None:
+            raise
+        code = interrupted(signal_in(exc))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):

@@ -19,20 +19,32 @@ class _Group(click.Group):
     def main(self, args=None, *a, **kw):
         state["args"] = list(sys.argv[1:] if args is None else args)
         state["verbose"] = entry.VERBOSE["on"] = False
-        return super().main(args, *a, **kw)
+        entry.new_run()
+        # a signal in click's own code would end in "Aborted!" and exit 1: it waits for the
+        # option parsing or the command (released there), or acts when click is done
+        with entry.held():
+            return super().main(args, *a, **kw)
 
     def make_context(self, *a, **kw):
         try:
-            return super().make_context(*a, **kw)
+            with entry.released():
+                return super().make_context(*a, **kw)
         except KeyboardInterrupt as exc:          # a signal while the options are parsed
             sys.exit(entry.interrupted(exc))
+        except Exception as exc:
+            if entry.signal_in(exc) is None:
+                raise
+            sys.exit(entry.interrupted(entry.signal_in(exc)))
 
     def invoke(self, ctx):
         try:
-            result = super().invoke(ctx)
-            entry.check_pending()            # a signal whose exception a callback swallowed
+            with entry.released():
+                result = super().invoke(ctx)
+                entry.check_pending()            # a signal whose exception a callback swallowed
             return result
         except ViberSessionsError as exc:
+            if entry.signal_in(exc) is not None:        # a signal, then an error on the way out
+                ctx.exit(entry.interrupted(entry.signal_in(exc)))
             if state["verbose"]:
                 traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
@@ -45,6 +57,8 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:            # a bug: still one line (the traceback with -v), never a wrong exit 0
+            if entry.signal_in(exc) is not None:        # ... unless a signal's exception was turned into it
+                ctx.exit(entry.interrupted(entry.signal_in(exc)))
             if state["verbose"]:
                 traceback.print_exc()
             text = " ".join(str(exc).split())[:300]

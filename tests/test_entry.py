@@ -1,0 +1,200 @@
+"""entry.py: signals end a run in one line, whatever the main thread was doing.
+
+Each test runs in its own interpreter, since it installs the console script's handlers."""
+
+from __future__ import annotations
+
+import importlib._bootstrap
+import importlib._bootstrap_external
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from viber_sessions import entry
+
+
+def run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_the_import_machinery_is_recognised_by_its_frames():
+    """The name the handler looks for is the one this Python gives its import machinery."""
+    for function in (importlib._bootstrap._get_module_lock, importlib._bootstrap_external.SourceFileLoader.get_data):
+        assert function.__code__.co_filename.startswith(entry._IMPORT_MACHINERY)
+    assert not entry.in_import_machinery(sys._getframe())
+    assert not entry.in_import_machinery(None)
+
+
+INSIDE_AN_IMPORT = """
+import signal, sys, time, traceback
+from viber_sessions import entry
+entry.install()
+seen = []
+
+
+def tracer(frame, event, arg):
+    # the handler as Python calls it when the signal comes while importlib takes a module's lock
+    if event == "call" and frame.f_code.co_name == "_get_module_lock" and not seen:
+        seen.append(frame.f_code.co_filename)
+        entry._on_signal(signal.{sig}, frame)
+    return None
+
+
+sys.settrace(tracer)
+try:
+    import csv                              # not imported yet: the import takes csv's lock
+    sys.settrace(None)
+    print("imported", "csv" in sys.modules, seen[0])
+    start = time.monotonic()
+    time.sleep(5)                            # the retry comes within a few milliseconds
+    print("not interrupted")
+except KeyboardInterrupt as exc:
+    sys.settrace(None)
+    where = [f.name for f in traceback.extract_tb(exc.__traceback__)]
+    print(type(exc).__name__, round(time.monotonic() - start, 1), *where)
+"""
+
+
+@pytest.mark.parametrize("sig, name", [("SIGINT", "KeyboardInterrupt"), ("SIGTERM", "Terminated")])
+def test_a_signal_inside_the_import_machinery_acts_when_the_import_is_done(sig, name):
+    """Raised inside importlib's code, the exception would leave the module's lock taken (the
+    next import of it, from any thread, would wait for ever): the signal waits for the import
+    to end, then acts on its own at once."""
+    done = run(INSIDE_AN_IMPORT.format(sig=sig))
+    assert done.stderr == ""
+    first, second = done.stdout.splitlines()
+    assert first == "imported True <frozen importlib._bootstrap>"
+    # raised by the retry, in the sleep that follows the import
+    assert second == f"{name} 0.0 <module> _on_alarm _on_signal"
+
+
+def test_a_signal_inside_held_and_the_import_machinery_waits_for_the_block():
+    code = """
+import signal, time
+from viber_sessions import entry
+entry.install()
+
+
+class Frame:
+    class f_code:
+        co_filename = "<frozen importlib._bootstrap>"
+
+
+try:
+    with entry.held():
+        entry._on_signal(signal.SIGINT, Frame)
+        time.sleep(0.2)                     # the retry comes meanwhile, and waits for the block
+        print("block done")
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted after the block")
+"""
+    done = run(code)
+    assert done.stdout.splitlines() == ["block done", "interrupted after the block"] and done.stderr == ""
+
+
+SET_NAME = """
+import sys
+from viber_sessions import entry
+entry.install()
+sys.argv = ["viber-sessions", "--version"]
+
+
+class Name:
+    def __set_name__(self, owner, name):
+        raise KeyboardInterrupt             # a signal while a class is built: Python wraps it
+
+
+import viber_sessions.cli
+
+
+def main():
+    class Owner:
+        attribute = Name()
+
+
+viber_sessions.cli.main = main
+entry.main()
+"""
+
+
+def test_a_signal_turned_into_another_exception_still_ends_as_a_signal():
+    """Python reports an exception raised in ``__set_name__`` as a RuntimeError (numpy's
+    ``finfo`` is built while numpy is imported): it still exits 130 with its one line."""
+    done = run(SET_NAME)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "interrupted\n", "")
+
+
+def test_signal_in_follows_the_chain(monkeypatch):
+    monkeypatch.setitem(entry._HOLD, "raised", None)
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as exc:
+        assert isinstance(entry.signal_in(exc), KeyboardInterrupt)
+    assert entry.signal_in(ValueError("plain")) is None
+
+
+def test_once_a_signal_was_raised_any_exception_that_ends_the_run_is_that_signal(monkeypatch):
+    """C code that meets the signal's exception can raise something unrelated (a TypeError
+    "expected a message argument" while ``ssl`` was imported): after a signal, the run was
+    interrupted, whatever exception ends it."""
+    monkeypatch.setitem(entry._HOLD, "raised", signal.SIGTERM)
+    assert isinstance(entry.signal_in(TypeError("expected a message argument")), entry.Terminated)
+    entry.new_run()
+    assert entry.signal_in(TypeError("expected a message argument")) is None
+
+
+def test_quiet_logs_imports_nothing_and_tolerates_a_half_imported_logging(monkeypatch):
+    """Called from the handler, possibly while ``logging`` itself is being imported."""
+    monkeypatch.setitem(sys.modules, "logging", type(sys)("logging"))       # no ``disable`` yet
+    monkeypatch.setitem(entry.VERBOSE, "on", False)
+    entry.quiet_logs()
+
+
+CLICK_GLUE = """
+import signal, sys
+import click
+from viber_sessions import entry
+from viber_sessions.cli import app
+entry.install()
+sys.argv = ["viber-sessions", "config"]
+made = []
+make_context, enter, close_exit = app._Group.make_context, click.core.Context.__enter__, click.core.Context.exit
+
+
+def made_context(self, *args, **kwargs):
+    ctx = make_context(self, *args, **kwargs)
+    made.append(ctx)
+    return ctx
+
+
+def entered(self):                           # click's `with self.make_context(...) as ctx:`
+    if made and self is made[0] and "{where}" == "before":
+        entry._on_signal(signal.SIGINT, None)
+    return enter(self)
+
+
+def exited(self, code=0):                    # click's `ctx.exit()` once the command returned
+    if made and self is made[0] and "{where}" == "after":
+        entry._on_signal(signal.SIGINT, None)
+    return close_exit(self, code)
+
+
+app._Group.make_context, click.core.Context.__enter__, click.core.Context.exit = made_context, entered, exited
+entry.main()
+"""
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_signal_in_clicks_own_code_is_not_aborted(where, tmp_path):
+    """click turns a KeyboardInterrupt in its own code (before or after the command) into
+    "Aborted!" and exit 1: the signal waits for the command, or acts when click is done."""
+    done = subprocess.run([sys.executable, "-c", CLICK_GLUE.format(where=where)], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (130, "interrupted\n")
+    assert (done.stdout == "") == (where == "before")          # before the command: it did not run
