@@ -4,6 +4,7 @@ lands in the middle of an import).
 
     python bench/signals.py                       # 300 runs, 3 at a time, 1 busy process
     python bench/signals.py --runs 1000 --load 2 --seed 7
+    python bench/signals.py --memory-limit 64MB        # the out-of-core engine
 
 Each run is `invoice LOG --tariff ... --output/--messages-out/--sessions-out/--rejects` on a
 300,000-row Parquet log (as tests/test_kill.py), started as its own process with SIGINT at its
@@ -46,18 +47,20 @@ HANG_SECONDS = 30
 STARTED = re.compile(r'viber_sessions/entry\.py", line \d+, in main')
 
 
-def command(log: Path) -> list[str]:
+def command(log: Path, memory_limit: str | None = None) -> list[str]:
+    extra = ["--memory-limit", memory_limit, "--workdir", "tmp"] if memory_limit else []
     return [sys.executable, "-c", LAUNCH, "invoice", str(log), "--tariff", str(TARIFF), "--period", "2026-10", "-q",
             "--on-invalid", "skip", "--output", "out/inv.json", "--messages-out", "out/m.parquet",
-            "--sessions-out", "out/s.csv", "--rejects", "out/r.csv"]
+            "--sessions-out", "out/s.csv", "--rejects", "out/r.csv", *extra]
 
 
-def one_run(log: Path, folder: Path, sig: signal.Signals, delay: float) -> tuple[str, str]:
+def one_run(log: Path, folder: Path, sig: signal.Signals, delay: float,
+            memory_limit: str | None = None) -> tuple[str, str]:
     """(outcome, detail) of one run sent ``sig`` after ``delay`` seconds."""
     shutil.rmtree(folder, ignore_errors=True)
     for sub in ("out", "tmp"):
         (folder / sub).mkdir(parents=True)
-    proc = subprocess.Popen(command(log), cwd=folder, env={**os.environ, "TMPDIR": str(folder / "tmp")},
+    proc = subprocess.Popen(command(log, memory_limit), cwd=folder, env={**os.environ, "TMPDIR": str(folder / "tmp")},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
@@ -99,6 +102,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=3, help="runs at a time")
     parser.add_argument("--load", type=int, default=1, help="busy processes beside the runs")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--memory-limit", help="run the out-of-core engine (e.g. 64MB; its --workdir is TMPDIR)")
     parser.add_argument("--data", type=Path, default=HERE / "data")
     args = parser.parse_args()
 
@@ -109,7 +113,7 @@ def main() -> int:
                         "--seed", "3"], check=True, capture_output=True)
     work = Path(tempfile.mkdtemp(prefix="signals-"))
     start = time.monotonic()
-    outcome, detail = one_run(log, work / "reference", signal.SIGINT, 600)
+    outcome, detail = one_run(log, work / "reference", signal.SIGINT, 600, args.memory_limit)
     whole = time.monotonic() - start
     if outcome != "finished first":
         print(f"the uninterrupted run failed: {outcome} {detail}", file=sys.stderr)
@@ -123,8 +127,8 @@ def main() -> int:
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(lambda t: (t, one_run(log, work / f"run{t[0] % args.jobs}-{t[0]}", t[1], t[2])),
-                                    trials))
+            results = list(pool.map(lambda t: (t, one_run(log, work / f"run{t[0] % args.jobs}-{t[0]}", t[1], t[2],
+                                                          args.memory_limit)), trials))
     finally:
         for hog in hogs:
             hog.kill()
@@ -137,7 +141,8 @@ def main() -> int:
         if outcome not in ("interrupted", "finished first", "before start"):
             bad.append((i, sig, delay, outcome, detail))
     names = ["interrupted", "finished first", "before start", "hung", "other ending", "left temporaries"]
-    print(f"{args.runs} runs, {args.jobs} at a time, {args.load} busy process(es); uninterrupted run {whole:.2f} s "
+    engine = f"--memory-limit {args.memory_limit}" if args.memory_limit else "in memory"
+    print(f"{args.runs} runs ({engine}), {args.jobs} at a time, {args.load} busy process(es); uninterrupted run {whole:.2f} s "
           f"(alone, before the load); load average {os.getloadavg()[0]:.1f}")
     print()
     print("| signal at (share of the run) | " + " | ".join(names) + " |")
