@@ -12,7 +12,9 @@ default, and sent the signal after a delay drawn uniformly between 0 and 1.2 tim
 uninterrupted run (every other run: between 0 and 0.35 times, the start-up, where a signal
 meets imports and threads starting). Every run must end within 30 s, in one of two ways: the signal's exit code
 (130 or 143) with exactly "interrupted" or "terminated" on stderr, or exit 0 and nothing on
-stderr (it finished first); and TMPDIR must be empty afterwards. A signal that comes while
+stderr (it finished first); and TMPDIR must be empty afterwards. Every run starts with the
+outputs of an uninterrupted run (`--output-dir` folders included) present and holding "OLD",
+and must end with all of them old or all of them exactly new, nothing else in the folder. A signal that comes while
 Python itself starts (before the first line of viber-sessions runs, about 0.02-0.08 s) gets
 Python's default action, counted apart as "before start". A run that hangs gets
 SIGUSR1 (each run registers faulthandler on it) and its threads' stacks are saved next to the
@@ -43,6 +45,9 @@ LAUNCH = ("import faulthandler, runpy, signal, sys; faulthandler.register(signal
           "sys.argv[0] = 'viber-sessions'; runpy.run_module('viber_sessions', run_name='__main__', alter_sys=True)")
 EXPECTED = {signal.SIGINT: (130, "interrupted\n"), signal.SIGTERM: (143, "terminated\n")}
 HANG_SECONDS = 30
+#: A signal sent later than this is never "before start" (Python's start-up takes 0.02-0.1 s,
+#: a little more on a busy machine): a run killed later by the default action is a failure.
+START_SECONDS = 0.2
 # a traceback through the console script's main: the handlers were installed
 STARTED = re.compile(r'viber_sessions/entry\.py", line \d+, in main')
 
@@ -51,15 +56,29 @@ def command(log: Path, memory_limit: str | None = None) -> list[str]:
     extra = ["--memory-limit", memory_limit, "--workdir", "tmp"] if memory_limit else []
     return [sys.executable, "-c", LAUNCH, "invoice", str(log), "--tariff", str(TARIFF), "--period", "2026-10", "-q",
             "--on-invalid", "skip", "--output", "out/inv.json", "--messages-out", "out/m.parquet",
-            "--sessions-out", "out/s.csv", "--rejects", "out/r.csv", *extra]
+            "--sessions-out", "out/s.csv", "--rejects", "out/r.csv", "--output-dir", "out/bills", *extra]
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    """Every output file of a run (relative path -> bytes)."""
+    out = folder / "out"
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+#: The outputs of the uninterrupted run (set by main): every run starts with the same names
+#: holding b"OLD", and must end with all of them old or all of them new.
+NEW: dict[str, bytes] = {}
 
 
 def one_run(log: Path, folder: Path, sig: signal.Signals, delay: float,
             memory_limit: str | None = None) -> tuple[str, str]:
     """(outcome, detail) of one run sent ``sig`` after ``delay`` seconds."""
     shutil.rmtree(folder, ignore_errors=True)
-    for sub in ("out", "tmp"):
+    for sub in ("out/bills", "tmp"):
         (folder / sub).mkdir(parents=True)
+    for name in NEW:
+        (folder / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "out" / name).write_bytes(b"OLD")
     proc = subprocess.Popen(command(log, memory_limit), cwd=folder, env={**os.environ, "TMPDIR": str(folder / "tmp")},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -79,11 +98,21 @@ def one_run(log: Path, folder: Path, sig: signal.Signals, delay: float,
     left = sorted(p.name for p in (folder / "tmp").iterdir())
     if left:
         return "left temporaries", f"{left} (exit {proc.returncode}, stderr {err_text[-300:]!r})"
+    if NEW:
+        got = outputs(folder)
+        kinds = {name: "old" if got.get(name) == b"OLD" else "new" if got.get(name) == data else "neither"
+                 for name, data in NEW.items()}
+        extra = sorted(set(got) - set(NEW))
+        if extra or len(set(kinds.values())) > 1 or "neither" in kinds.values():
+            return "mixed outputs", f"{kinds}, extra {extra} (exit {proc.returncode}, stderr {err_text[-300:]!r})"
+        if proc.returncode == 0 and "old" in kinds.values():
+            return "other ending", f"exit 0 with the old outputs: {err_text[-300:]!r}"
     if (proc.returncode, err_text) == EXPECTED[sig]:
         return "interrupted", ""
     if (proc.returncode, err_text) == (0, ""):
         return "finished first", ""
-    if proc.returncode == -sig or ("KeyboardInterrupt" in err_text and not STARTED.search(err_text)):
+    if delay < START_SECONDS and (proc.returncode == -sig or ("KeyboardInterrupt" in err_text
+                                                               and not STARTED.search(err_text))):
         # Python's own start-up (site, .pth files) had not yet reached viber-sessions' entry,
         # where the handlers are installed: Python's default action, nothing written (README,
         # "No file is destroyed or half-written")
@@ -118,6 +147,7 @@ def main() -> int:
     if outcome != "finished first":
         print(f"the uninterrupted run failed: {outcome} {detail}", file=sys.stderr)
         return 1
+    NEW.update(outputs(work / "reference"))
 
     rng = random.Random(args.seed)
     # half of the signals in the first third of the run (start-up: imports, threads starting), where the
@@ -140,7 +170,8 @@ def main() -> int:
         table[min(int(10 * delay / whole), 11)][outcome] += 1
         if outcome not in ("interrupted", "finished first", "before start"):
             bad.append((i, sig, delay, outcome, detail))
-    names = ["interrupted", "finished first", "before start", "hung", "other ending", "left temporaries"]
+    names = ["interrupted", "finished first", "before start", "hung", "other ending", "mixed outputs",
+             "left temporaries"]
     engine = f"--memory-limit {args.memory_limit}" if args.memory_limit else "in memory"
     print(f"{args.runs} runs ({engine}), {args.jobs} at a time, {args.load} busy process(es); uninterrupted run {whole:.2f} s "
           f"(alone, before the load); load average {os.getloadavg()[0]:.1f}")

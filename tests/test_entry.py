@@ -67,7 +67,7 @@ def test_a_signal_inside_the_import_machinery_acts_when_the_import_is_done(sig, 
     first, second = done.stdout.splitlines()
     assert first == "imported True <frozen importlib._bootstrap>"
     # raised by the retry, in the sleep that follows the import
-    assert second == f"{name} 0.0 <module> _on_alarm _on_signal"
+    assert second == f"{name} 0.0 <module> _on_alarm _act _on_signal"
 
 
 def test_a_signal_inside_held_and_the_import_machinery_waits_for_the_block():
@@ -198,3 +198,89 @@ def test_a_signal_in_clicks_own_code_is_not_aborted(where, tmp_path):
                           timeout=60, cwd=tmp_path)
     assert (done.returncode, done.stderr) == (130, "interrupted\n")
     assert (done.stdout == "") == (where == "before")          # before the command: it did not run
+
+
+def test_a_process_that_did_not_install_the_handlers_keeps_its_own(monkeypatch):
+    """The CLI run in process (CliRunner, an application embedding it) leaves the host's SIGTERM
+    handler alone: only the console script ends the process from a handler."""
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setitem(entry._INSTALLED, "on", False)
+    entry.finished()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+ANOTHER_HANDLER = """
+import signal, time
+from viber_sessions import entry
+entry.install()
+
+
+class Frame:
+    class f_code:
+        co_filename = "<frozen importlib._bootstrap>"
+
+
+entry._on_signal(signal.SIGINT, Frame)      # waits for the import machinery to be left ...
+got = []
+signal.signal(signal.SIGINT, lambda s, f: got.append(s))     # ... meanwhile another hold took SIGINT
+time.sleep(0.2)
+print("retried through the handler in place:", got == [signal.SIGINT])
+"""
+
+
+def test_the_retry_goes_through_the_handler_installed_meanwhile():
+    """The out-of-core engine holds signals with its own handler while it makes or removes its
+    work folder: a signal waiting for the import machinery is sent again, for that handler."""
+    done = run(ANOTHER_HANDLER)
+    assert (done.stdout, done.stderr) == ("retried through the handler in place: True\n", "")
+
+
+def test_no_retry_timer_when_sigalrm_belongs_to_someone_else():
+    code = """
+import signal, time
+signal.signal(signal.SIGALRM, lambda s, f: print("their alarm"))
+from viber_sessions import entry
+entry.install()
+
+
+class Frame:
+    class f_code:
+        co_filename = "<frozen importlib._bootstrap>"
+
+
+entry._on_signal(signal.SIGINT, Frame)
+time.sleep(0.1)
+print("still waiting:", entry._HOLD["pending"] == signal.SIGINT)
+try:
+    with entry.held():                       # the next held block acts on it
+        pass
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+    done = run(code)
+    assert (done.stdout, done.stderr) == ("still waiting: True\ninterrupted\n", "")
+
+
+def test_once_click_is_done_a_signal_ends_the_process_at_once():
+    """``--version``, ``--help`` and usage errors never reach the command: the handlers that end
+    the process in one line are in place as soon as click returns, for the rest of entry.main."""
+    code = """
+import signal, sys
+from viber_sessions import entry
+import viber_sessions.cli as cli
+original = cli.main
+
+
+def main():
+    try:
+        original()
+    finally:
+        print(signal.getsignal(signal.SIGTERM).__name__, signal.getsignal(signal.SIGINT).__name__, flush=True)
+
+
+cli.main = main
+sys.argv = ["viber-sessions", "--version"]
+entry.main()
+"""
+    done = run(code)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "_exit_now _exit_now", done.stdout

@@ -153,3 +153,33 @@ def test_the_folders_are_swapped_only_after_every_other_output_is_committed(tmp_
     assert r.exit_code == 1 and r.stderr == f"error: cannot write {tmp_path / 's.parquet'}: no space left on the device\n"
     assert {p.name: p.read_bytes() for p in (bills / "2026-10").iterdir()} == before     # the old folder stays
     assert sorted(os.listdir(bills)) == ["2026-10"]                                      # no temporary folder left
+
+
+def test_a_signal_between_the_files_and_the_folders_leaves_both_new(tmp_path, monkeypatch):
+    """A signal that arrives while the files are renamed waits until the folders are swapped in
+    too: the run ends interrupted with every output new, never the files new and the folders
+    old (before, the held signal acted between the two commits)."""
+    import signal
+
+    from viber_sessions import entry, writing
+
+    bills = tmp_path / "bills"
+    bills.mkdir()
+    args = [CASES / "messages.csv", "--tariff", CASES / "tariff.toml", "--period", "2026-10", "--output-dir", bills,
+            "--output", tmp_path / "inv.json"]
+    assert invoke(tmp_path, *args).exit_code == 0
+    for p in [*(bills / "2026-10").iterdir(), tmp_path / "inv.json"]:
+        p.write_text("OLD")
+    commit = writing.OutputSet._commit
+
+    def signalled(self):                   # SIGINT while the files are renamed (signals are held there)
+        entry._on_signal(signal.SIGINT, None)
+        commit(self)
+
+    monkeypatch.setattr(writing.OutputSet, "_commit", signalled)
+    monkeypatch.setattr(entry, "interrupted", lambda exc: 130)      # in process: no os._exit
+    r = invoke(tmp_path, *args)
+    assert r.exit_code == 130
+    assert (tmp_path / "inv.json").read_text() != "OLD"
+    assert all(p.read_text() != "OLD" for p in (bills / "2026-10").iterdir())
+    assert sorted(os.listdir(bills)) == ["2026-10"]

@@ -41,6 +41,7 @@ def quiet_logs() -> None:
 
 
 _HOLD = {"depth": 0, "pending": None, "raised": None}
+_INSTALLED = {"on": False}        # install() ran: this process is the console script
 
 #: How often a signal that arrived inside the import machinery is looked at again.
 RETRY_SECONDS = 0.005
@@ -59,7 +60,8 @@ def _on_signal(signum, frame):
         return
     if in_import_machinery(frame):     # raised here, it would leave a module lock taken: retry soon
         _HOLD["pending"] = signum
-        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        if signal.getsignal(signal.SIGALRM) is _on_alarm:   # (otherwise the next held block acts on it)
+            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
         return
     quiet_logs()
     _HOLD["raised"] = signum
@@ -67,8 +69,19 @@ def _on_signal(signum, frame):
 
 
 def new_run() -> None:
-    """A command begins (several run in one process under tests): no signal raised yet."""
-    _HOLD["raised"] = None
+    """A command begins (several run in one process under tests): no signal raised or waiting."""
+    _HOLD["raised"] = _HOLD["pending"] = None
+
+
+def _act(signum, frame=None) -> None:
+    """A signal that waited acts now: through :func:`_on_signal` while that is the handler;
+    otherwise it is sent again, for the handler installed meanwhile to decide (the out-of-core
+    engine's own hold while it makes or removes its work folder, or :func:`_exit_now` once the
+    run is over)."""
+    if not _INSTALLED["on"] or signal.getsignal(signum) is _on_signal:
+        _on_signal(signum, frame)
+    else:
+        signal.raise_signal(signum)
 
 
 def _on_alarm(signum, frame):
@@ -76,7 +89,7 @@ def _on_alarm(signum, frame):
     pending = _HOLD["pending"]
     if pending is not None and not _HOLD["depth"]:
         _HOLD["pending"] = None
-        _on_signal(pending, frame)
+        _act(pending, frame)
 
 
 def signal_in(exc: BaseException) -> KeyboardInterrupt | None:
@@ -102,7 +115,7 @@ def check_pending() -> None:
     pending = _HOLD["pending"]
     if pending is not None and not _HOLD["depth"]:
         _HOLD["pending"] = None
-        _on_signal(pending, None)
+        _act(pending)
 
 
 @contextlib.contextmanager
@@ -120,7 +133,7 @@ def held():
         pending = _HOLD["pending"]
         if not _HOLD["depth"] and pending is not None:
             _HOLD["pending"] = None
-            _on_signal(pending, None)
+            _act(pending)
 
 
 @contextlib.contextmanager
@@ -147,8 +160,9 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not when the parent ignores it
         signal.signal(signal.SIGINT, _on_signal)
-    if signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, _on_alarm):
+    if signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, _on_alarm):   # not another's
         signal.signal(signal.SIGALRM, _on_alarm)
+    _INSTALLED["on"] = True
     if sys.unraisablehook is not _unraisable:
         _previous_hook["hook"] = sys.unraisablehook
         sys.unraisablehook = _unraisable
@@ -193,7 +207,10 @@ def interrupted(exc: KeyboardInterrupt) -> int:
 def finished() -> None:
     """The run is over: outputs committed, temporaries removed. A signal from here on ends the
     process at once with its one line (CPython would restore the default handlers while it
-    shuts down, and a SIGTERM in that window would kill it without a word)."""
+    shuts down, and a SIGTERM in that window would kill it without a word). Nothing changes in
+    a process that did not :func:`install` the handlers (the CLI run in process, as tests do)."""
+    if not _INSTALLED["on"]:
+        return
     signal.signal(signal.SIGTERM, _exit_now)
     if signal.getsignal(signal.SIGINT) is _on_signal:
         signal.signal(signal.SIGINT, _exit_now)
@@ -203,8 +220,8 @@ def finished() -> None:
 
 
 def main() -> None:
-    install()
     VERBOSE["on"] = any(a in ("-v", "--verbose") for a in sys.argv[1:])
+    install()
     code = 0
     try:
         from .cli import main as cli_main
@@ -221,8 +238,16 @@ def main() -> None:
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)
     finished()
-    if "distributed" in sys.modules:          # a Dask cluster shuts down at exit
-        sys.exit(code)
+    if "distributed" in sys.modules:
+        # a Dask cluster shuts down in the exit functions: run them here, while a signal still
+        # ends the process in one line (in Python's own shutdown the default handlers are back,
+        # and a SIGTERM there killed the process without a word)
+        import atexit
+
+        run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+        if run_exit_functions is None:        # pragma: no cover - not CPython
+            sys.exit(code)
+        run_exit_functions()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

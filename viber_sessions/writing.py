@@ -137,13 +137,27 @@ class Staging:
 
     def __exit__(self, kind, exc, tb) -> bool:
         try:
-            if kind is None:
-                self._commit()
-        except OSError as err:
-            raise self._failure(err) from None
+            if kind is None and not self.__dict__.get("_committed"):
+                with held():       # a signal between this commit and the next ones waits for all of them
+                    self._commit_once()
+                    for other in self.__dict__.get("_then", ()):
+                        other._commit_once()
         finally:
             self._cleanup()
         return False
+
+    def commit_with(self, other: "Staging") -> None:
+        """Commit ``other`` (whose ``with`` block holds this one's) right after this one, with
+        signals held across both commits: a signal between them would leave one set new and
+        the other old. ``other`` then does not commit again when its own block ends."""
+        self.__dict__.setdefault("_then", []).append(other)
+
+    def _commit_once(self) -> None:
+        try:
+            self._commit()
+        except OSError as err:
+            raise self._failure(err) from None
+        self._committed = True
 
     def _commit(self) -> None:
         raise NotImplementedError

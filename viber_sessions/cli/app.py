@@ -23,7 +23,12 @@ class _Group(click.Group):
         # a signal in click's own code would end in "Aborted!" and exit 1: it waits for the
         # option parsing or the command (released there), or acts when click is done
         with entry.held():
-            return super().main(args, *a, **kw)
+            try:
+                return super().main(args, *a, **kw)
+            finally:
+                # over, whatever the way out (--help, a usage error): a signal from now on ends the
+                # process at once, in one line, even while entry.main finishes
+                entry.finished()
 
     def make_context(self, *a, **kw):
         try:

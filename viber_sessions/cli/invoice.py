@@ -148,7 +148,9 @@ def _write(result, request, output, output_dir, fmt, origin, text, messages_out,
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
     # the files are committed first, then the folders: an output that fails leaves every old folder
+    # ... both commits with signals held across them: a signal never leaves the files new and the folders old
     with outdir.Folders(output_dir) as folders, writing.OutputSet() as out:
+        out.commit_with(folders)
         core.write_outputs(result, request.tz, out, messages_out=messages_out, sessions_out=sessions_out,
                            rejects=rejects)
         if state_out:
