@@ -78,7 +78,13 @@ def dask_setup(worker) -> None:
 
 
 def close(own: tuple) -> None:
-    """Close what :func:`client_for` started (the client, then its local cluster)."""
-    for thing in own:
-        if thing is not None:
-            thing.close()
+    """Close what :func:`client_for` started (the client, then its local cluster), with SIGINT
+    and SIGTERM held until it is done: a signal that cut the closing short left the cluster to
+    Dask's exit handler, which waited 10 s for it (a container stopped meanwhile would leave the
+    cluster's scratch folder behind)."""
+    from .entry import held
+
+    with held():
+        for thing in own:
+            if thing is not None:
+                thing.close()
