@@ -235,3 +235,57 @@ def test_an_earlier_id_in_an_earlier_batch_of_the_same_row_group(tmp_path, monke
     facts = pushdown.explain(path, tariff, "shop", "+7901", "UTC")
     assert facts == ex.explain(_full([path], tariff), tariff, "shop", "+7901", "UTC")
     assert [e["billing"] for e in facts["events"] if e["kind"] == "message"][1] == "duplicate"
+
+
+@pytest.mark.parametrize("readers", [1, 3])
+def test_the_readers_look_in_turn_whatever_their_number(tmp_path, monkeypatch, readers):
+    """Row groups are read by ``READERS`` threads at once and looked at in turn, from the last."""
+    monkeypatch.setattr(pushdown, "READERS", readers)
+    rng = np.random.default_rng(readers)
+    table, foreign = _with_foreign_duplicates(_generated(tmp_path, 2000, readers), rng)
+    path = str(tmp_path / "one.parquet")
+    pq.write_table(table, path, row_group_size=97)
+    tariff = load_tariff(TARIFF)
+    seg = _full([path], tariff)
+    for b, s in _conversations(seg, 6, rng, foreign, need_open=False):
+        assert pushdown.explain(path, tariff, b, s, "UTC") == ex.explain(seg, tariff, b, s, "UTC"), (b, s)
+
+
+def test_a_damaged_row_group_is_one_error_and_the_readers_end(tmp_path):
+    """A row group that cannot be read (its bytes overwritten) stops the reading with the file's
+    one-line error: the other readers end, nothing waits for its turn forever."""
+    import threading
+
+    path = tmp_path / "damaged.parquet"
+    table = _generated(tmp_path, 4000, 5)
+    pq.write_table(table, str(path), row_group_size=500, compression="snappy")
+    meta = pq.ParquetFile(str(path)).metadata
+    chunk = meta.row_group(3).column(0)
+    data = bytearray(path.read_bytes())
+    start = chunk.data_page_offset
+    data[start + 8:start + chunk.total_compressed_size - 8] = b"\xff" * (chunk.total_compressed_size - 16)
+    path.write_bytes(bytes(data))
+    b, s = table.column("business_id")[0].as_py(), table.column("subscriber_id")[0].as_py()
+    before = threading.active_count()
+    with pytest.raises(InputError) as err:
+        pushdown.explain(str(path), load_tariff(TARIFF), b, s, "UTC")
+    assert str(path) in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert threading.active_count() == before
+
+
+def test_an_explanation_by_pushdown_does_not_start_numba(tmp_path):
+    """One conversation's rows are segmented as Python (viber_sessions.segment.jit)."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "log.parquet")
+    table = _generated(tmp_path, 3000, 8)
+    pq.write_table(table, path, row_group_size=700)
+    b, s = table.column("business_id")[0].as_py(), table.column("subscriber_id")[0].as_py()
+    code = ("import sys, json; from viber_sessions import pushdown; from viber_sessions.tariff import load_tariff; "
+            f"f = pushdown.explain({path!r}, load_tariff({TARIFF!r}), {b!r}, {s!r}, 'UTC'); "
+            "print(json.dumps(f)); print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    tariff = load_tariff(TARIFF)
+    assert out[-1] == "False"
+    assert json.loads(out[0]) == json.loads(json.dumps(ex.explain(_full([path], tariff), tariff, b, s, "UTC")))

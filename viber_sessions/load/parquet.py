@@ -55,9 +55,11 @@ def _read_parsing(name: str, pf: pq.ParquetFile, present: list[str], wanted: dic
     return RawFile(table, blank=blank, normalising=normalising)
 
 
-def open_parquet(name: str, options: LoadOptions) -> tuple[pq.ParquetFile, list[str], dict[str, str]]:
-    """The file (string columns read dictionary-encoded), the source columns to read and their
-    canonical names, after checking its columns and the sizes its metadata declares."""
+def open_parquet(name: str, options: LoadOptions, plain: tuple[str, ...] = ()) -> tuple[pq.ParquetFile, list[str],
+                                                                                     dict[str, str]]:
+    """The file (string columns read dictionary-encoded, but the canonical columns named in
+    ``plain``), the source columns to read and their canonical names, after checking its columns
+    and the sizes its metadata declares."""
     # ParquetFile, not read_table: the same reader without the datasets layer (which imports
     # pandas: a third of a second per run)
     wanted = {options.source_name(c): c for c in CANONICAL}
@@ -66,7 +68,8 @@ def open_parquet(name: str, options: LoadOptions) -> tuple[pq.ParquetFile, list[
     check_columns(name, schema.names, options)
     check_parquet_sizes(name, pf.metadata, os.path.getsize(name))
     present = [src for src in wanted if src in schema.names]
-    pf = pq.ParquetFile(name, read_dictionary=parquet_dictionary_columns(schema, wanted) or None)
+    dictionary = [c for c in parquet_dictionary_columns(schema, wanted) if wanted[c] not in plain]
+    pf = pq.ParquetFile(name, read_dictionary=dictionary or None)
     return pf, present, wanted
 
 

@@ -7,16 +7,21 @@ An explanation of one conversation depends on three kinds of rows only (the *can
   is a duplicate when its id occurred at an earlier loaded row anywhere in the log;
 - the latest instant of the loaded (valid) rows, which decides "open" or "expired".
 
-Files are read batch by batch, in flat memory. Parquet row groups are visited once, from the
-last to the first (so that the ids of a conversation row are known before any earlier row is
-looked at); a row group whose statistics show it cannot hold the conversation is read for its
-``message_id`` and ``timestamp`` only, and read whole only when one of those rows is a
-candidate. CSV files are streamed with the loader's exact line reading. Within a row group of
+Files are read batch by batch, in flat memory (Arrow's jemalloc allocator meanwhile:
+:func:`flat_memory`). Parquet row groups are visited once, from the last to the first (so that
+the ids of a conversation row are known before any earlier row is looked at), ``READERS`` at a
+time on threads that look at their rows in turn; the reading of the last file starts before
+the rest of the run's start-up (:class:`~.sources.ParquetSource`). A row group whose
+statistics show it cannot hold the conversation is read for its ``message_id`` and
+``timestamp`` only, and read whole only when one of those rows is a candidate; one whose
+latest timestamp by its statistics is not later than the latest instant found so far is not
+searched for it. CSV files are streamed with the loader's exact line reading. Within a row group of
 several batches or a CSV file, an id first met in a later batch is looked for again in the
 earlier batches (a second reading, up to that batch). The candidates are
 then typed and validated by the loader's own functions, keep their row numbers in the whole
-input, and are assembled into a small :class:`MessageLog`; the existing segmentation and
-:func:`viber_sessions.explain.explain` run on it, so the answer is the in-memory one.
+input, and are assembled into a small :class:`MessageLog`; the existing segmentation (its
+kernels run as Python up to ``INTERPRET_MAX_ROWS`` rows: :mod:`viber_sessions.segment.jit`)
+and :func:`viber_sessions.explain.explain` run on it, so the answer is the in-memory one.
 
 A bad row that is not a candidate does not stop an explanation (the in-memory load stops at
 it unless ``--on-invalid skip``); bad candidates are treated exactly as in memory. Lines that
@@ -30,9 +35,12 @@ The package: :mod:`.scan` (what the reading of each batch keeps: :class:`~.scan.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 from typing import Sequence
+
+import pyarrow as pa
 
 from ..errors import BillingError, InputError
 from ..load import LoadOptions, MessageLog, all_rejected, assemble, expand_inputs, no_data_rows, reading
@@ -43,20 +51,24 @@ from .sources import CsvSource, ParquetSource, WholeSource
 
 #: Rows per batch (a Parquet row group of up to this many rows is one batch).
 BATCH_ROWS = 1 << 20
-#: Parquet row groups read at the same time (on threads: the reading releases the GIL).
-READERS = 1
+#: Parquet row groups read at the same time (on threads: the reading releases the GIL); at most
+#: this many are in memory.
+READERS = 2
 #: Bytes of CSV text per batch.
 CSV_BLOCK = 1 << 26
+#: Candidate rows up to which the segmentation runs as Python instead of starting numba (about
+#: half a CPU-second; the Python takes about 10 microseconds a row): see
+#: :mod:`viber_sessions.segment.jit`.
+INTERPRET_MAX_ROWS = 20_000
 
 
 def explain(inputs: Sequence[str] | str, tariff, business: str, subscriber: str, tz: str = "UTC", period=None,
             session_id: str | None = None, options: LoadOptions | None = None, stdin=None) -> dict:
     """:func:`viber_sessions.explain.explain` of one conversation, reading only its candidates."""
     from .. import explain as ex
-    from ..segment import segment
 
     log, data_end = candidate_log(inputs, business, [subscriber], options, stdin, tariff)
-    seg = segment(log, tariff, data_end=data_end)
+    seg = segment_small(log, tariff, data_end)
     return ex.explain(seg, tariff, business, subscriber, tz, period, session_id)
 
 
@@ -67,17 +79,24 @@ def sessions(inputs: Sequence[str] | str, tariff, tz: str = "UTC", where=None, o
     filters keep, reading only their candidates: the rows of the in-memory table."""
     from .. import tables
     from ..explain import check_prices
-    from ..segment import segment
 
     options = options or LoadOptions()
     log, data_end = candidate_log(inputs, list(where.accounts) or None, list(where.subscribers) or None, options,
                                   stdin, tariff)
-    seg = segment(log, tariff, data_end=data_end)
+    seg = segment_small(log, tariff, data_end)
     check_prices(seg, tariff)
     missing = [a for a in where.accounts if a not in set(log.businesses.to_pylist())]
     if missing:
         check_accounts(inputs, missing, options, stdin, rescan=bool(where.subscribers))
     return tables.sessions_table(seg, tz, where(seg))
+
+
+def segment_small(log: MessageLog, tariff, data_end: int):
+    """:func:`viber_sessions.segment.segment` of the candidates, as Python when they are few."""
+    from ..segment import jit, segment
+
+    with jit.interpreted(len(log) <= INTERPRET_MAX_ROWS):
+        return segment(log, tariff, data_end=data_end)
 
 
 def check_accounts(inputs: Sequence[str] | str, accounts: Sequence[str], options: LoadOptions, stdin=None,
@@ -132,16 +151,49 @@ def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | N
     businesses = [business] if isinstance(business, str) else business
     if businesses is None and subscribers is None:
         raise ValueError("candidate_log needs businesses or subscribers")
-    scan = Scan(options, None if businesses is None else list(businesses),
-                None if subscribers is None else list(subscribers),
-                None if tariff is None else PriceCheck(tariff, options))
+    businesses = None if businesses is None else list(businesses)
+    subscribers = None if subscribers is None else list(subscribers)
+    with flat_memory():
+        return _read_candidates(files, businesses, subscribers, options, stdin, tariff)
+
+
+@contextlib.contextmanager
+def flat_memory():
+    """Arrow's jemalloc allocator (else the system's) while the candidates are read: it gives the
+    memory of a row group back when the row group is done with; the default (mimalloc) keeps
+    it, about 60 MB more at the peak of an explanation of the 10M-row log."""
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:          # a build without jemalloc
+        pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(before)
+
+
+def _read_candidates(files: list[str], businesses: list[str] | None, subscribers: list[str] | None,
+                     options: LoadOptions, stdin, tariff) -> tuple[MessageLog, int]:
+    """:func:`candidate_log` of the expanded inputs."""
     sources = []
-    for fi, name in enumerate(files):
-        with reading(name):
-            sources.append(source_of(fi, name, options, stdin))
-    for source in reversed(sources):
-        with reading(source.name):
-            source.scan(scan)
+    try:
+        for fi, name in enumerate(files):
+            with reading(name):
+                sources.append(source_of(fi, name, options, stdin))
+        if sources:                         # the last file is read first: its reading starts now
+            with reading(sources[-1].name):
+                sources[-1].start(businesses, subscribers)
+        for source in sources:
+            with reading(source.name):
+                source.check()
+        scan = Scan(options, businesses, subscribers, None if tariff is None else PriceCheck(tariff, options))
+        for source in reversed(sources):
+            with reading(source.name):
+                source.scan(scan)
+    finally:
+        for source in sources:
+            source.close()
     if sum(s.n_rows for s in sources) == 0:
         raise InputError(no_data_rows(files, sum(s.blank for s in sources), [s.header for s in sources]))
     typed = [s.typed(scan) for s in sources]
@@ -166,6 +218,6 @@ def source_of(fi: int, name: str, options: LoadOptions, stdin=None):
     return CsvSource(fi, name, options, stdin, CSV_BLOCK)
 
 
-__all__ = ["BATCH_ROWS", "CSV_BLOCK", "READERS", "CsvSource", "ParquetSource", "PriceCheck", "Scan", "WholeSource",
-           "account_ids", "candidate_log", "check_accounts", "explain", "has_valid_row", "matches", "sessions",
-           "source_of", "text"]
+__all__ = ["BATCH_ROWS", "CSV_BLOCK", "INTERPRET_MAX_ROWS", "READERS", "CsvSource", "ParquetSource", "PriceCheck",
+           "Scan", "WholeSource", "account_ids", "candidate_log", "check_accounts", "explain", "flat_memory",
+           "has_valid_row", "matches", "segment_small", "sessions", "source_of", "text"]

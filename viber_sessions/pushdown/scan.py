@@ -9,14 +9,14 @@ import pyarrow.compute as pc
 
 from .. import phones
 from ..load import LoadOptions, RawFile, parse_timestamps, type_columns
+from ..load.chunks import combine
 from ..load.options import EPOCH_UNITS
 from ..load.raw import missing_mask
 
 
 def text(arr) -> pa.Array:
     """An id column as plain strings (as the loader reads ids: integers become their text)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = combine(arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
@@ -24,21 +24,22 @@ def text(arr) -> pa.Array:
 
 def matches(arr, values: pa.Array) -> np.ndarray:
     """Which rows of an id column equal one of ``values`` (a dictionary is compared once)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = combine(arr)
     if pa.types.is_dictionary(arr.type):
         hit = pc.is_in(text(arr.dictionary), value_set=values).to_numpy(zero_copy_only=False)
         if not hit.any():
             return np.zeros(len(arr), dtype=bool)
         idx = arr.indices.fill_null(len(hit)).to_numpy(zero_copy_only=False)
         return np.append(hit, False)[idx]
+    if len(values) == 1:                # a comparison, no hash table
+        return pc.fill_null(pc.equal(text(arr), values[0]), False).to_numpy(zero_copy_only=False)
     return pc.fill_null(pc.is_in(text(arr), value_set=values), False).to_numpy(zero_copy_only=False)
 
 
 def decoded(table: pa.Table) -> pa.Table:
     """The table with dictionary columns decoded (a few rows must not keep a row group's whole
     dictionary alive)."""
-    columns = [c.combine_chunks() for c in table.columns]
+    columns = [combine(c) for c in table.columns]
     return pa.table([c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in columns],
                     names=table.column_names)
 
@@ -63,7 +64,7 @@ class PriceCheck:
 
     def rows(self, column) -> np.ndarray:
         """Which rows of a ``message_type`` column may be refused."""
-        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        arr = combine(column)
         if not pa.types.is_dictionary(arr.type):
             arr = pc.dictionary_encode(text(arr))
         hit = np.array([self.unpriced(v) for v in text(arr.dictionary).to_pylist()] + [False], dtype=bool)
@@ -88,9 +89,10 @@ class Scan:
         self.parts: dict[int, list[tuple[np.ndarray, pa.Table, np.ndarray]]] = {}
         self.latest: int | None = None
 
-    def look(self, fi: int, name: str, pos: np.ndarray, table: pa.Table) -> bool:
+    def look(self, fi: int, name: str, pos: np.ndarray, table: pa.Table, latest_bound: int | None = None) -> bool:
         """Keep the candidates of one batch (all columns, no blank row); True when it brought
-        message ids not known before."""
+        message ids not known before. ``latest_bound``: an instant no row of the batch is later
+        than (from a row group's statistics), when known."""
         mid = text(table.column("message_id"))
         conv = np.ones(table.num_rows, dtype=bool)
         if self.businesses is not None:
@@ -111,7 +113,8 @@ class Scan:
         if keep.any():
             k = pa.array(keep)
             self.parts.setdefault(fi, []).append((pos[keep], decoded(table.filter(k)), conv[keep]))
-        self._latest(name, table)
+        if latest_bound is None or self.latest is None or latest_bound > self.latest:
+            self._latest(name, table)
         return grew
 
     def subscriber_matches(self, column) -> np.ndarray:
@@ -119,7 +122,7 @@ class Scan:
         spelling that the loader normalises to one of them (each distinct value once)."""
         if self.options.subscriber_format != "e164":
             return matches(column, self.subscribers)
-        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        arr = combine(column)
         if not pa.types.is_dictionary(arr.type):
             arr = pc.dictionary_encode(text(arr))
         normal, _ = phones.normalise_values(text(arr.dictionary), self.options.default_region)
@@ -134,7 +137,7 @@ class Scan:
         """(instants, the rows with a valid instant later than the latest so far). A
         column of instants (a timestamp with a time zone) is compared before it is converted:
         only the later rows are."""
-        raw = table.column("timestamp").combine_chunks()
+        raw = combine(table.column("timestamp"))
         rows = None
         if self.latest is not None and pa.types.is_timestamp(raw.type) and raw.type.tz is not None:
             after = pc.greater(raw.cast(pa.int64()), pa.scalar(self.latest // EPOCH_UNITS[raw.type.unit]))
@@ -165,14 +168,14 @@ class Scan:
     def needs_all_columns(self, table: pa.Table) -> bool:
         """For a batch of ``message_id``, ``timestamp`` (and ``message_type`` with ``prices``)
         only (of a row group that cannot hold the conversation): whether some row may be a candidate or a blank row."""
-        mid = table.column("message_id").combine_chunks()
+        mid = combine(table.column("message_id"))
         if self.shares_id(text(mid)).any():
             return True
         if self.prices is not None and self.prices.rows(table.column("message_type")).any():
             return True
         if self.later(table)[1].any():
             return True
-        return bool((missing_mask(mid) & missing_mask(table.column("timestamp").combine_chunks())).any())
+        return bool((missing_mask(mid) & missing_mask(combine(table.column("timestamp")))).any())
 
     def rows_of(self, fi: int, template: pa.Table) -> tuple[pa.Table, np.ndarray]:
         """The candidates of file ``fi`` in row order (each once): the conversation's rows and the

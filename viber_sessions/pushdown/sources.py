@@ -4,6 +4,7 @@ by row group, CSV streamed, JSON Lines and ``.xlsx`` whole."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
@@ -19,6 +20,9 @@ from ..load.csvread import delimiter_for
 from ..load.formats import text_opener
 from ..load.raw import all_missing
 from .scan import Scan, matches, text
+
+#: Nanoseconds per unit of a Parquet timestamp.
+TIME_UNITS = {"milliseconds": 1_000_000, "microseconds": 1_000, "nanoseconds": 1}
 
 
 def distinct(table: pa.Table) -> set:
@@ -42,21 +46,29 @@ def first_of(typed) -> Problem | None:
 
 
 class ParquetSource:
-    """One Parquet file, visited row group by row group from the last."""
+    """One Parquet file, visited row group by row group from the last. Subscriber ids are read
+    as plain strings: most of a row group's values are distinct, and Arrow builds a dictionary of
+    them slower than it reads them (they are only compared with the asked ones)."""
+
+    PLAIN = ("subscriber_id",)
 
     def __init__(self, fi: int, name: str, options: LoadOptions, batch_rows: int, readers: int):
         self.fi, self.name, self.options = fi, name, options
         self.batch_rows, self.readers = batch_rows, readers
-        self.pf, self.present, self.wanted = open_parquet(name, options)
+        self.pf, self.present, self.wanted = open_parquet(name, options, self.PLAIN)
         meta = self.pf.metadata
         self.template = self.pf.schema_arrow.empty_table().select(self.present).rename_columns(
             [self.wanted[c] for c in self.present])
-        type_columns(name, RawFile(self.template), options)        # column types checked as the loader does
         self.starts = np.concatenate([[0], np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])])
         self.columns = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
         self.blanks: list[np.ndarray] = []
         self.n_rows, self.header = meta.num_rows, True
         self._local = threading.local()
+        self._tasks: _Tasks | None = None
+
+    def check(self) -> None:
+        """Check the column types as the loader does."""
+        type_columns(self.name, RawFile(self.template), self.options)
 
     @property
     def blank(self) -> int:
@@ -75,12 +87,12 @@ class ParquetSource:
                 [self.wanted[c] for c in table.column_names])
             start += table.num_rows
 
-    def may_hold(self, g: int, scan: Scan) -> bool:
+    def may_hold(self, g: int, businesses: list[str] | None, subscribers: list[str] | None) -> bool:
         """Whether row group ``g`` may hold the conversation, by its statistics (a truncated
         minimum or maximum is a prefix of the true one: a value is ruled out only when it lies
         beyond it either way)."""
         rg = self.pf.metadata.row_group(g)
-        for canonical, values in (("business_id", scan.businesses), ("subscriber_id", scan.subscribers)):
+        for canonical, values in (("business_id", businesses), ("subscriber_id", subscribers)):
             if values is None or (canonical == "subscriber_id" and self.options.subscriber_format == "e164"):
                 continue                # any value (other spellings of a number lie anywhere)
             i = self.columns.get(self.options.source_name(canonical))
@@ -89,48 +101,57 @@ class ParquetSource:
                     not isinstance(stats.max, str):
                 continue
             lo, hi = stats.min, stats.max
-            if not any(not (v < lo or (v > hi and not v.startswith(hi))) for v in values.to_pylist()):
+            if not any(not (v < lo or (v > hi and not v.startswith(hi))) for v in values):
                 return False
         return True
 
+    def latest_bound(self, g: int) -> int | None:
+        """The latest instant (ns since the epoch) of row group ``g``'s timestamps by its statistics,
+        when they are instants (64-bit, adjusted to UTC) with a maximum; else None."""
+        i = self.columns.get(self.options.source_name("timestamp"))
+        stats = self.pf.metadata.row_group(g).column(i).statistics if i is not None else None
+        if stats is None or not stats.has_min_max or stats.physical_type != "INT64":
+            return None
+        logical = json.loads(stats.logical_type.to_json())
+        if logical.get("Type") != "Timestamp" or not logical.get("isAdjustedToUTC") or \
+                logical.get("timeUnit") not in TIME_UNITS:
+            return None
+        return int(stats.max_raw) * TIME_UNITS[logical["timeUnit"]]
+
+    def start(self, businesses: list[str] | None, subscribers: list[str] | None) -> None:
+        """Start reading (see :class:`_Tasks`): the row groups that may hold the conversations
+        of ``businesses`` and ``subscribers`` (None: any) are read whole."""
+        if self._tasks is None:
+            self._tasks = _Tasks(self, businesses, subscribers)
+
     def scan(self, scan: Scan) -> None:
-        """Row groups from the last: those that may hold the conversation (and fit one batch)
-        are read whole, ``readers`` at a time on threads; the others batch by batch, their
-        ``message_id`` and ``timestamp`` first."""
-        groups = list(reversed(range(self.pf.metadata.num_row_groups)))
-        whole = [g for g in groups if self.pf.metadata.row_group(g).num_rows <= self.batch_rows and self.may_hold(g, scan)]
-        with ThreadPoolExecutor(self.readers) as pool:
-            queue, ahead = iter(whole), {}
+        """Every row group looked at, from the last (:meth:`start`, when it was not called)."""
+        self.start(None if scan.businesses is None else scan.businesses.to_pylist(),
+                   None if scan.subscribers is None else scan.subscribers.to_pylist())
+        try:
+            self._tasks.run(scan)
+        finally:
+            self.close()
 
-            def read_ahead():
-                g = next(queue, None)
-                if g is not None:
-                    ahead[g] = pool.submit(self._read_whole, g)
-
-            for _ in range(self.readers):
-                read_ahead()
-            for g in groups:
-                if g in ahead:               # one batch: every id it brings is looked for in all of it
-                    future = ahead.pop(g)
-                    read_ahead()
-                    self._look(scan, *future.result())
-                else:
-                    self._scan_group(g, scan)
+    def close(self) -> None:
+        """Stop reading (the threads end)."""
+        if self._tasks is not None:
+            self._tasks.close()
 
     def _read_whole(self, g: int) -> tuple[np.ndarray, pa.Table]:
         """Row group ``g`` with every column (on a reader thread: its own file object)."""
         pf = getattr(self._local, "pf", None)
         if pf is None:
-            pf = self._local.pf = open_parquet(self.name, self.options)[0]
+            pf = self._local.pf = open_parquet(self.name, self.options, self.PLAIN)[0]
         table = pf.read_row_group(g, columns=self.present, use_threads=False)
         start = int(self.starts[g])
         return np.arange(start, start + table.num_rows), table.rename_columns(
             [self.wanted[c] for c in table.column_names])
 
-    def _scan_group(self, g: int, scan: Scan) -> None:
+    def _scan_group(self, g: int, scan: Scan, may_hold: bool) -> None:
         wanted = ("message_id", "timestamp") + (("message_type",) if scan.prices is not None else ())
         src = [self.options.source_name(c) for c in wanted]
-        if not self.may_hold(g, scan) and not any(scan.needs_all_columns(t) for _, t in self.batches(g, src)):
+        if not may_hold and not any(scan.needs_all_columns(t) for _, t in self.batches(g, src)):
             return
         grew_at = -1
         for k, (pos, table) in enumerate(self.batches(g, self.present)):
@@ -145,7 +166,8 @@ class ParquetSource:
         if blank is not None:
             self.blanks.append(pos[blank])
             pos, table = pos[~blank], table.filter(pa.array(~blank))
-        return scan.look(self.fi, self.name, pos, table)
+        g = int(np.searchsorted(self.starts, pos[0], side="right")) - 1 if len(pos) else None
+        return scan.look(self.fi, self.name, pos, table, None if g is None else self.latest_bound(g))
 
     def account_ids(self) -> set:
         """The distinct ``business_id`` texts of the file."""
@@ -185,6 +207,56 @@ class ParquetSource:
                                    blank=len(blanks))
 
 
+class _Tasks:
+    """The row groups of a :class:`ParquetSource` from the last, each as one task of ``readers``
+    threads, started before the :class:`~.scan.Scan` exists (the reading overlaps the caller's
+    own start-up). A row group that may hold the conversation (and fits one batch) is read
+    whole at once; the others are read batch by batch, their ``message_id`` and ``timestamp``
+    first, in their turn. The tasks look at their rows in turn (the ids of every later row
+    group are known before a row group is looked at), each as soon as it has read them and its
+    turn has come: at most ``readers`` row groups are in memory, and the calling thread only
+    waits. :meth:`run` gives the turns their scan; :meth:`close` ends the tasks."""
+
+    def __init__(self, source: ParquetSource, businesses: list[str] | None, subscribers: list[str] | None):
+        meta = source.pf.metadata
+        self.source, self.scan = source, None
+        self.groups = list(reversed(range(meta.num_row_groups)))
+        self.holds = {g: source.may_hold(g, businesses, subscribers) for g in self.groups}
+        self.turns = [threading.Event() for _ in range(len(self.groups) + 1)]
+        self.stop = threading.Event()
+        self.pool = ThreadPoolExecutor(source.readers, thread_name_prefix="viber-sessions-reader")
+        self.futures = [self.pool.submit(self._task, k, g) for k, g in enumerate(self.groups)]
+
+    def _task(self, k: int, g: int) -> None:
+        try:
+            whole = self.source.pf.metadata.row_group(g).num_rows <= self.source.batch_rows and self.holds[g]
+            read = self.source._read_whole(g) if whole and not self.stop.is_set() else None
+            self.turns[k].wait()
+            if self.stop.is_set():
+                return
+            if read is not None:        # one batch: every id it brings is looked for in all of it
+                self.source._look(self.scan, *read)
+            else:
+                self.source._scan_group(g, self.scan, self.holds[g])
+        except BaseException:
+            self.stop.set()             # the later tasks do nothing
+            raise
+        finally:
+            self.turns[k + 1].set()
+
+    def run(self, scan: Scan) -> None:
+        """Every row group looked at with ``scan``, in turn (the first error is raised)."""
+        self.scan = scan
+        self.turns[0].set()
+        for future in self.futures:
+            future.result()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.turns[0].set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class CsvSource:
     """One CSV file, streamed with the loader's exact line reading (invalid lines are set aside
     and keep their row numbers; :class:`~viber_sessions.load.batches.CsvBatches`)."""
@@ -206,6 +278,15 @@ class CsvSource:
         for batch in csv:
             yield batch.positions, batch.table
         self.n_rows, self.blank, self.header = csv.rows, csv.blank, csv.header
+
+    def check(self) -> None:
+        """Nothing to check before reading (the header was checked when opened)."""
+
+    def start(self, businesses: list[str] | None, subscribers: list[str] | None) -> None:
+        """Nothing read ahead."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
     def scan(self, scan: Scan) -> None:
         grew_at = -1
@@ -255,6 +336,15 @@ class WholeSource:
         self.table, self.bad_cells, self.notices = raw.table, raw.bad_cells, raw.notices
         self.n_rows, self.blank, self.header = raw.table.num_rows + raw.malformed_count, raw.blank, raw.header
         self.positions = np.delete(np.arange(self.n_rows, dtype=np.int64), [r - 1 for r, _, _ in raw.malformed])
+
+    def check(self) -> None:
+        """Nothing to check before reading (the header was checked when opened)."""
+
+    def start(self, businesses: list[str] | None, subscribers: list[str] | None) -> None:
+        """Nothing read ahead."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
     def scan(self, scan: Scan) -> None:
         scan.look(self.fi, self.name, self.positions, self.table)

@@ -153,7 +153,9 @@ def preload_kernels(first: tuple[str, ...] = (), then: tuple[str, ...] = ()) -> 
 
 
 def _call_each_kernel() -> None:
-    from . import dedup, kernel, order
+    from . import dedup, jit, kernel, order
+
+    jit.compile_all()
 
     dedup.warm()
     order.warm()

@@ -4,16 +4,16 @@ table stays in cache, on several threads when the rows make it pay."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import parallel
+from .jit import compiled
 from .parallel import chunk_positions
 
 
-@numba.njit(inline="always")
+@compiled(inline="always")
 def _hash_bytes(data, a, e):  # pragma: no cover - compiled
     """64-bit hash of ``data[a:e]``, eight bytes a step (any hash is exact: equal hashes are
     confirmed byte by byte)."""
@@ -38,7 +38,7 @@ def _hash_bytes(data, a, e):  # pragma: no cover - compiled
     return h ^ (h >> np.uint64(32))
 
 
-@numba.njit(inline="always")
+@compiled(inline="always")
 def _same_bytes(offsets, data, i, r):  # pragma: no cover - compiled
     la = offsets[i + 1] - offsets[i]
     if la != offsets[r + 1] - offsets[r]:
@@ -51,13 +51,13 @@ def _same_bytes(offsets, data, i, r):  # pragma: no cover - compiled
 
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _hash_count(offsets, data, lo, hi, shift, counts):  # pragma: no cover - compiled
     for i in range(lo, hi):
         counts[np.int64((_hash_bytes(data, offsets[i], offsets[i + 1]) >> np.uint64(1)) >> np.uint64(shift))] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _hash_scatter(offsets, data, lo, hi, shift, pos, rows):  # pragma: no cover - compiled
     """Rows ``lo:hi`` to their partitions: (low 32 bits of the hash, row) in one word."""
     for i in range(lo, hi):
@@ -67,7 +67,7 @@ def _hash_scatter(offsets, data, lo, hi, shift, pos, rows):  # pragma: no cover 
         pos[p] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _dedup_parts(offsets, data, rows, starts, part, step, first):  # pragma: no cover - compiled
     """Partitions ``part``, ``part + step``, ...: a row whose string an earlier row of its
     partition holds is not a first occurrence (open addressing on the hash's low 32 bits)."""
@@ -105,7 +105,7 @@ def _dedup_parts(offsets, data, rows, starts, part, step, first):  # pragma: no 
                 slot = (slot + 1) & mask
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _first_occurrences(offsets, data, part_bits):  # pragma: no cover - compiled
     """True for the first row of each distinct string (Arrow layout: offsets into data): rows
     partitioned by the top ``part_bits`` bits of their hash, each partition deduplicated in

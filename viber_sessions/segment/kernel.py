@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from ..tariff import Limits
 from .codes import (CARRY_COLUMNS, C_MESSAGE_LIMIT, C_OPEN, C_UNANSWERED_LIMIT, DUPLICATE, END_COLUMNS, O_ROLLOVER,
                     O_SUBSCRIBER, OUT_OF_SESSION, R_NO_SESSION, R_NONE, R_ONE_SIDED, R_TYPE_NOT_ALLOWED)
+from .jit import compiled
 from .order import OrderKeys
 from .parallel import PARALLEL_MIN_ROWS, readonly, threads
 from .plans import PlanLimits, plan_tables
@@ -19,7 +19,7 @@ from .rows import row_inputs
 TWO_HALVES_MIN_ROWS = PARALLEL_MIN_ROWS * 16
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _open(cur, row, start, origin, carried, n_in, n_out, s_row, s_start, s_carried, s_origin, s_close, s_in,
           s_out):  # pragma: no cover - compiled
     """Session ``cur`` opens at loaded row ``row`` (its fields, the counters of a carried one)."""
@@ -32,7 +32,7 @@ def _open(cur, row, start, origin, carried, n_in, n_out, s_row, s_start, s_carri
     s_out[cur] = n_out
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _end(ends, ne, business, subscriber, session, bm, un):  # pragma: no cover - compiled
     """Row ``ne`` of ``ends``: a conversation's state after its last row (its open session or -1,
     and the business-message and unanswered counters)."""
@@ -43,7 +43,7 @@ def _end(ends, ne, business, subscriber, session, bm, un):  # pragma: no cover -
     ends[ne, 4] = un
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, flags, mtype, mbits, sbits, plan_of,
                   can_open_pt, allowed_pt, windows, max_bms, max_uns, close_at_limits, sess, reason, s_row, s_origin,
                   s_close, s_in, s_out, s_start, s_carried, carry, n_subscribers, ends, q0, q1, s0, sd, e0,
@@ -214,7 +214,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
     return ns, ne
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def finish(billing, sess, reason, billable):  # pragma: no cover - compiled
     """Per row: out of session (reason given, or one_sided) unless in a billable session."""
     for i in range(billing.shape[0]):
@@ -339,7 +339,7 @@ def _two_halves(args, cut, positions, per_session, sess, ends, bound) -> tuple[i
     return c1 + c2, e1 + e2
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _renumber(sess, first, top):  # pragma: no cover - compiled
     """Session numbers of the second half (``top`` down) become ``first`` up."""
     for i in range(sess.shape[0]):
@@ -348,7 +348,7 @@ def _renumber(sess, first, top):  # pragma: no cover - compiled
             sess[i] = first + top - k
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _conversation_at(order, words, keys, starts, frame, low_bits, row_bits, conv_shift, q):  # pragma: no cover
     """The conversation of position ``q`` of the order (as the kernel reads it)."""
     if keys.shape[0] > 0:
@@ -358,7 +358,7 @@ def _conversation_at(order, words, keys, starts, frame, low_bits, row_bits, conv
     return words[order[q]] >> conv_shift
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _split_at(order, words, ts, keys, starts, frame, low_bits, row_bits, conv_shift, q):  # pragma: no cover
     """The first position at or after ``q`` where a conversation begins (the end when none)."""
     n = keys.shape[0] if keys.shape[0] > 0 else order.shape[0]

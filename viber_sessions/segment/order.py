@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from . import parallel
+from .jit import compiled
 from .parallel import chunk_positions
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - compiled
     """What one int64 key per row needs: the earliest and latest timestamp, the coarsest whole
     unit of time (1 s, 1 ms, 1 us or 1 ns) every timestamp is a whole number of after the
@@ -52,7 +52,7 @@ def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - c
     return lo, hi, unit, c_lo, c_hi
 
 
-@numba.njit(inline="always")
+@compiled(inline="always")
 def _whole_units(d, unit):  # pragma: no cover - compiled
     if unit == 1_000_000_000:
         return d // 1_000_000_000
@@ -63,7 +63,7 @@ def _whole_units(d, unit):  # pragma: no cover - compiled
     return d
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _sort_key(business, subscriber, n_subscribers, ts, inbound):  # pragma: no cover - compiled
     """One int64 key per row: (conversation, time in the coarsest whole unit, outbound), or an
     empty array when that does not fit in 63 bits."""
@@ -81,7 +81,7 @@ def _sort_key(business, subscriber, n_subscribers, ts, inbound):  # pragma: no c
     return key
 
 
-@numba.njit(inline="always")
+@compiled(inline="always")
 def _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i):  # pragma: no cover - compiled
     """Row ``i``'s key relative to the least: (conversation, time, outbound) as one integer;
     ``frame`` = (earliest timestamp, unit, span of the time part, least conversation code)."""
@@ -89,7 +89,7 @@ def _order_key(business, subscriber, n_subscribers, ts, inbound, frame, i):  # p
             + _whole_units(ts[i] - frame[0], frame[1]) * 2 + (0 if inbound[i] else 1))
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _order_count(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, lo, hi,
                  counts):  # pragma: no cover - compiled
     """Rows ``lo:hi`` per bucket (the key's top bits); returns whether their keys never go down,
@@ -107,7 +107,7 @@ def _order_count(business, subscriber, n_subscribers, ts, inbound, frame, low_bi
     return ascending, first, last
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _order_scatter(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits, lo, hi, pos,
                    out):  # pragma: no cover - compiled
     """Rows ``lo:hi`` to their buckets (the key's top bits): (the key's low bits, row) in one word."""
@@ -119,7 +119,7 @@ def _order_scatter(business, subscriber, n_subscribers, ts, inbound, frame, low_
         pos[b] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _radix_pass(src, s, dst, d, m, shift, digit, count):  # pragma: no cover - compiled
     """One stable counting pass: ``src[s:s+m]`` to ``dst[d:d+m]`` by the ``digit`` bits of each
     word from bit ``shift`` up."""
@@ -141,7 +141,7 @@ def _radix_pass(src, s, dst, d, m, shift, digit, count):  # pragma: no cover - c
         count[r] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _order_buckets(out, starts, bucket, step, low_bits, row_bits, keep_keys):  # pragma: no cover - compiled
     """Sort buckets ``bucket``, ``bucket + step``, ... of ``out`` by the key bits of each word
     (a least-significant-digit radix sort, stable, so rows stay in input order within a key;
@@ -179,7 +179,7 @@ def _order_buckets(out, starts, bucket, step, low_bits, row_bits, keep_keys):  #
                 out[j] &= row_mask
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _radix_order(business, subscriber, n_subscribers, ts, inbound, frame, low_bits, row_bits,
                  top_bits, keep_keys):  # pragma: no cover - compiled
     """The processing order by a radix sort of the rows' keys: buckets by the top ``top_bits``

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 
-import numba
 import numpy as np
+
+from .jit import compiled, interpreting
 
 #: Rows below which the kernels stay on one thread (starting threads is not worth it).
 PARALLEL_MIN_ROWS = 1 << 16
@@ -24,7 +25,7 @@ _TASKS_PER_THREAD = 4
 _PART_ROWS_LOG2 = 12
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def chunk_positions(counts):  # pragma: no cover - compiled
     """``counts[chunk, part]`` (rows of each input chunk per partition) becomes where each chunk
     writes its first row of each partition (partition by partition, chunks in input order);
@@ -50,7 +51,12 @@ def part_bits(n: int) -> int:
 
 def threads() -> int:
     """Threads the duplicate detection and the ordering may use: numba's setting (the cores, or
-    NUMBA_NUM_THREADS), at most the cores this process may run on."""
+    NUMBA_NUM_THREADS), at most the cores this process may run on; one while the kernels run as
+    Python (:func:`~.jit.interpreted`)."""
+    if interpreting():
+        return 1
+    import numba
+
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):      # pragma: no cover - not Linux

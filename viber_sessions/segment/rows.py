@@ -3,14 +3,14 @@ through the order and one packed word a row (:func:`row_inputs`)."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from .jit import compiled
 from .order import OrderKeys
 from .parallel import readonly
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _pack(business, subscriber, inbound, mtype, billing, idle, mbits, sbits, words):  # pragma: no cover - compiled
     """Each row's word (:func:`pack_layout`): whether it takes part, inbound, its message type
     (``mbits`` bits; none when 0), its subscriber (``sbits`` bits) and business code above."""
@@ -21,7 +21,7 @@ def _pack(business, subscriber, inbound, mtype, billing, idle, mbits, sbits, wor
         words[i] = (w << 2) | (np.int64(inbound[i]) << 1) | np.int64(billing[i] < idle)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(cache=True, nogil=True)
 def _flags(mtype, billing, idle, with_type, flags):  # pragma: no cover - compiled
     """Each row's byte when the order gives its key: whether it takes part, its type above
     (``with_type``)."""

@@ -145,9 +145,10 @@ def segment(messages, limits: Limits | Tariff | None = None, options: LoadOption
     tariff = limits if isinstance(limits, Tariff) else None
     limits = tariff.limits if tariff is not None else (limits or Limits())
     log = messages if isinstance(messages, MessageLog) else from_table(messages, options)
-    from . import load_kernels
+    from . import jit, load_kernels
 
-    load_kernels()
+    if not jit.interpreting():
+        load_kernels()
     plans = None
     if tariff is not None and (tariff.accounts or not tariff.sessions):
         plans = PlanLimits.of(tariff, log.businesses.to_pylist())
