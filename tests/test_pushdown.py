@@ -289,3 +289,24 @@ def test_an_explanation_by_pushdown_does_not_start_numba(tmp_path):
     tariff = load_tariff(TARIFF)
     assert out[-1] == "False"
     assert json.loads(out[0]) == json.loads(json.dumps(ex.explain(_full([path], tariff), tariff, b, s, "UTC")))
+
+
+def test_closing_with_many_row_groups_pending_ends_every_reader(tmp_path):
+    """The readers' shutdown cancels the tasks not started yet while the readers go on taking
+    tasks: a task whose predecessor was cancelled must not wait for its turn (with 20,000 row
+    groups of one row, every close hung before)."""
+    import threading
+
+    n = 20_000
+    path = str(tmp_path / "tiny.parquet")
+    pq.write_table(pa.table({"message_id": [f"m{i}" for i in range(n)],
+                             "timestamp": pa.array([1_791_000_000_000] * n, pa.timestamp("ms", "UTC")),
+                             "business_id": ["shop"] * n, "subscriber_id": ["+7901"] * n,
+                             "direction": ["inbound"] * n, "message_type": ["text"] * n}), path, row_group_size=1)
+    for _ in range(2):
+        source = pushdown.source_of(0, path, LoadOptions())
+        source.start(["no-such-account"], None)
+        closing = threading.Thread(target=source.close, daemon=True)
+        closing.start()
+        closing.join(30)
+        assert not closing.is_alive(), "the readers did not end"

@@ -252,8 +252,11 @@ class _Tasks:
             future.result()
 
     def close(self) -> None:
+        """End the tasks: every turn is given (a task whose predecessor the shutdown cancels
+        must not wait for it), and each task ends as soon as it sees ``stop``."""
         self.stop.set()
-        self.turns[0].set()
+        for turn in self.turns:
+            turn.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
