@@ -763,3 +763,23 @@ def test_line_feed_count_and_utf8_check_are_exact():
         assert csvscan.line_kind(line, check) == ("data", expected), hex(cp)
         cut = b"m1,2026-10-05T09:00:00Z,a" + text[:-1] + b",+7,inbound,text"     # a sequence cut short
         assert csvscan.line_kind(cut, check) == ("data", LOADER.LINE_ENCODING), hex(cp)
+
+
+def test_check_dictionaries_refuses_damage_and_accepts_nulls():
+    """load.typed.check_dictionaries: a code past the dictionary or a dictionary entry that is
+    not UTF-8 is one InputError naming the column; codes that are all null are fine."""
+    from viber_sessions.load.typed import check_dictionaries
+
+    def table(indices, dictionary):
+        return pa.table({"direction": pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), dictionary)})
+
+    options = LoadOptions()
+    check_dictionaries("f.parquet", table([None, None], pa.array([], pa.string())), options)
+    check_dictionaries("f.parquet", table([0, 1, None], pa.array(["inbound", "outbound"])), options)
+    outside = pa.DictionaryArray.from_arrays(pa.array([0, 2], pa.int32()), pa.array(["a", "b"]), safe=False)
+    with pytest.raises(InputError, match="f.parquet, column 'direction': the file is damaged: a value's code"):
+        check_dictionaries("f.parquet", pa.table({"direction": outside}), options)
+    not_text = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(bytes([0, 0, 0, 0, 1, 0, 0, 0])),
+                                                      pa.py_buffer(b"\x8a")])
+    with pytest.raises(InputError, match="Invalid UTF8"):
+        check_dictionaries("f.parquet", table([0], not_text), options)

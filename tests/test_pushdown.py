@@ -310,3 +310,33 @@ def test_closing_with_many_row_groups_pending_ends_every_reader(tmp_path):
         closing.start()
         closing.join(30)
         assert not closing.is_alive(), "the readers did not end"
+
+
+def test_an_interrupt_while_the_readers_start_leaves_no_reader(tmp_path, monkeypatch):
+    """A Ctrl-C while the row groups' tasks are being handed to the readers: the call ends and
+    no reader thread is left waiting for its turn (the interpreter's exit would wait for it)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from viber_sessions.pushdown import sources
+
+    path = str(tmp_path / "log.parquet")
+    table = _generated(tmp_path, 2000, 4)
+    pq.write_table(table, path, row_group_size=100)
+    calls = []
+
+    class Interrupted(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "ThreadPoolExecutor", Interrupted)
+    b, s = table.column("business_id")[0].as_py(), table.column("subscriber_id")[0].as_py()
+    with pytest.raises(KeyboardInterrupt):
+        pushdown.explain(path, load_tariff(TARIFF), b, s, "UTC")
+    for t in threading.enumerate():
+        if t.name.startswith("viber-sessions-reader"):
+            t.join(10)
+    assert not [t for t in threading.enumerate() if t.name.startswith("viber-sessions-reader")]

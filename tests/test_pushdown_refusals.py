@@ -129,3 +129,49 @@ def test_an_account_no_row_has_is_refused(tmp_path, kind):
         r = _run("sessions", bad, "--tariff", TARIFF, "--account", "bank", "--on-invalid", "skip", *extra)
         assert r.exit_code == 1, r.output
         assert r.stderr == "error: --account 'bank': no row of the loaded log belongs to this account\n"
+
+
+@pytest.mark.parametrize("name,column,what", [
+    ("code_outside_dictionary", "business_id", "a value's code is outside the column's dictionary"),
+    ("dictionary_not_utf8", "direction", "Invalid UTF8 sequence at string index 0"),
+])
+def test_a_damaged_dictionary_is_one_line_for_explain_and_invoice(name, column, what):
+    """Bytes overwritten in a Parquet file that its reader does not notice (a dictionary code
+    past the dictionary's end, a dictionary entry that is not UTF-8): one line, exit 1."""
+    path = f"tests/corpus/damaged/{name}.parquet"
+    line = f"error: {path}, column '{column}': the file is damaged: {what}\n"
+    r = _run("explain", path, "--tariff", TARIFF, "--business", "shop", "--subscriber", "+79000000317")
+    assert (r.exit_code, r.stderr) == (1, line)
+    r = _run("invoice", path, "--tariff", TARIFF, "--period", "2026-10", "-q")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "internal error" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_parquet_file_of_blank_rows_has_no_data_rows(tmp_path, skip):
+    """Blank rows are not data rows: as the invoice says it (it was 'no message between ...',
+    and an internal error under --on-invalid skip)."""
+    n = 5
+    path = tmp_path / "blank.parquet"
+    pq.write_table(pa.table({c: pa.array([None] * n, pa.string()) for c in HEADER}), path)
+    extra = ["--on-invalid", "skip"] if skip else []
+    r = _run("explain", path, "--tariff", TARIFF, "--business", "shop", "--subscriber", "+79001", *extra)
+    assert (r.exit_code, r.stderr) == (1, f"error: {path}: no data rows: the file holds a header and {n} blank lines\n")
+
+
+def test_integer_message_ids_find_their_duplicates(tmp_path):
+    """A Parquet message_id column of integers: ids are their text, and an earlier row of
+    another conversation with the same id makes a duplicate (pushdown said 'session')."""
+    from viber_sessions import explain as ex
+    from viber_sessions.load import load
+    from viber_sessions.segment import segment
+
+    path = str(tmp_path / "ints.parquet")
+    pq.write_table(pa.table({
+        "message_id": pa.array([7, 1, 7], pa.int64()),
+        "timestamp": pa.array([1_791_000_000_000, 1_791_000_060_000, 1_791_000_120_000], pa.timestamp("ms", "UTC")),
+        "business_id": ["bank", "shop", "shop"], "subscriber_id": ["+7902", "+7901", "+7901"],
+        "direction": ["outbound", "inbound", "outbound"], "message_type": ["text"] * 3}), path)
+    tariff = load_tariff(TARIFF)
+    facts = pushdown.explain(path, tariff, "shop", "+7901", "UTC")
+    assert facts == ex.explain(segment(load([path]), tariff), tariff, "shop", "+7901", "UTC")
+    assert [e["billing"] for e in facts["events"] if e["kind"] == "message"] == ["out_of_session", "duplicate"]

@@ -55,21 +55,24 @@ def _read_parsing(name: str, pf: pq.ParquetFile, present: list[str], wanted: dic
     return RawFile(table, blank=blank, normalising=normalising)
 
 
-def open_parquet(name: str, options: LoadOptions, plain: tuple[str, ...] = ()) -> tuple[pq.ParquetFile, list[str],
-                                                                                     dict[str, str]]:
+def open_parquet(name: str, options: LoadOptions, plain: tuple[str, ...] = (),
+                 metadata: pq.FileMetaData | None = None) -> tuple[pq.ParquetFile, list[str], dict[str, str]]:
     """The file (string columns read dictionary-encoded, but the canonical columns named in
     ``plain``), the source columns to read and their canonical names, after checking its columns
-    and the sizes its metadata declares."""
+    and the sizes its metadata declares. ``metadata``: the file's footer, already read and
+    checked (another reader of the same file: the footer of a file of many row groups takes
+    hundreds of megabytes, parsed once)."""
     # ParquetFile, not read_table: the same reader without the datasets layer (which imports
     # pandas: a third of a second per run)
     wanted = {options.source_name(c): c for c in CANONICAL}
-    pf = pq.ParquetFile(name)
+    pf = pq.ParquetFile(name, metadata=metadata)
     schema = pf.schema_arrow
     check_columns(name, schema.names, options)
-    check_parquet_sizes(name, pf.metadata, os.path.getsize(name))
+    if metadata is None:
+        check_parquet_sizes(name, pf.metadata, os.path.getsize(name))
     present = [src for src in wanted if src in schema.names]
     dictionary = [c for c in parquet_dictionary_columns(schema, wanted) if wanted[c] not in plain]
-    pf = pq.ParquetFile(name, read_dictionary=dictionary or None)
+    pf = pq.ParquetFile(name, metadata=pf.metadata, read_dictionary=dictionary or None)
     return pf, present, wanted
 
 

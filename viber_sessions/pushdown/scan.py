@@ -184,7 +184,7 @@ class Scan:
         tables, positions = [], []
         seen = np.zeros(0, dtype=np.int64)
         for pos, table, conv in parts:
-            ids = table.column("message_id").to_pylist()
+            ids = text(table.column("message_id")).to_pylist()     # as looked up: integers as their text
             keep = conv | np.array([self.last.get(m, (-1, -1)) > (fi, p) for m, p in zip(ids, pos.tolist())],
                                    dtype=bool)
             keep &= ~np.isin(pos, seen)

@@ -19,6 +19,7 @@ from ..load.batches import CsvBatches
 from ..load.csvread import delimiter_for
 from ..load.formats import text_opener
 from ..load.raw import all_missing
+from ..load.typed import check_dictionaries
 from .scan import Scan, matches, text
 
 #: Nanoseconds per unit of a Parquet timestamp.
@@ -62,7 +63,7 @@ class ParquetSource:
         self.starts = np.concatenate([[0], np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])])
         self.columns = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
         self.blanks: list[np.ndarray] = []
-        self.n_rows, self.header = meta.num_rows, True
+        self.total_rows, self.header = meta.num_rows, True
         self._local = threading.local()
         self._tasks: _Tasks | None = None
 
@@ -74,6 +75,11 @@ class ParquetSource:
     def blank(self) -> int:
         return len(self._blank_rows())
 
+    @property
+    def n_rows(self) -> int:
+        """The data rows (blank rows found so far left out), as the other sources count them."""
+        return self.total_rows - self.blank
+
     def _blank_rows(self) -> np.ndarray:
         return np.unique(np.concatenate(self.blanks)) if self.blanks else np.zeros(0, dtype=np.int64)
 
@@ -83,8 +89,9 @@ class ParquetSource:
         # one thread: measured faster than the reader's threads on the 10M-row log
         for batch in self.pf.iter_batches(batch_size=self.batch_rows, row_groups=[g], columns=columns, use_threads=False):
             table = pa.Table.from_batches([batch])
-            yield np.arange(start, start + table.num_rows), table.rename_columns(
-                [self.wanted[c] for c in table.column_names])
+            table = table.rename_columns([self.wanted[c] for c in table.column_names])
+            check_dictionaries(self.name, table, self.options)
+            yield np.arange(start, start + table.num_rows), table
             start += table.num_rows
 
     def may_hold(self, g: int, businesses: list[str] | None, subscribers: list[str] | None) -> bool:
@@ -122,13 +129,13 @@ class ParquetSource:
         """Start reading (see :class:`_Tasks`): the row groups that may hold the conversations
         of ``businesses`` and ``subscribers`` (None: any) are read whole."""
         if self._tasks is None:
-            self._tasks = _Tasks(self, businesses, subscribers)
+            _Tasks(self, businesses, subscribers)       # it is ``self._tasks`` before its first thread
 
     def scan(self, scan: Scan) -> None:
         """Every row group looked at, from the last (:meth:`start`, when it was not called)."""
-        self.start(None if scan.businesses is None else scan.businesses.to_pylist(),
-                   None if scan.subscribers is None else scan.subscribers.to_pylist())
         try:
+            self.start(None if scan.businesses is None else scan.businesses.to_pylist(),
+                       None if scan.subscribers is None else scan.subscribers.to_pylist())
             self._tasks.run(scan)
         finally:
             self.close()
@@ -142,11 +149,12 @@ class ParquetSource:
         """Row group ``g`` with every column (on a reader thread: its own file object)."""
         pf = getattr(self._local, "pf", None)
         if pf is None:
-            pf = self._local.pf = open_parquet(self.name, self.options, self.PLAIN)[0]
+            pf = self._local.pf = open_parquet(self.name, self.options, self.PLAIN, self.pf.metadata)[0]
         table = pf.read_row_group(g, columns=self.present, use_threads=False)
+        table = table.rename_columns([self.wanted[c] for c in table.column_names])
+        check_dictionaries(self.name, table, self.options)
         start = int(self.starts[g])
-        return np.arange(start, start + table.num_rows), table.rename_columns(
-            [self.wanted[c] for c in table.column_names])
+        return np.arange(start, start + table.num_rows), table
 
     def _scan_group(self, g: int, scan: Scan, may_hold: bool) -> None:
         wanted = ("message_id", "timestamp") + (("message_type",) if scan.prices is not None else ())
@@ -203,7 +211,7 @@ class ParquetSource:
         blanks = self._blank_rows()
         table, pos = scan.rows_of(self.fi, self.template)
         t = type_columns(self.name, RawFile(table), self.options)
-        return dataclasses.replace(t, positions=pos - np.searchsorted(blanks, pos), n_rows=self.n_rows - len(blanks),
+        return dataclasses.replace(t, positions=pos - np.searchsorted(blanks, pos), n_rows=self.total_rows - len(blanks),
                                    blank=len(blanks))
 
 
@@ -224,8 +232,11 @@ class _Tasks:
         self.holds = {g: source.may_hold(g, businesses, subscribers) for g in self.groups}
         self.turns = [threading.Event() for _ in range(len(self.groups) + 1)]
         self.stop = threading.Event()
+        self.pool, self.futures = None, []
+        source._tasks = self            # from here the source's close() ends whatever is started
         self.pool = ThreadPoolExecutor(source.readers, thread_name_prefix="viber-sessions-reader")
-        self.futures = [self.pool.submit(self._task, k, g) for k, g in enumerate(self.groups)]
+        for k, g in enumerate(self.groups):
+            self.futures.append(self.pool.submit(self._task, k, g))
 
     def _task(self, k: int, g: int) -> None:
         try:
@@ -257,7 +268,8 @@ class _Tasks:
         self.stop.set()
         for turn in self.turns:
             turn.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class CsvSource:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import parallel
-from .jit import compiled
+from .jit import compiled, interpreting
 from .parallel import chunk_positions
 
 
@@ -148,7 +148,8 @@ def first_occurrences(message_id: pa.Array) -> np.ndarray:
         message_id = message_id.combine_chunks()
     if pa.types.is_large_string(message_id.type):
         message_id = message_id.cast(pa.string())
-    if message_id.null_count or len(message_id) >= 2 ** 31 - 1:
+    if message_id.null_count or len(message_id) >= 2 ** 31 - 1 or interpreting():
+        # (as Python, the hash would take each id's bytes one by one: Arrow's own hash is exact)
         codes = pc.dictionary_encode(message_id).indices.to_numpy(zero_copy_only=False)
         # dictionary_encode numbers values in order of first appearance
         seen = np.maximum.accumulate(codes)
