@@ -6,6 +6,7 @@ console error, no request, every chart drawn)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -178,13 +179,66 @@ def test_the_command_draws_in_two_workers_or_here_on_one_core(monkeypatch):
         assert isinstance(helpers, painter.HelperPainter) and len(helpers.channels) == 2
 
 
-def test_laying_out_before_saving_changes_no_byte(monkeypatch):
-    """charts.lay_out spares savefig's own layout pass; without it the charts are the same."""
-    request = _request(inputs=[SAMPLE], tariff=SAMPLE_TARIFF)
-    result = core.run(request)
-    shortcut = report.build(result, request)
-    monkeypatch.setattr(charts, "lay_out", lambda fig: None)
-    assert report.build(result, request) == shortcut
+LONG = "a" * 40                     # shown cut to charts.LABEL_CHARS characters
+
+
+@pytest.mark.parametrize("chart, args", [
+    ("stacked_days", (Counter({(LONG, 0): 10**9, ("b", 30): 7, **{(f"n{k}", k): k for k in range(12)}}), 31,
+                      "Sessions", "day", "sessions")),
+    ("stacked_days", (Counter(), 30, "Sessions", "day", "sessions")),
+    ("amounts", ([(LONG, [("subscription fee", Decimal("5000")), (LONG + "x", Decimal("123456789.25"))],
+                   "123461789.25")] + [(f"acc{k}", [("sessions", Decimal(k))], str(k)) for k in range(5)],
+                 "Amount", "RUB")),
+    ("amounts", ([], "Amount", "RUB")),
+    ("amounts", ([("taxi", [("sessions", Decimal("0.05"))], "0.05")], "Amount", "RUB")),
+    ("counts", ([("Sessions by close reason", [("unanswered_limit", 10**9), ("open", 0)]),
+                 ("Sessions by origin", [(LONG, 3), ("rollover", 0)])],)),
+    ("counts", ([("Sessions by close reason", [("expired", 0)]), ("Sessions by origin", [("subscriber", 0)])],)),
+    ("histogram", (Counter({1: 10**9, 60: 3}), "Messages per session", "messages", "sessions")),
+    ("histogram", (Counter(), "Hour", "hour", "sessions", 0, 23)),
+])
+def test_every_label_of_a_chart_fits_in_its_figure(monkeypatch, chart, args):
+    """The axes are placed from the measured labels (charts.Frame): with long names, a billion
+    and empty charts, nothing is cut at the figure's edges, tick labels leave the next panel
+    alone, and every text is drawn as written."""
+    from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
+
+    seen = []
+
+    def check(draw, height, salt):
+        import matplotlib
+        from matplotlib.figure import Figure
+
+        with matplotlib.rc_context(charts.RC):
+            fig = Figure(figsize=(charts.WIDTH_IN, height), dpi=72)       # as the SVG is drawn: in points
+            draw(fig)
+            FigureCanvasSVG(fig)
+            renderer = RendererSVG(*(72 * fig.get_size_inches()), io.StringIO())
+            fig.draw(renderer)
+            edge = fig.bbox
+            texts = [t for ax in fig.axes for t in (*ax.texts, ax.title, *ax.get_xticklabels(), *ax.get_yticklabels(),
+                                                    ax.xaxis.label, ax.yaxis.label,
+                                                    *(ax.get_legend().get_texts() if ax.get_legend() else ()))
+                     if t.get_text() and t.get_visible()]
+            for text in texts:
+                box = text.get_window_extent(renderer)
+                assert edge.x0 <= box.x0 and box.x1 <= edge.x1 and edge.y0 <= box.y0 and box.y1 <= edge.y1, \
+                    (text.get_text(), box, edge)
+            for left, right in zip(fig.axes, fig.axes[1:]):
+                for label in right.get_yticklabels():
+                    assert label.get_window_extent(renderer).x0 > left.get_window_extent(renderer).x1, label
+            seen.extend(t.get_text() for t in texts)
+            if chart == "amounts" and args[0]:
+                assert len(fig.axes[0].get_xticks()) >= 3        # a scale, however small the amounts
+        return ""
+
+    monkeypatch.setattr(charts, "render", check)
+    getattr(charts, chart)(*args, "salt")
+    assert seen
+    if chart in ("stacked_days", "histogram") and sum(args[0].values()):
+        assert "1,000,000,000" in seen          # counts are written with thousands separators
+    if any(LONG in repr(a) for a in args):
+        assert charts.short(LONG) in seen
 
 
 def test_helper_failures_are_one_clear_error(monkeypatch, tmp_path):
@@ -345,3 +399,12 @@ def test_table_columns_reach_pandas_exactly():
     for a in doc["accounts"]:
         assert f"<td class=\"num\">{a['amount_due']}</td>" in text
     assert isinstance(pa.decimal128(38, 2), pa.DataType)
+
+
+def test_the_charts_helper_starts_before_numpy_and_pyarrow_are_imported():
+    """The command starts the charts' helper (report.painter) first thing: importing it imports
+    none of the billing stack, so the helper's matplotlib import overlaps the command's own."""
+    code = ("import sys, viber_sessions.report.painter; "
+            "print(sorted(m for m in ('numpy', 'pyarrow', 'pandas', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -95,3 +95,54 @@ def test_a_small_segmentation_as_python_does_not_start_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[-1] == "False"                   # numba was never imported
     assert " ".join(out[:-1]) == "[0, 0, 2] [0, 0, -1]"      # session, session, duplicate
+
+
+def test_the_collector_is_paused_while_any_thread_compiles_and_restored_after():
+    """numba leaves LLVM objects in cycles; another thread's collection freeing them while one
+    compiles aborted the process now and then. While any thread is inside collector_paused, no
+    thread collects; the collector's former state comes back when the last one leaves."""
+    import gc
+
+    assert gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def other():
+        with jit.collector_paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(10)
+    with jit.collector_paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled()                 # the other thread is still inside
+    leave.set()
+    thread.join()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with jit.collector_paused():
+            pass
+        assert not gc.isenabled()             # a caller's own choice stays
+    finally:
+        gc.enable()
+
+
+def test_the_kernel_thread_loads_with_the_collector_paused(monkeypatch):
+    """What segment.preload_kernels runs on its thread (imports, kernels, other modules' warm())
+    runs with the collector off; it is on again afterwards."""
+    import gc
+    import importlib
+    import types
+
+    segment_package = importlib.import_module("viber_sessions.segment")   # the package's `segment` is the function
+    seen = []
+    probe = types.ModuleType("viber_sessions_test_probe")
+    probe.warm = lambda: seen.append(gc.isenabled())
+    monkeypatch.setitem(sys.modules, probe.__name__, probe)
+    monkeypatch.setattr(segment_package, "_loaded", False)
+    monkeypatch.setattr(segment_package, "_preloading", [])
+    segment_package.preload_kernels((), (probe.__name__,))
+    segment_package._preloading[0].join(60)
+    assert seen == [False] and gc.isenabled()

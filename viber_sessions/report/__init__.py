@@ -16,99 +16,27 @@ SVG (the command: in a helper process started before the log is read, :mod:`.pai
 
 from __future__ import annotations
 
-import contextlib
-from typing import Sequence
+import importlib
 
-from .. import render
-from ..timeutil import Period
-from . import arrays, page
-from .arrays import from_segmentation
 from .painter import Painter, start
-from .tally import ReportTally, from_tables
 
-TOP_CONVERSATIONS = 10
-
-
-def tally_of(result, period: Period, top: int | None = None) -> ReportTally:
-    """The report's tally of a run (``core.Result``) for ``period`` (with ``top``: enough
-    conversations for the ``top`` charged most)."""
-    if result.segmentation is not None:
-        return from_segmentation(result.segmentation, result.tariff, period, top)
-    return from_tables(result.messages(), result.sessions(period.tz), result.tariff, period)
+#: What the package gives, by the module that holds it. Loaded when first asked for: the
+#: command starts the charts' helper (:mod:`.painter`) before it imports the rest (numpy,
+#: pyarrow, the billing code), so the helper's imports overlap the command's own.
+_LAZY = {"TOP_CONVERSATIONS": "document", "build": "document", "explain_prefix": "document", "tally_of": "document",
+         "from_segmentation": "arrays", "ReportTally": "tally", "from_tables": "tally"}
 
 
-def explain_prefix(request, source: str | None = None) -> list[str]:
-    """The start of the ``explain`` command for one of ``request``'s conversations: the same
-    inputs, tariff, billing zone, source profile (``source``, its path: value mappings live
-    only there) and reading options (``--business``, ``--subscriber`` and ``--period``
-    follow)."""
-    options = request.load_options()
-    tariff = request.tariff if isinstance(request.tariff, str) else getattr(request.tariff, "source", "TARIFF")
-    args = ["viber-sessions", "explain", *[str(i) for i in request.inputs], "--tariff", str(tariff)]
-    if source:
-        args += ["--source", str(source)]
-    if request.tz != "UTC":
-        args += ["--tz", request.tz]
-    args += _reading_args(options)
-    if options.input_tz != "UTC":
-        args += ["--input-tz", options.input_tz]
-    for canonical, source in sorted(options.column_map.items()):
-        args += ["--map", f"{canonical}={source}"]
-    if options.epoch_unit:
-        args += ["--epoch-unit", options.epoch_unit]
-    if options.on_invalid != "error":
-        args += ["--on-invalid", options.on_invalid]
-    return args
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 
-def _reading_args(options) -> list[str]:
-    """The export-reading options of ``options`` that differ from the defaults."""
-    args: list[str] = []
-    for flag, value in (("--encoding", options.encoding), ("--delimiter", options.delimiter),
-                        ("--subscriber-format", None if options.subscriber_format == "as_is"
-                         else options.subscriber_format),
-                        ("--default-region", options.default_region), ("--sheet", options.sheet),
-                        ("--skip-rows", str(options.skip_rows) if options.skip_rows else None)):
-        if value is not None:
-            args += [flag, value]
-    for fmt in options.timestamp_format:
-        args += ["--timestamp-format", fmt]
-    return args
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
-def build(result, request, top: int = TOP_CONVERSATIONS, explain: Sequence[str] | None = None,
-          source: str | None = None, painter: Painter | None = None) -> str:
-    """The report of ``result`` (``core.run(request, engine)``) as HTML text. The charts are
-    drawn by ``painter`` (default: in this process), each asked for as soon as its tally is
-    counted: the invoice's, the sessions', then the messages' (one pass over the rows)."""
-    period = Period.parse(request.period, request.tz)
-    doc = render.invoice_dict(result.invoice)
-    month, tz = doc["period"], doc["timezone"]
-    with (Painter() if painter is None else contextlib.nullcontext(painter)) as paint:
-        asked = _ask(paint, page.amount_charts(doc))
-        seg = result.segmentation
-        if seg is not None:
-            sessions = arrays.session_part(seg, period)
-            asked |= _ask(paint, page.session_charts(sessions, month, tz))
-            rows = arrays.out_of_session_rows(seg, period)
-            messages = arrays.message_part(seg, period, rows)
-            asked |= _ask(paint, page.message_charts(messages, month, tz))
-            counted = sessions + messages + arrays.charge_part(seg, result.tariff, period, rows, top)
-        else:
-            counted = tally_of(result, period, top)
-            asked |= _ask(paint, {**page.session_charts(counted, month, tz), **page.message_charts(counted, month, tz)})
-        best = counted.top_conversations(top, result.tariff.places) if top else None
-        svgs = {name: paint.svg(key) for name, key in asked.items()}
-    tariff = request.tariff if isinstance(request.tariff, str) else getattr(request.tariff, "source", "")
-    inputs = [str(i) for i in (result.sources or request.inputs)]
-    return page.page(doc, svgs, best, explain_prefix(request, source) if explain is None else explain, inputs,
-                     str(tariff))
-
-
-def _ask(painter: Painter, jobs: dict[str, tuple]) -> dict[str, int]:
-    """Ask ``painter`` for each chart of ``jobs`` (chart name -> (drawing, args)); their keys."""
-    return {name: painter.submit(drawing, *args) for name, (drawing, args) in jobs.items()}
-
-
-__all__ = ["TOP_CONVERSATIONS", "Painter", "ReportTally", "build", "explain_prefix", "from_segmentation",
-           "from_tables", "start", "tally_of"]
+__all__ = ["Painter", "start", *_LAZY]

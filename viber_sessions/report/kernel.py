@@ -16,18 +16,16 @@ from .tally import DAY_NS, HOUR_NS  # noqa: F401  (read by the compiled passes)
 
 @numba.njit(cache=True, nogil=True)
 def _period_rows(billing, timestamp, wanted, lo, hi):  # pragma: no cover - compiled
-    # without branches (which rows are wanted is data, not something a CPU predicts); one
-    # unsigned comparison tests lo <= t < hi
+    # one pass, without branches (which rows are wanted is data, not something a CPU predicts):
+    # every index is written, the next one over it unless the row is wanted; only the pages of
+    # the rows kept are ever touched. One unsigned comparison tests lo <= t < hi
     span = np.uint64(hi - lo)
-    n = 0
-    for i in range(len(billing)):
-        n += (billing[i] == wanted) & (np.uint64(timestamp[i] - lo) < span)
-    rows = np.empty(n + 1, np.int64)
+    rows = np.empty(len(billing) + 1, np.int64)
     k = 0
     for i in range(len(billing)):
         rows[k] = i
         k += (billing[i] == wanted) & (np.uint64(timestamp[i] - lo) < span)
-    return rows[:n]
+    return rows[:k]
 
 
 def period_rows(billing: np.ndarray, timestamp: np.ndarray, wanted: int, lo: int, hi: int) -> np.ndarray:

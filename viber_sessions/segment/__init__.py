@@ -19,6 +19,7 @@ from .codes import (BEFORE_CUT, BILLING_NAMES, C_EXPIRED, C_MESSAGE_LIMIT, C_OPE
                     DUPLICATE, EXCLUDED, O_ROLLOVER, O_SUBSCRIBER, ORIGIN_NAMES, OUT_OF_SESSION, R_BEFORE_CUT,
                     R_DUPLICATE, R_EXCLUDED, R_NO_SESSION, R_NONE, R_ONE_SIDED, R_SESSIONS_DISABLED,
                     R_TYPE_NOT_ALLOWED, REASON_NAMES, SESSION)
+from .jit import collector_paused
 from .plans import PlanLimits
 from .segmentation import Segmentation, id_part, segment
 
@@ -113,7 +114,8 @@ def load_kernels() -> None:
         if hide:
             sys.modules[probe] = None
         try:
-            _call_each_kernel()
+            with collector_paused():
+                _call_each_kernel()
         finally:
             if hide and sys.modules.get(probe, 0) is None:
                 del sys.modules[probe]
@@ -136,11 +138,12 @@ def preload_kernels(first: tuple[str, ...] = (), then: tuple[str, ...] = ()) -> 
         if interval > SWITCH_INTERVAL:      # the caller's Arrow calls wait less for the GIL meanwhile
             sys.setswitchinterval(SWITCH_INTERVAL)
         try:
-            for name in first:
-                importlib.import_module(name)
-            load_kernels()
-            for name in then:
-                importlib.import_module(name).warm()
+            with collector_paused():        # numba's garbage is freed on this thread only
+                for name in first:
+                    importlib.import_module(name)
+                load_kernels()
+                for name in then:
+                    importlib.import_module(name).warm()
         except BaseException:               # noqa: BLE001 - raised again by the caller's own call
             pass
         finally:
