@@ -321,3 +321,18 @@ def test_the_spellings_check_on_a_thread_gives_the_same_notice(tmp_path, monkeyp
     log = load([str(path)])
     with pytest.raises(RuntimeError, match="spellings check failed"):
         log.notices
+
+
+def test_empty_table_is_schema_empty_table_without_pandas():
+    """load.empty_table gives what Schema.empty_table gives (one empty chunk per column) without
+    importing pandas: an explanation builds one before its readers start."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pyarrow as pa; from viber_sessions.load import empty_table; "
+            "s = pa.schema([('a', pa.string()), ('b', pa.timestamp('ns', tz='UTC')), "
+            "('c', pa.dictionary(pa.int32(), pa.string())), ('d', pa.decimal128(18, 2))]); "
+            "t = empty_table(s); print('pandas' in sys.modules, [c.num_chunks for c in t.columns], "
+            "t.equals(s.empty_table()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "[1,", "1,", "1,", "1]", "True"]

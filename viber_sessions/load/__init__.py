@@ -30,7 +30,7 @@ from .discover import DATA_SUFFIXES, csv_opener, expand_inputs, is_parquet
 from .options import (CANONICAL, DIRECTIONS, EPOCH_MS_THRESHOLD, EPOCH_UNITS, ID_COLUMNS, ON_INVALID, OPTIONAL, REQUIRED,
                       LoadOptions)
 from .parquet import (MAX_ROWS_PER_BYTE, MIN_BYTES_PER_ROW, available_memory, check_memory, check_parquet_sizes,
-                      open_parquet, parquet_dictionary_columns, read_parquet)
+                      empty_table, open_parquet, parquet_dictionary_columns, read_parquet)
 from .raw import DICT, DICT_COLUMNS, KEEP_WHEN_ERROR, TS_UTC, RawFile, check_columns, drop_blank_rows, reading
 from .read import read_any, read_raw
 from .timestamps import parse_timestamps
@@ -43,7 +43,8 @@ __all__ = [
     "OPTIONAL", "PARSE", "REJECTED_SCHEMA", "REQUIRED", "TS_UTC",
     "Chain", "CsvLayout", "Header", "LineCleaner", "LoadOptions", "MessageLog", "RawFile", "Typed",
     "all_rejected", "assemble", "available_memory", "check_columns", "check_memory", "check_parquet_sizes",
-    "csv_opener", "drop_blank_rows", "expand_inputs", "from_table", "is_parquet", "load", "names_of", "no_data_rows",
+    "csv_opener", "drop_blank_rows", "empty_table", "expand_inputs", "from_table", "is_parquet", "load", "names_of",
+    "no_data_rows",
     "no_final_newline", "open_parquet", "parquet_dictionary_columns", "parse_timestamps", "read_any", "read_csv",
     "read_header", "read_parquet", "read_raw", "reading", "rejected_table", "type_columns",
 ]

@@ -14,6 +14,13 @@ from .options import CANONICAL, LoadOptions
 from .raw import DICT_COLUMNS, RawFile, check_columns, drop_blank_rows
 
 
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table of no rows with ``schema`` (one empty chunk per column), made without pyarrow's
+    ``Schema.empty_table``, which imports pandas (0.15 s): the explanation builds one before its
+    readers start, and pandas' import then overlaps their reading instead of delaying it."""
+    return pa.table([pa.nulls(0, f.type) for f in schema], schema=schema)
+
+
 def parquet_dictionary_columns(schema: pa.Schema, wanted: Mapping[str, str]) -> list[str]:
     """The source columns to read dictionary-encoded: strings among DICT_COLUMNS."""
     return [src for src in wanted if src in schema.names and wanted[src] in DICT_COLUMNS

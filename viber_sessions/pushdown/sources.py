@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import Problem
-from ..load import REQUIRED, CsvLayout, LoadOptions, RawFile, open_parquet, read_header, read_raw, type_columns
+from ..load import (REQUIRED, CsvLayout, LoadOptions, RawFile, empty_table, open_parquet, read_header, read_raw,
+                    type_columns)
 from ..load.batches import CsvBatches
 from ..load.csvread import delimiter_for
 from ..load.formats import text_opener
@@ -58,7 +59,7 @@ class ParquetSource:
         self.batch_rows, self.readers = batch_rows, readers
         self.pf, self.present, self.wanted = open_parquet(name, options, self.PLAIN)
         meta = self.pf.metadata
-        self.template = self.pf.schema_arrow.empty_table().select(self.present).rename_columns(
+        self.template = empty_table(self.pf.schema_arrow).select(self.present).rename_columns(
             [self.wanted[c] for c in self.present])
         self.starts = np.concatenate([[0], np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])])
         self.columns = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
