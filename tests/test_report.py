@@ -180,6 +180,7 @@ def test_the_command_draws_in_two_workers_or_here_on_one_core(monkeypatch):
 
 
 LONG = "a" * 40                     # shown cut to charts.LABEL_CHARS characters
+LINES = [("subscription fee", Decimal("5000"))] + [(f"out of session: type{k}", Decimal(k)) for k in range(9)]
 
 
 @pytest.mark.parametrize("chart, args", [
@@ -189,27 +190,32 @@ LONG = "a" * 40                     # shown cut to charts.LABEL_CHARS characters
     ("amounts", ([(LONG, [("subscription fee", Decimal("5000")), (LONG + "x", Decimal("123456789.25"))],
                    "123461789.25")] + [(f"acc{k}", [("sessions", Decimal(k))], str(k)) for k in range(5)],
                  "Amount", "RUB")),
+    ("amounts", ([(LONG, [("sessions", Decimal("10000000000"))], "10000000000.00")], "Amount", "VND")),
+    ("amounts", ([("one", LINES, "5036.00")], "Amount", "RUB")),          # more legend than bars
     ("amounts", ([], "Amount", "RUB")),
     ("amounts", ([("taxi", [("sessions", Decimal("0.05"))], "0.05")], "Amount", "RUB")),
-    ("counts", ([("Sessions by close reason", [("unanswered_limit", 10**9), ("open", 0)]),
+    ("amounts", ([("taxi", [("text", Decimal("0.0000003"))], "0.0000003")], "Amount", "RUB")),
+    ("counts", ([("Sessions by close reason", [("unanswered_limit", 10**12), ("open", 0)]),
                  ("Sessions by origin", [(LONG, 3), ("rollover", 0)])],)),
     ("counts", ([("Sessions by close reason", [("expired", 0)]), ("Sessions by origin", [("subscriber", 0)])],)),
-    ("histogram", (Counter({1: 10**9, 60: 3}), "Messages per session", "messages", "sessions")),
+    ("histogram", (Counter({1: 10**9, 100_000: 3}), "Messages per session", "messages", "sessions")),
     ("histogram", (Counter(), "Hour", "hour", "sessions", 0, 23)),
 ])
-def test_every_label_of_a_chart_fits_in_its_figure(monkeypatch, chart, args):
-    """The axes are placed from the measured labels (charts.Frame): with long names, a billion
-    and empty charts, nothing is cut at the figure's edges, tick labels leave the next panel
-    alone, and every text is drawn as written."""
+@pytest.mark.parametrize("style", [{}, {"font.size": 14, "ytick.labelsize": 14, "xtick.labelsize": 16}])
+def test_every_label_of_a_chart_fits_in_its_figure(monkeypatch, chart, args, style):
+    """The axes are placed from the measured labels (report.layout): with long names, a billion,
+    ten billion dong, a fraction of a kopeck, more legend than bars and empty charts, whatever
+    style the calling program set, nothing is cut at the figure's edges, no two labels overlap,
+    tick labels leave the next panel alone, and every number is written as it is."""
+    import matplotlib
     from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 
     seen = []
 
     def check(draw, height, salt):
-        import matplotlib
         from matplotlib.figure import Figure
 
-        with matplotlib.rc_context(charts.RC):
+        with charts.settings(salt):
             fig = Figure(figsize=(charts.WIDTH_IN, height), dpi=72)       # as the SVG is drawn: in points
             draw(fig)
             FigureCanvasSVG(fig)
@@ -220,25 +226,48 @@ def test_every_label_of_a_chart_fits_in_its_figure(monkeypatch, chart, args):
                                                     ax.xaxis.label, ax.yaxis.label,
                                                     *(ax.get_legend().get_texts() if ax.get_legend() else ()))
                      if t.get_text() and t.get_visible()]
-            for text in texts:
-                box = text.get_window_extent(renderer)
+            boxes = [t.get_window_extent(renderer) for t in texts]
+            for text, box in zip(texts, boxes):
                 assert edge.x0 <= box.x0 and box.x1 <= edge.x1 and edge.y0 <= box.y0 and box.y1 <= edge.y1, \
                     (text.get_text(), box, edge)
+            for i, a in enumerate(boxes):
+                for j in range(i + 1, len(boxes)):
+                    assert not a.overlaps(boxes[j]), (texts[i].get_text(), texts[j].get_text())
             for left, right in zip(fig.axes, fig.axes[1:]):
                 for label in right.get_yticklabels():
                     assert label.get_window_extent(renderer).x0 > left.get_window_extent(renderer).x1, label
+            for ax in fig.axes:
+                for axis, labels in ((ax.xaxis, ax.get_xticklabels()), (ax.yaxis, ax.get_yticklabels())):
+                    for value, label in zip(axis.get_ticklocs(), labels):
+                        if label.get_text().replace(",", "").replace(".", "").isdigit():
+                            assert float(label.get_text().replace(",", "")) == pytest.approx(value, rel=1e-9, abs=1e-12)
             seen.extend(t.get_text() for t in texts)
-            if chart == "amounts" and args[0]:
-                assert len(fig.axes[0].get_xticks()) >= 3        # a scale, however small the amounts
         return ""
 
     monkeypatch.setattr(charts, "render", check)
-    getattr(charts, chart)(*args, "salt")
+    with matplotlib.rc_context(style):
+        getattr(charts, chart)(*args, "salt")
     assert seen
     if chart in ("stacked_days", "histogram") and sum(args[0].values()):
         assert "1,000,000,000" in seen          # counts are written with thousands separators
     if any(LONG in repr(a) for a in args):
         assert charts.short(LONG) in seen
+    if chart == "amounts" and args[0]:
+        assert len([t for t in seen if t[:1].isdigit()]) >= 3 + len(args[0])    # a scale however small the amounts
+
+
+def test_a_style_of_the_calling_program_changes_no_byte_of_a_chart():
+    """Charts are drawn from matplotlib's defaults: a library user's style (or matplotlibrc)
+    gives the same SVG bytes as none."""
+    import matplotlib
+
+    def draw():
+        return charts.amounts([("shop-account", [("sessions", Decimal("12.50"))], "12.50")], "Amount", "RUB", "x")
+
+    plain = draw()
+    with matplotlib.rc_context({"font.size": 14, "ytick.labelsize": 20, "axes.facecolor": "#eeeeee",
+                                "svg.fonttype": "none", "lines.linewidth": 3}):
+        assert draw() == plain
 
 
 def test_helper_failures_are_one_clear_error(monkeypatch, tmp_path):

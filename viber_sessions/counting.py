@@ -7,8 +7,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .compiling import guard
 from .segment.codes import OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION
 from .segment.parallel import readonly, threads
+
+guard()        # numba compiles here: no cycle collection meanwhile (viber_sessions.compiling)
 
 
 @numba.njit(inline="always")

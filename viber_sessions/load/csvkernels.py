@@ -5,6 +5,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..compiling import guard
+
+guard()        # numba compiles here: no cycle collection meanwhile (viber_sessions.compiling)
+
 
 
 @numba.njit(cache=True, nogil=True)

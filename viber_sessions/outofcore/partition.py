@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..compiling import guard
 from ..errors import InputError
 from ..load import REJECTED_SCHEMA, LoadOptions, MessageLog, all_rejected, names_of, no_data_rows, type_columns
 from ..load.assembly import rejected_table
@@ -37,6 +38,8 @@ BUCKET_SCHEMA = pa.schema([
 ID_SCHEMA = pa.schema([("row", pa.int64()), ("message_id", pa.string())])
 
 Progress = Callable[[str, int, int], None]   # (what, done, total)
+
+guard()        # numba compiles here: no cycle collection meanwhile (viber_sessions.compiling)
 
 
 # -------------------------------------------------------------------------------------------

@@ -27,7 +27,13 @@ _LAZY = {"TOP_CONVERSATIONS": "document", "build": "document", "explain_prefix":
          "from_segmentation": "arrays", "ReportTally": "tally", "from_tables": "tally"}
 
 
+#: The package's modules, given as its attributes like those of any package once imported.
+_MODULES = ("arrays", "charts", "document", "kernel", "layout", "page", "painter", "tally")
+
+
 def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
@@ -36,7 +42,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_MODULES))
 
 
 __all__ = ["Painter", "start", *_LAZY]

@@ -2,18 +2,16 @@
 
 Each chart gets its own ``svg.hashsalt`` (the ids inside one page never meet), no date in its
 metadata and its text drawn as paths (``svg.fonttype = path``: the page needs no font and looks
-the same in every browser). Every tick and label is a string written here (counts with thousands
-separators), so the margins are measured from those strings and the axes placed once
-(:class:`Frame`): a layout engine (matplotlib's constrained or tight layout) would draw every
-axis once more only to measure it, a third of a chart's time. Names from the log (account ids,
-message types) are drawn as written, never read as mathtext, cut to :data:`LABEL_CHARS`
-characters with an ellipsis.
+the same in every browser). Each chart writes its own ticks and labels and places its axes
+from their measured sizes (:mod:`.layout`). Names from the log (account ids, message types) are
+drawn as written, never read as mathtext, cut to :data:`LABEL_CHARS` characters with an
+ellipsis.
 Amounts are exact decimals everywhere in the report; here a bar's length is a float, and the
 number printed beside it is the exact decimal text.
 
-This module imports nothing of the package: run as a script it is the chart helper of
-:mod:`.painter` (:func:`serve`), which draws the charts in its own process while the log is
-billed. The chart functions take plain data (names, counts, decimals) for that reason.
+This module imports nothing of the package but :mod:`.layout`: run as a script it is the chart
+helper of :mod:`.painter` (:func:`serve`), which draws the charts in its own process while the
+log is billed. The chart functions take plain data (names, counts, decimals) for that reason.
 """
 
 from __future__ import annotations
@@ -27,6 +25,11 @@ import traceback
 from collections import Counter
 from decimal import Decimal
 from typing import Sequence
+
+if __package__:
+    from .layout import EDGE, LEGEND_SIZE, RC, Frame, axis_end, fitted, legend_height, text_width
+else:                               # the helper, run as a script: this folder is first on sys.path
+    from layout import EDGE, LEGEND_SIZE, RC, Frame, axis_end, fitted, legend_height, text_width
 
 LABEL_CHARS = 28
 MAX_SERIES = 8                      # stacked series beyond these are drawn together as "other"
@@ -45,11 +48,10 @@ def short(name: str, limit: int = LABEL_CHARS) -> str:
 
 def render(draw, height: float, salt: str) -> str:
     """SVG text of a figure ``WIDTH_IN`` x ``height`` inches that ``draw(figure)`` fills (placing
-    its axes with :class:`Frame`); ``salt`` names the chart (its ids)."""
-    import matplotlib
+    its axes with :class:`~.layout.Frame`); ``salt`` names the chart (its ids)."""
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context({**RC, "svg.hashsalt": f"viber-sessions-{salt}"}):
+    with settings(salt):
         fig = Figure(figsize=(WIDTH_IN, height))
         draw(fig)
         buf = io.StringIO()
@@ -58,87 +60,13 @@ def render(draw, height: float, salt: str) -> str:
     return text[text.index("<svg"):]           # no XML declaration or doctype inside HTML
 
 
-#: The charts' matplotlib settings (sizes in points; :class:`Frame` reads the ones it measures).
-RC = {"svg.fonttype": "path", "text.parse_math": False, "font.size": 9, "axes.spines.top": False,
-      "axes.spines.right": False, "axes.titlesize": 11, "axes.titleweight": "bold", "axes.titlelocation": "left",
-      "legend.frameon": False, "axes.titlepad": 6.0, "axes.labelpad": 4.0, "xtick.major.size": 3.5,
-      "ytick.major.size": 3.5, "xtick.major.pad": 3.5, "ytick.major.pad": 3.5}
-LEGEND_SIZE = 8
-EDGE = 6.0                          # points of white around the whole figure
-LINE = 1.25                         # the height of a line of text, in font sizes
+def settings(salt: str):
+    """The context every chart is drawn in: matplotlib's defaults (not the calling program's
+    style or a ``matplotlibrc``: the same page everywhere), then :data:`~.layout.RC` and the
+    chart's ``svg.hashsalt``."""
+    import matplotlib.style
 
-
-def text_width(text: str, size: float) -> float:
-    """The width in points of one line of ``text`` in the charts' font at ``size`` points."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import text_to_path
-
-    return text_to_path.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0]
-
-
-class Frame:
-    """Where a chart's axes go, from what is written around them: its title, axis labels, tick
-    labels and legend labels (all known before drawing). Margins in points."""
-
-    def __init__(self, fig) -> None:
-        self.fig = fig
-        self.width, self.height = (v * 72.0 for v in fig.get_size_inches())
-
-    @staticmethod
-    def left(ytick_labels: Sequence[str], ylabel: str = "") -> float:
-        widest = max((text_width(t, RC["font.size"]) for t in ytick_labels), default=0.0)
-        return (RC["ytick.major.size"] + RC["ytick.major.pad"] + widest
-                + (RC["axes.labelpad"] + LINE * RC["font.size"] if ylabel else 0.0))
-
-    @staticmethod
-    def bottom(xlabel: str = "", ticks: bool = True) -> float:
-        marks = RC["xtick.major.size"] + RC["xtick.major.pad"] + LINE * RC["font.size"] if ticks else 0.0
-        return marks + (RC["axes.labelpad"] + LINE * RC["font.size"] if xlabel else 0.0)
-
-    @staticmethod
-    def top(title: str = "") -> float:
-        return RC["axes.titlepad"] + LINE * RC["axes.titlesize"] if title else 0.0
-
-    @staticmethod
-    def legend(labels: Sequence[str]) -> float:
-        """The width of a legend of ``labels`` placed outside the axes on the right."""
-        if not labels:
-            return 0.0
-        widest = max(text_width(t, LEGEND_SIZE) for t in labels)
-        # borderaxespad 0.5, borderpad 0.4 on each side, handlelength 2.0, handletextpad 0.8 (em)
-        return widest + (0.5 + 0.8 + 2.0 + 0.8) * LEGEND_SIZE
-
-    def axes(self, lefts: Sequence[float], right: float, bottom: float, top: float, gap: float = 0.0) -> list:
-        """One axes per entry of ``lefts`` (the points its labels take at its left), side by
-        side, ``gap`` points apart, ``right`` points after the last, ``bottom`` and ``top``
-        points below and above them."""
-        each = max((self.width - 2 * EDGE - sum(lefts) - right - gap * (len(lefts) - 1)) / len(lefts), 10.0)
-        y0 = EDGE + bottom
-        h = max(self.height - y0 - EDGE - top, 10.0)
-        x, boxes = EDGE, []
-        for left in lefts:
-            x += left
-            boxes.append(self.fig.add_axes((x / self.width, y0 / self.height, each / self.width, h / self.height)))
-            x += each + gap
-        return boxes
-
-
-def ticks(low: float, high: float, integer: bool = True, most: int = 6) -> list[float]:
-    """Round tick values from ``low`` to ``high`` (matplotlib's MaxNLocator), none outside."""
-    from matplotlib.ticker import MaxNLocator
-
-    locator = MaxNLocator(nbins=most, integer=integer, steps=[1, 2, 2.5, 5, 10])
-    values = locator.tick_values(low, high if high > low else low + 1)
-    return [float(v) for v in values if low - 1e-9 * abs(high - low) <= v <= max(high, low) + 1e-9 * abs(high - low)]
-
-
-def tick_labels(values: Sequence[float]) -> list[str]:
-    """``values`` as written under their ticks: thousands separated, as few decimals as they need
-    (all the same)."""
-    places = 0
-    while places < 6 and any(abs(v * 10**places - round(v * 10**places)) > 1e-6 for v in values):
-        places += 1
-    return [f"{v:,.{places}f}" for v in values]
+    return matplotlib.style.context(["default", {**RC, "svg.hashsalt": f"viber-sessions-{salt}"}])
 
 
 def _series(totals: Counter, limit: int = MAX_SERIES) -> tuple[list[str], dict[str, str]]:
@@ -155,12 +83,12 @@ def _empty(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _count_ticks(top: float, room: float = 1.05, most: int = 6) -> tuple[list[float], list[str], float]:
-    """Ticks for counts up to ``top`` and ``room`` times that for the axis: values, labels, the
-    axis end."""
-    end = max(top * room, 1.0)
-    values = ticks(0, end, most=most)
-    return values, tick_labels(values), end
+def _count_ticks(top: float) -> tuple[list[float], list[str], float]:
+    """Ticks for counts up to ``top`` on a vertical axis (5 % more room above): values, labels,
+    the axis end."""
+    end = max(top * 1.05, 1.0)
+    values, labels = fitted(0, end, float("inf"))
+    return values, labels, end
 
 
 def stacked_days(per_day: Counter, days: int, title: str, xlabel: str, ylabel: str, salt: str) -> str:
@@ -232,9 +160,7 @@ def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], 
     widths = {name: [sum(float(a) for line_name, a in lines if series[line_name] == name) for _, lines, _ in accounts]
               for name in names}
     ends = [sum(w[k] for w in widths.values()) for k in range(len(accounts))]
-    end = max(ends, default=0.0) * 1.3 or 1.0
-    values = ticks(0, end, integer=False)
-    labels = tick_labels(values)
+    totals_shown = [f"{total} {currency}" for _, _, total in accounts]
     accounts_shown = [short(a) for a, _, _ in accounts]
 
     def draw(fig):
@@ -251,9 +177,10 @@ def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], 
             color = GREY if name == OTHER else PALETTE[k % len(PALETTE)]
             handles.append(ax.barh(y, widths[name], left=left, color=color, height=0.6, linewidth=0))
             left = [a + b for a, b in zip(left, widths[name])]
-        for yy, right, (_, _, total) in zip(y, left, accounts):
-            ax.annotate(f"{total} {currency}", (right, yy), xytext=(4, 0), textcoords="offset points", va="center",
-                        fontsize=LEGEND_SIZE)
+        for yy, right, text in zip(y, left, totals_shown):
+            ax.annotate(text, (right, yy), xytext=(4, 0), textcoords="offset points", va="center", fontsize=LEGEND_SIZE)
+        end = axis_end(ends, totals_shown, frame.length(ax), 4)
+        values, labels = fitted(0, end, frame.length(ax), integer=False)
         ax.set_yticks(y, accounts_shown)
         ax.set_ylim(-0.6, len(accounts) - 0.4)
         ax.set_xlim(0, end)
@@ -261,28 +188,30 @@ def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], 
         ax.set_xlabel(currency)
         ax.legend(handles, legend, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=LEGEND_SIZE)
 
-    return render(draw, 0.9 + 0.42 * max(len(accounts), 1), salt)
+    around = Frame.top(title) + Frame.bottom(currency) + 2 * EDGE        # points above and below the bars
+    return render(draw, max(0.9 + 0.42 * max(len(accounts), 1), (around + legend_height(len(legend))) / 72), salt)
 
 
 def counts(panels: Sequence[tuple[str, Sequence[tuple[str, int]]]], salt: str) -> str:
     """Side-by-side horizontal bar panels of named counts (``panels``: (title, [(name, count)]))."""
     shown = [[short(n) for n, _ in items] for _, items in panels]
-    scales = [_count_ticks(max([c for _, c in items], default=0), room=1.3, most=5) for _, items in panels]
 
     def draw(fig):
         frame = Frame(fig)
         axes = frame.axes([frame.left(names) for names in shown], EDGE, frame.bottom("sessions"),
                           frame.top(panels[0][0] if panels else ""), gap=3 * EDGE)
-        for ax, (title, items), names, (values, labels, end) in zip(axes, panels, shown, scales):
+        for ax, (title, items), names in zip(axes, panels, shown):
             ax.set_title(title)
             if not sum(c for _, c in items):
                 _empty(ax, "no session in this period")
                 continue
             y = list(range(len(items)))[::-1]
             ax.barh(y, [c for _, c in items], color=PALETTE[0], height=0.6, linewidth=0)
-            for yy, (_, c) in zip(y, items):
-                ax.annotate(f"{c:,}", (c, yy), xytext=(3, 0), textcoords="offset points", va="center",
-                            fontsize=LEGEND_SIZE)
+            texts = [f"{c:,}" for _, c in items]
+            for yy, (_, c), text in zip(y, items, texts):
+                ax.annotate(text, (c, yy), xytext=(3, 0), textcoords="offset points", va="center", fontsize=LEGEND_SIZE)
+            end = axis_end([c for _, c in items], texts, frame.length(ax), 3)
+            values, labels = fitted(0, end, frame.length(ax), most=5)
             ax.set_yticks(y, names)
             ax.set_ylim(-0.6, len(items) - 0.4)
             ax.set_xlim(0, end)
@@ -304,12 +233,12 @@ def histogram(values: Counter, title: str, xlabel: str, ylabel: str, salt: str, 
     x = np.arange(lo, hi + 1)
     heights = np.array([values.get(int(v), 0) for v in x], dtype=float)
     y_values, y_labels, end = _count_ticks(float(heights.max()) if len(x) else 0.0)
-    x_values = ticks(lo, hi, most=10)
+    overhang = text_width(f"{hi:,}", RC["font.size"]) / 2        # the last x label, centred on its tick
 
     def draw(fig):
         frame = Frame(fig)
-        ax, = frame.axes([frame.left(y_labels if drawn else [], ylabel)], 2 * EDGE, frame.bottom(xlabel, drawn),
-                         frame.top(title))
+        ax, = frame.axes([frame.left(y_labels if drawn else [], ylabel)], max(2 * EDGE, overhang + EDGE),
+                         frame.bottom(xlabel, drawn), frame.top(title))
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -319,7 +248,7 @@ def histogram(values: Counter, title: str, xlabel: str, ylabel: str, salt: str, 
         _bars(ax, x, heights, np.zeros(len(x)), PALETTE[0], 0.85)
         ax.set_xlim(lo - 0.7, hi + 0.7)
         ax.set_ylim(0, end)
-        ax.set_xticks(x_values, tick_labels(x_values))
+        ax.set_xticks(*fitted(lo, hi, frame.length(ax), most=10))
         ax.set_yticks(y_values, y_labels)
 
     return render(draw, 3.0, salt)

@@ -9,8 +9,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..compiling import guard
 from ..segment.parallel import readonly
 from .tally import DAY_NS, HOUR_NS  # noqa: F401  (read by the compiled passes)
+
+guard()        # numba compiles here: no cycle collection meanwhile (viber_sessions.compiling)
 
 
 

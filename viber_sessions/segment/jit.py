@@ -16,41 +16,17 @@ hold the two equal on random logs (``tests/test_segment_jit.py``).
 from __future__ import annotations
 
 import contextlib
-import gc
 import sys
 import threading
 from typing import Callable, Iterator
 
 import numpy as np
 
+from ..compiling import collector_paused, guard  # noqa: F401  (collector_paused: used by the package)
+
 _state = threading.local()
 _registered: list["Kernel"] = []
 _lock = threading.Lock()
-_collector_lock = threading.Lock()
-_collector = {"paused": 0, "was_enabled": True}
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while numba compiles or loads code on this thread (and on
-    by its former state once no thread is inside). numba's compiler leaves LLVM objects in
-    reference cycles; the collector frees them on whichever thread it runs, and LLVM's context
-    is not safe to use from two threads: a collection run by another thread (the reading, the
-    command) while this one compiles aborted the process now and then (``Assertion ... List
-    invariant broken``) when numba's cache was empty or stale. Nested and concurrent uses are
-    counted."""
-    with _collector_lock:
-        if _collector["paused"] == 0:
-            _collector["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _collector["paused"] += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _collector["paused"] -= 1
-            if _collector["paused"] == 0 and _collector["was_enabled"]:
-                gc.enable()
 
 
 class Kernel:
@@ -94,6 +70,7 @@ def compile_all() -> None:
             return
         import numba
 
+        guard()
         for k in pending:
             k.dispatcher = numba.njit(**k.options)(k.py_func)
         _swap({id(k): k.dispatcher for k in pending})

@@ -1,0 +1,75 @@
+"""What every module compiled with numba shares: Python's cycle collector paused while numba
+compiles or loads code, on any thread.
+
+numba's compiler leaves LLVM objects in reference cycles, and the cycle collector frees them on
+whichever thread happens to run it. LLVM's context is not safe to use from two threads: a
+collection run by one thread (the reading, the chart replies, the command) while another
+compiles or loads from numba's cache aborted the process now and then (``Assertion ... List
+invariant broken``), most often on a first run, when numba's cache is empty or stale.
+
+:func:`guard` (called by every module that imports numba) has numba tell us whenever a thread
+takes or leaves its compiler lock, which it holds while it compiles or loads code, and the
+collector is off while any thread holds or waits for it (:func:`collector_paused`, counted). A
+collection asked for by name (``gc.collect()``) still runs; a caller that switches the collector
+off or on meanwhile has its choice replaced when the last thread leaves. An interrupt while numba
+waits for its lock leaves the collector off in that process (numba then never says it left).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+from typing import Iterator
+
+_lock = threading.Lock()
+_state = {"paused": 0, "was_enabled": True, "guarded": False}
+
+
+def pause() -> None:
+    """One more thread inside: the collector off (its state kept for :func:`resume`)."""
+    with _lock:
+        if _state["paused"] == 0:
+            _state["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _state["paused"] += 1
+
+
+def resume() -> None:
+    """One thread less inside: the collector back as it was once none is."""
+    with _lock:
+        _state["paused"] = max(_state["paused"] - 1, 0)
+        if _state["paused"] == 0 and _state["was_enabled"]:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cycle collector off for the block (nested and concurrent uses counted)."""
+    pause()
+    try:
+        yield
+    finally:
+        resume()
+
+
+def guard() -> None:
+    """Pause the collector whenever numba holds or waits for its compiler lock, from now on, on
+    every thread (once per process; imports numba)."""
+    with _lock:
+        if _state["guarded"]:
+            return
+        _state["guarded"] = True
+    from numba.core import event
+
+    class _Paused(event.Listener):
+        def on_start(self, ev) -> None:
+            pause()
+
+        def on_end(self, ev) -> None:
+            resume()
+
+    event.register("numba:compiler_lock", _Paused())
+
+
+__all__ = ["collector_paused", "guard", "pause", "resume"]
