@@ -171,6 +171,16 @@ def test_helpers_draw_the_same_bytes_as_this_process():
         assert helpers.proc.returncode == 0 and len(helpers.channels) == workers     # ended by itself
 
 
+def test_the_helper_finds_its_layout_module_under_pythonsafepath(monkeypatch):
+    """The helper runs charts.py as a file, which imports layout.py beside it: also where Python
+    does not put a script's folder on sys.path (PYTHONSAFEPATH, Python 3.11)."""
+    monkeypatch.setenv("PYTHONSAFEPATH", "1")
+    request = _request(inputs=[SAMPLE], tariff=SAMPLE_TARIFF)
+    result = core.run(request)
+    with painter.HelperPainter(1) as helpers:
+        assert report.build(result, request, painter=helpers) == report.build(result, request)
+
+
 def test_the_command_draws_in_two_workers_or_here_on_one_core(monkeypatch):
     monkeypatch.setattr(painter, "cores", lambda: 1)
     assert type(painter.start()) is painter.Painter

@@ -28,7 +28,9 @@ from typing import Sequence
 
 if __package__:
     from .layout import EDGE, LEGEND_SIZE, RC, Frame, axis_end, fitted, legend_height, text_width
-else:                               # the helper, run as a script: this folder is first on sys.path
+else:                               # the helper, run as a script: its folder holds layout.py (put
+    # first on sys.path even where Python does not put a script's folder there: PYTHONSAFEPATH)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from layout import EDGE, LEGEND_SIZE, RC, Frame, axis_end, fitted, legend_height, text_width
 
 LABEL_CHARS = 28
