@@ -14,12 +14,12 @@ import importlib
 import sys
 import threading
 
+from ..compiling import collector_paused
 from .carry import CarriedState, StatePart, empty_state, join_state, state_at, state_part
 from .codes import (BEFORE_CUT, BILLING_NAMES, C_EXPIRED, C_MESSAGE_LIMIT, C_OPEN, C_UNANSWERED_LIMIT, CLOSE_NAMES,
                     DUPLICATE, EXCLUDED, O_ROLLOVER, O_SUBSCRIBER, ORIGIN_NAMES, OUT_OF_SESSION, R_BEFORE_CUT,
                     R_DUPLICATE, R_EXCLUDED, R_NO_SESSION, R_NONE, R_ONE_SIDED, R_SESSIONS_DISABLED,
                     R_TYPE_NOT_ALLOWED, REASON_NAMES, SESSION)
-from .jit import collector_paused
 from .plans import PlanLimits
 from .segmentation import Segmentation, id_part, segment
 

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..compiling import collector_paused, guard  # noqa: F401  (collector_paused: used by the package)
+from ..compiling import guard
 
 _state = threading.local()
 _registered: list["Kernel"] = []
