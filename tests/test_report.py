@@ -447,3 +447,8 @@ def test_the_charts_helper_starts_before_numpy_and_pyarrow_are_imported():
             "print(sorted(m for m in ('numpy', 'pyarrow', 'pandas', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+    code = ("import viber_sessions.report as r; "      # the package's modules and names, as before it was lazy
+            "print(r.arrays.__name__, r.page.__name__, r.tally.__name__, r.build.__name__, r.ReportTally.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["viber_sessions.report.arrays", "viber_sessions.report.page",
+                                  "viber_sessions.report.tally", "build", "ReportTally"]
