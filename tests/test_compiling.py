@@ -92,3 +92,35 @@ def test_numba_compiling_anywhere_pauses_the_collector():
     starts = [enabled for what, enabled in seen if what == "start"]
     assert starts and not any(starts), seen       # off from before numba takes its lock
     assert gc.isenabled()
+
+
+SCRIPT = r"""
+import gc, threading
+from numba.core.compiler_lock import global_compiler_lock
+from viber_sessions import compiling
+
+a_in, a_go, b_in, b_go = (threading.Event() for _ in range(4))
+
+def hold(inside, go):
+    with global_compiler_lock:
+        inside.set()
+        go.wait(30)
+
+a = threading.Thread(target=hold, args=(a_in, a_go)); a.start(); a_in.wait(30)   # a hold from before the guard
+compiling.guard()
+b = threading.Thread(target=hold, args=(b_in, b_go)); b.start()                  # waits for the lock: counted
+a_go.set(); a.join(); b_in.wait(30)
+print("b holds:", gc.isenabled(), compiling._state["paused"])                   # a's end did not end b's pause
+b_go.set(); b.join()
+print("none:", gc.isenabled(), compiling._state["paused"])
+"""
+
+
+def test_a_hold_from_before_the_guard_does_not_end_anothers_pause():
+    """numba may already be compiling on a thread when viber_sessions is first imported (a
+    library user's own code): that hold's end is not counted, so it cannot switch the collector
+    back on while another thread compiles."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split("\n")[:2] == ["b holds: False 1", "none: True 0"], out.stdout + out.stderr

@@ -208,6 +208,12 @@ LINES = [("subscription fee", Decimal("5000"))] + [(f"out of session: type{k}", 
     ("counts", ([("Sessions by close reason", [("unanswered_limit", 10**12), ("open", 0)]),
                  ("Sessions by origin", [(LONG, 3), ("rollover", 0)])],)),
     ("counts", ([("Sessions by close reason", [("expired", 0)]), ("Sessions by origin", [("subscriber", 0)])],)),
+    *[("counts", ([("Sessions by close reason", [("expired", n), ("message_limit", 0), ("unanswered_limit", 3),
+                                                 ("open", 1)]),
+                   ("Sessions by origin", [("subscriber", n), ("rollover", 2)])],))
+      for n in (898, 33_787, 85_359, 248_313)],                             # a last tick label near the edge
+    ("amounts", ([("b1", [("subscription fee", Decimal(0)), ("sessions", Decimal("0.0000001"))], "0.0000001")],
+                 "Amount", "RUB")),                                           # a long "0" label, short names
     ("histogram", (Counter({1: 10**9, 100_000: 3}), "Messages per session", "messages", "sessions")),
     ("histogram", (Counter(), "Hour", "hour", "sessions", 0, 23)),
 ])

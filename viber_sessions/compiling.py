@@ -13,8 +13,10 @@ command while the chart replies come in.
 takes or leaves its compiler lock, which it holds while it compiles or loads code, and the
 collector is off while any thread holds or waits for it (:func:`collector_paused`, counted). A
 collection asked for by name (``gc.collect()``) still runs; a caller that switches the collector
-off or on meanwhile has its choice replaced when the last thread leaves. An interrupt while numba
-waits for its lock leaves the collector off in that process (numba then never says it left).
+off or on meanwhile has its choice replaced when the last thread leaves. Each thread's holds are
+counted on their own: a hold that began before the guard was on is not ended by it, and a wait
+for the lock cut short by an interrupt (numba never says it ended) is ended when that thread
+next asks for the lock; until then the collector stays off.
 """
 
 from __future__ import annotations
@@ -63,13 +65,26 @@ def guard() -> None:
             return
         _state["guarded"] = True
     from numba.core import event
+    from numba.core.compiler_lock import global_compiler_lock
+
+    depth = threading.local()      # this thread's waits and holds that were counted
 
     class _Paused(event.Listener):
         def on_start(self, ev) -> None:
+            held = getattr(depth, "n", 0)
+            if held and not global_compiler_lock.is_locked():
+                # counted before, never ended: a wait for the lock cut short (an interrupt)
+                for _ in range(held):
+                    resume()
+                held = 0
+            depth.n = held + 1
             pause()
 
         def on_end(self, ev) -> None:
-            resume()
+            held = getattr(depth, "n", 0)
+            if held:               # not a hold that began before the guard was on
+                depth.n = held - 1
+                resume()
 
     event.register("numba:compiler_lock", _Paused())
 

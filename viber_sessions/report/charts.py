@@ -167,8 +167,13 @@ def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], 
 
     def draw(fig):
         frame = Frame(fig)
-        ax, = frame.axes([frame.left(accounts_shown)], frame.legend(legend) + EDGE,
-                         frame.bottom(currency, bool(accounts)), frame.top(title))
+        left, right = frame.left(accounts_shown), frame.legend(legend) + EDGE
+        length = frame.width - 2 * EDGE - left - right
+        end = axis_end(ends, totals_shown, length, 4)
+        values, labels = fitted(0, end, length, integer=False, beyond=EDGE)
+        if labels:                 # the first x label is centred on the axis' start
+            left = max(left, text_width(labels[0], RC["font.size"]) / 2)
+        ax, = frame.axes([left], right, frame.bottom(currency, bool(accounts)), frame.top(title))
         ax.set_title(title)
         if not accounts:
             _empty(ax, "no account on this invoice")
@@ -181,8 +186,6 @@ def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], 
             left = [a + b for a, b in zip(left, widths[name])]
         for yy, right, text in zip(y, left, totals_shown):
             ax.annotate(text, (right, yy), xytext=(4, 0), textcoords="offset points", va="center", fontsize=LEGEND_SIZE)
-        end = axis_end(ends, totals_shown, frame.length(ax), 4)
-        values, labels = fitted(0, end, frame.length(ax), integer=False)
         ax.set_yticks(y, accounts_shown)
         ax.set_ylim(-0.6, len(accounts) - 0.4)
         ax.set_xlim(0, end)
@@ -213,7 +216,8 @@ def counts(panels: Sequence[tuple[str, Sequence[tuple[str, int]]]], salt: str) -
             for yy, (_, c), text in zip(y, items, texts):
                 ax.annotate(text, (c, yy), xytext=(3, 0), textcoords="offset points", va="center", fontsize=LEGEND_SIZE)
             end = axis_end([c for _, c in items], texts, frame.length(ax), 3)
-            values, labels = fitted(0, end, frame.length(ax), most=5)
+            room = EDGE if ax is axes[-1] else 3 * EDGE       # to the figure's edge, or to the next panel
+            values, labels = fitted(0, end, frame.length(ax), most=5, beyond=room)
             ax.set_yticks(y, names)
             ax.set_ylim(-0.6, len(items) - 0.4)
             ax.set_xlim(0, end)

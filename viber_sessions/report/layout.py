@@ -119,15 +119,20 @@ def tick_labels(values: Sequence[float]) -> list[str]:
     return [f"{v:,.{places}f}" for v in values]
 
 
-def fitted(low: float, high: float, length: float, integer: bool = True, most: int = 6) -> tuple[list, list]:
+def fitted(low: float, high: float, length: float, integer: bool = True, most: int = 6,
+           beyond: float = float("inf")) -> tuple[list, list]:
     """Tick values from ``low`` to ``high`` and their labels, as many as fit side by side on an
-    axis ``length`` points long (at most ``most`` steps; at least the two ends' ticks)."""
+    axis ``length`` points long (at most ``most`` steps), none whose label, centred on its tick,
+    would reach more than ``beyond`` points past the axis' end."""
     for n in range(most, 0, -1):
         values = ticks(low, high, integer, n)
         labels = tick_labels(values)
-        if sum(text_width(t, RC["font.size"]) + GAP for t in labels) <= length or n == 1:
-            return values, labels
-    raise AssertionError("unreachable")      # pragma: no cover
+        widths = [text_width(t, RC["font.size"]) for t in labels]
+        if sum(w + GAP for w in widths) <= length or n == 1:
+            break
+    span = (high - low) or 1.0
+    kept = [(v, t) for v, t, w in zip(values, labels, widths) if (v - low) / span * length + w / 2 <= length + beyond]
+    return [v for v, _ in kept], [t for _, t in kept]
 
 
 def axis_end(ends: Sequence[float], texts: Sequence[str], length: float, offset: float) -> float:
