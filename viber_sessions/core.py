@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
-from . import tables, writing
+from . import nopandas, tables, writing
 from .billing import Invoice, bill_periods
 from .load import LoadOptions, MessageLog, load
 from .monthly import carried_state, state_cut
@@ -179,7 +179,7 @@ def run_invoice(request: Request, stdin=None, progress=None) -> Result:
     step = (lambda k: progress("billing", k, 3)) if progress else (lambda k: None)
     periods = list(request.selection().periods)
     step(0)
-    preload_kernels(("pandas",), ("viber_sessions.counting",))      # on a thread, while the log is read
+    preload_kernels(nopandas.wanted(), ("viber_sessions.counting",))      # on a thread, while the log is read
     log, tariff = prepare(request, stdin)
     carry = carried_state(request.state_in, tariff, request.load_options(), periods)
     step(1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .. import entry
+from .. import entry, nopandas
 from . import audit, config, generate, invoice, report, statements, validate  # noqa: F401  (registers the commands)
 from .app import cli
 
@@ -29,6 +29,7 @@ def main():
     segment = importlib.import_module("viber_sessions.segment")   # the module: the package's `segment` is the function
 
     segment.SKIP_BLAS_PROBE = True
+    nopandas.skip()         # pyarrow imports pandas only for a call that needs it (nopandas.py)
     # pyarrow's own signal juggling (a handler swapped in around each read, the signal re-sent
     # afterwards) can lose a SIGINT or kill the process with it; our handlers act between reads
     pyarrow.enable_signal_handlers(False)

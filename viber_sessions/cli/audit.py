@@ -13,7 +13,7 @@ from ..timeutil import check_timezone
 from .app import cli
 from .engines import choose_engine, engine_options
 from .options import (check_outputs_before, default_format, input_options, invalid_options, json_rows,
-                      make_console, make_request, period_of, table_outputs)
+                      load_options, make_console, make_request, period_of, table_outputs)
 
 
 @cli.command()
@@ -148,13 +148,12 @@ def explain(business, subscriber, session_id, fmt, rejects, quiet, **kw):
     """
     from .. import explain as ex
     from .. import pushdown
-    from ..tariff import load_tariff
 
-    # only the rows the explanation needs are read (see the pushdown package): a log of any size
+    # only the rows the explanation needs are read (see the pushdown package): a log of any size;
+    # the tariff is read once the log's reading has started
     check_timezone(kw["tz"], "--tz")
-    request = make_request(kw)
-    facts = pushdown.explain(request.inputs, load_tariff(kw["tariff_path"]), business, subscriber, kw["tz"],
-                             period_of(kw), session_id, request.load_options())
+    facts = pushdown.explain(list(kw["inputs"]), kw["tariff_path"], business, subscriber, kw["tz"], period_of(kw),
+                             session_id, load_options(kw))
     if fmt == "json":
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
     else:

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import phones
+from .. import nopandas, phones
 from ..errors import InputError, Problem
 from .chunks import THREADED_ROWS
 from .chunks import combine as _combine
@@ -245,7 +245,7 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
     # loses a Ctrl-C raised while it waits for another thread's import of pandas (a run imports
     # it on a thread while it reads the log: segment.preload_kernels); imported here, the wait
     # is this line's, and a signal ends the run as it should
-    import pandas  # noqa: F401
+    nopandas.before_conversions()
 
     check_dictionaries(name, raw.table, options)
 

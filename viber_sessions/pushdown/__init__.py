@@ -64,10 +64,16 @@ INTERPRET_MAX_ROWS = 5_000
 
 def explain(inputs: Sequence[str] | str, tariff, business: str, subscriber: str, tz: str = "UTC", period=None,
             session_id: str | None = None, options: LoadOptions | None = None, stdin=None) -> dict:
-    """:func:`viber_sessions.explain.explain` of one conversation, reading only its candidates."""
+    """:func:`viber_sessions.explain.explain` of one conversation, reading only its candidates.
+    ``tariff``: a :class:`~viber_sessions.tariff.Tariff`, or the path of a tariff file (read
+    while the log's reading starts)."""
     from .. import explain as ex
+    from ..tariff import Tariff, load_tariff
 
-    log, data_end = candidate_log(inputs, business, [subscriber], options, stdin, tariff)
+    with Candidates(inputs, business, [subscriber], options, stdin) as started:
+        if not isinstance(tariff, Tariff):
+            tariff = load_tariff(tariff)
+        log, data_end = started.read(tariff)
     seg = segment_small(log, tariff, data_end)
     return ex.explain(seg, tariff, business, subscriber, tz, period, session_id)
 
@@ -146,15 +152,76 @@ def candidate_log(inputs: Sequence[str] | str, business: str | Sequence[str] | N
     the rows of any conversation whose message type one of its plans does not price are
     candidates too (:class:`~.scan.PriceCheck`). As in memory, an input without data rows is
     refused, and so is one without any valid row under ``--on-invalid skip``."""
-    options = options or LoadOptions()
-    files = expand_inputs([inputs] if isinstance(inputs, str) else [str(i) for i in inputs])
-    businesses = [business] if isinstance(business, str) else business
-    if businesses is None and subscribers is None:
-        raise ValueError("candidate_log needs businesses or subscribers")
-    businesses = None if businesses is None else list(businesses)
-    subscribers = None if subscribers is None else list(subscribers)
-    with flat_memory():
-        return _read_candidates(files, businesses, subscribers, options, stdin, tariff)
+    with Candidates(inputs, business, subscribers, options, stdin) as started:
+        return started.read(tariff)
+
+
+class Candidates:
+    """:func:`candidate_log` in two steps: made, it opens the inputs and starts reading the last
+    one (what the caller does meanwhile, such as reading the tariff, overlaps the reading);
+    :meth:`read` gives the candidates. Used as a context manager: the reading stops at its end."""
+
+    def __init__(self, inputs: Sequence[str] | str, business: str | Sequence[str] | None,
+                 subscribers: Sequence[str] | None, options: LoadOptions | None = None, stdin=None):
+        options = options or LoadOptions()
+        self.files = expand_inputs([inputs] if isinstance(inputs, str) else [str(i) for i in inputs])
+        businesses = [business] if isinstance(business, str) else business
+        if businesses is None and subscribers is None:
+            raise ValueError("candidate_log needs businesses or subscribers")
+        self.businesses = None if businesses is None else list(businesses)
+        self.subscribers = None if subscribers is None else list(subscribers)
+        self.options, self.sources = options, []
+        self._memory = flat_memory()
+        self._memory.__enter__()
+        try:
+            for fi, name in enumerate(self.files):
+                with reading(name):
+                    self.sources.append(source_of(fi, name, options, stdin))
+            if self.sources:                # the last file is read first: its reading starts now
+                with reading(self.sources[-1].name):
+                    self.sources[-1].start(self.businesses, self.subscribers)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "Candidates":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the reading (the readers' threads end); the allocator is the caller's again."""
+        try:
+            for source in self.sources:
+                source.close()
+        finally:
+            if self._memory is not None:
+                memory, self._memory = self._memory, None
+                memory.__exit__(None, None, None)
+
+    def read(self, tariff=None) -> tuple[MessageLog, int]:
+        """(the candidates as a MessageLog, the latest valid instant): see :func:`candidate_log`."""
+        sources, options = self.sources, self.options
+        try:
+            for source in sources:
+                with reading(source.name):
+                    source.check()
+            scan = Scan(options, self.businesses, self.subscribers,
+                        None if tariff is None else PriceCheck(tariff, options))
+            for source in reversed(sources):
+                with reading(source.name):
+                    source.scan(scan)
+        finally:
+            for source in sources:
+                source.close()
+        if sum(s.n_rows for s in sources) == 0:
+            raise InputError(no_data_rows(self.files, sum(s.blank for s in sources), [s.header for s in sources]))
+        typed = [s.typed(scan) for s in sources]
+        if scan.latest is None and options.on_invalid == "skip":           # no valid row anywhere
+            first = next(p for p in (s.first_problem() for s in sources if s.n_rows) if p is not None)
+            raise InputError(all_rejected(sum(t.n_rows for t in typed), first))
+        return assemble(self.files, typed, options), (scan.latest if scan.latest is not None else 0)
 
 
 @contextlib.contextmanager
@@ -173,36 +240,6 @@ def flat_memory():
         pa.set_memory_pool(before)
 
 
-def _read_candidates(files: list[str], businesses: list[str] | None, subscribers: list[str] | None,
-                     options: LoadOptions, stdin, tariff) -> tuple[MessageLog, int]:
-    """:func:`candidate_log` of the expanded inputs."""
-    sources = []
-    try:
-        for fi, name in enumerate(files):
-            with reading(name):
-                sources.append(source_of(fi, name, options, stdin))
-        if sources:                         # the last file is read first: its reading starts now
-            with reading(sources[-1].name):
-                sources[-1].start(businesses, subscribers)
-        for source in sources:
-            with reading(source.name):
-                source.check()
-        scan = Scan(options, businesses, subscribers, None if tariff is None else PriceCheck(tariff, options))
-        for source in reversed(sources):
-            with reading(source.name):
-                source.scan(scan)
-    finally:
-        for source in sources:
-            source.close()
-    if sum(s.n_rows for s in sources) == 0:
-        raise InputError(no_data_rows(files, sum(s.blank for s in sources), [s.header for s in sources]))
-    typed = [s.typed(scan) for s in sources]
-    if scan.latest is None and options.on_invalid == "skip":           # no valid row anywhere
-        first = next(p for p in (s.first_problem() for s in sources if s.n_rows) if p is not None)
-        raise InputError(all_rejected(sum(t.n_rows for t in typed), first))
-    return assemble(files, typed, options), (scan.latest if scan.latest is not None else 0)
-
-
 def source_of(fi: int, name: str, options: LoadOptions, stdin=None):
     """The reading of input ``fi`` for its format: Parquet row group by row group, CSV (and
     TSV) streamed, JSON Lines and ``.xlsx`` whole (as the bounded engines read them). Standard
@@ -219,5 +256,5 @@ def source_of(fi: int, name: str, options: LoadOptions, stdin=None):
 
 
 __all__ = ["BATCH_ROWS", "CSV_BLOCK", "INTERPRET_MAX_ROWS", "READERS", "CsvSource", "ParquetSource", "PriceCheck",
-           "Scan", "WholeSource", "account_ids", "candidate_log", "check_accounts", "explain", "flat_memory",
+           "Candidates", "Scan", "WholeSource", "account_ids", "candidate_log", "check_accounts", "explain", "flat_memory",
            "has_valid_row", "matches", "segment_small", "sessions", "source_of", "text"]
