@@ -5,6 +5,7 @@
     python bench/run.py --sizes 1000000 --repeat 1   # a quick look
     python bench/run.py --read-floor-only --repeat 5 # only the read-floor table (issue 7), updated in place
     python bench/run.py --sessions-only --repeat 1   # only `sessions --memory-limit 1GB` (issue 7), in place
+    python bench/run.py --explain-only --repeat 5    # only `explain` against `invoice` (issue 7), in place
 
 The *read floor* (issue 7, DECISIONS.md "Benchmarks") is a whole process that only reads the
 log's columns with `pyarrow.parquet.read_table` (no `read_dictionary`; bench/read_floor.py), on
@@ -36,6 +37,25 @@ ROOT = HERE.parent
 TARIFF = ROOT / "sample_data" / "tariff.toml"
 CLI = shutil.which("viber-sessions") or "viber-sessions"
 TIME = "/usr/bin/time"
+
+
+COMPILED = {"note": "bytecode as installed"}
+
+
+def compiled() -> str:
+    """Byte-compile the viber_sessions that ``viber-sessions`` runs, as ``pip install`` does for an
+    installed package: an editable install under ``PYTHONDONTWRITEBYTECODE=1`` (this project's
+    own sandbox) otherwise compiles every module from source at every run (about 60 ms, more than
+    the read floor's imports). Returns what was done, for the results."""
+    python = Path(CLI).resolve().with_name("python")
+    python = str(python) if python.exists() else sys.executable
+    found = subprocess.run([python, "-c", "import os, viber_sessions; print(os.path.dirname(viber_sessions.__file__))"],
+                           capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if found.returncode != 0:
+        return "viber_sessions not found"
+    package = found.stdout.strip()
+    done = subprocess.run([python, "-m", "compileall", "-q", package], capture_output=True, text=True)
+    return f"bytecode of {package} compiled first" + ("" if done.returncode == 0 else " (failed: not writable)")
 
 
 def sh(cmd: list[str]) -> None:
@@ -111,7 +131,8 @@ def read_floor_section(data: Path, sizes: list[int], repeat: int) -> list[str]:
     lines += machine()
     lines += [f"- load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
               f"{', '.join(f'{x:.2f}' for x in load_after)} (the machine is shared: each figure is the best of "
-              f"{repeat} runs, the three commands taken in turn; memory: the median of the runs' peaks)", "",
+              f"{repeat} runs, the three commands taken in turn; memory: the median of the runs' peaks); "
+              f"{COMPILED['note']}", "",
               "*Read floor*: `bench/read_floor.py`, a whole process that only does `pyarrow.parquet.read_table(LOG, "
               "columns=[message_id, timestamp, business_id, subscriber_id, direction, message_type, status])` (no "
               "`read_dictionary`); its own in-process time in brackets. *Floor*: the old floor of issue 4 "
@@ -176,6 +197,40 @@ def sessions_section(data: Path, rows: int, repeat: int, limit: str = "1GB") -> 
         lines.append(f"| {name} | {run['seconds']:.2f} | {run['peak_mb']:.0f} |")
     lines += ["", f"Target (issue 7): under the limit, i.e. (DECISIONS.md) at most {limit} plus the fixed overhead of "
               "the interpreter and libraries that the README states (about 250 MB).", "", SESSIONS_END]
+    return lines
+
+
+EXPLAIN_BEGIN = "<!-- explain-vs-invoice: bench/run.py --explain-only rewrites this section -->"
+EXPLAIN_END = "<!-- /explain-vs-invoice -->"
+#: A conversation of the realistic logs (it has rows in every row group).
+EXPLAIN_ASK = ["--business", "bank", "--subscriber", "+79000550348"]
+
+
+def explain_section(data: Path, rows: int, repeat: int) -> list[str]:
+    """`explain` of one conversation against `invoice` on the same realistic Parquet log (issue 7)."""
+    path = dataset(data, f"realistic-{rows}", rows)
+    print(f"timing explain and invoice on {path.name}", file=sys.stderr)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        best = interleaved({"invoice": invoice_cmd(path, os.path.join(tmp, "invoice.json")),
+                            "explain": [CLI, "explain", str(path), "--tariff", str(TARIFF), *EXPLAIN_ASK,
+                                        "--format", "json"]}, repeat)
+    load_after = os.getloadavg()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    inv, exp = best["invoice"], best["explain"]
+    lines = [EXPLAIN_BEGIN, "", "## Explain against invoice (issue 7)", ""]
+    lines += machine()
+    lines += [f"- load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
+              f"{', '.join(f'{x:.2f}' for x in load_after)}; {COMPILED['note']}",
+              "", f"`viber-sessions explain {shown} --tariff sample_data/tariff.toml {' '.join(EXPLAIN_ASK)} "
+              f"--format json` against `viber-sessions invoice {shown} --tariff sample_data/tariff.toml --period "
+              f"2026-10 --format json -q -o OUT`: whole processes taken in turn, best of {repeat} (memory: the "
+              "median peak).", "",
+              "| log | invoice s | explain s | explain / invoice | explain peak MB |",
+              "| --- | ---: | ---: | ---: | ---: |",
+              f"| realistic, {rows:,} rows, parquet | {inv['seconds']:.2f} | {exp['seconds']:.2f} | "
+              f"{exp['seconds'] / inv['seconds']:.2f} | {exp['peak_mb']:.0f} |",
+              "", "Targets (issue 7): explain at most 0.35x the invoice, and under 500 MB.", "", EXPLAIN_END]
     return lines
 
 
@@ -258,7 +313,12 @@ def main() -> None:
     ap.add_argument("--sessions-only", action="store_true",
                     help="only the `sessions --memory-limit 1GB` table: rewrite its section of --out, keep the rest")
     ap.add_argument("--sessions-rows", type=int, default=10_000_000)
+    ap.add_argument("--explain-only", action="store_true",
+                    help="only `explain` against `invoice` on the 10M-row log: rewrite its section of --out")
+    ap.add_argument("--explain-rows", type=int, default=10_000_000)
     args = ap.parse_args()
+    COMPILED["note"] = compiled()
+    print(COMPILED["note"], file=sys.stderr)
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -268,6 +328,13 @@ def main() -> None:
         section = sessions_section(data, args.sessions_rows, args.repeat)
         out.write_text(replace_marked(out.read_text() if out.exists() else "# Benchmark results\n", section,
                                       SESSIONS_BEGIN, SESSIONS_END))
+        print("\n".join(section))
+        return
+    if args.explain_only:
+        out = Path(args.out)
+        section = explain_section(data, args.explain_rows, args.repeat)
+        out.write_text(replace_marked(out.read_text() if out.exists() else "# Benchmark results\n", section,
+                                      EXPLAIN_BEGIN, EXPLAIN_END))
         print("\n".join(section))
         return
     if args.read_floor_only:

@@ -336,3 +336,22 @@ def test_empty_table_is_schema_empty_table_without_pandas():
             "t.equals(s.empty_table()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "[1,", "1,", "1,", "1]", "True"]
+
+
+@pytest.mark.parametrize("block", [1, 3, 1 << 20])
+def test_has_empty_reads_the_offsets_of_slices_and_large_strings(monkeypatch, block):
+    """has_empty (the check that spares missing_mask a full-length array) agrees with looking at
+    the values, across its blocks, on sliced arrays and on 64-bit offsets."""
+    from viber_sessions.load import raw
+
+    monkeypatch.setattr(raw, "EMPTY_BLOCK", block)
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        values = [str(v) if v else "" for v in rng.integers(0, 30, rng.integers(0, 12))]
+        for kind in (pa.string(), pa.large_string(), pa.binary()):
+            arr = pa.array([v.encode() for v in values] if kind == pa.binary() else values, kind)
+            start = int(rng.integers(0, len(values) + 1))
+            part = arr.slice(start, int(rng.integers(0, len(values) - start + 1)))
+            expected = any(len(v) == 0 for v in part.to_pylist())
+            assert raw.has_empty(part) is expected, (values, kind, start, len(part))
+            assert (raw.missing_mask(part) == np.array([len(v) == 0 for v in part.to_pylist()], dtype=bool)).all()

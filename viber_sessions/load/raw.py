@@ -164,6 +164,26 @@ def check_columns(name: str, names: Sequence[str], options: LoadOptions) -> None
             raise InputError(Problem(name, None, sources[0], "duplicate_column", message))
 
 
+#: Values of a string column looked at in one step by :func:`has_empty`.
+EMPTY_BLOCK = 1 << 20
+
+
+def has_empty(arr: pa.Array) -> bool:
+    """Whether a string or binary array (not chunked) holds an empty value, told from its
+    offsets block by block: no array of the column's length is made (a null's slot may count
+    as empty: the caller looks at nulls first)."""
+    if not len(arr):
+        return False
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if large else np.int32, count=len(arr) + 1,
+                            offset=arr.offset * (8 if large else 4))
+    for start in range(0, len(arr), EMPTY_BLOCK):
+        block = offsets[start:start + EMPTY_BLOCK + 1]
+        if (block[1:] == block[:-1]).any():
+            return True
+    return False
+
+
 def missing_mask(arr: pa.Array) -> np.ndarray:
     """Null, or an empty string (fast when there is none)."""
     if pa.types.is_dictionary(arr.type):
@@ -174,7 +194,7 @@ def missing_mask(arr: pa.Array) -> np.ndarray:
         return empty[arr.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)]
     t = arr.type
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        if arr.null_count == 0 and (len(arr) == 0 or pc.min(pc.binary_length(arr)).as_py() > 0):
+        if arr.null_count == 0 and not has_empty(arr):
             return np.zeros(len(arr), dtype=bool)
         return pc.fill_null(pc.equal(pc.binary_length(arr), 0), True).to_numpy(zero_copy_only=False)
     return arr.is_null().to_numpy(zero_copy_only=False)

@@ -79,10 +79,12 @@ def _scaled(values: np.ndarray, unit: int, naive: bool, tz: str) -> tuple[np.nda
     """(UTC nanoseconds, valid) of values counted in ``unit`` nanoseconds, range-checked before
     they are scaled; ``naive``: wall-clock values, read in ``tz``."""
     margin = DAY_NS if naive else 0       # a wall clock is within a day of its instant
-    ok = (values >= (MIN_NS - margin) // unit) & (values < (MAX_NS + margin) // unit)
-    if ok.all():
+    lo, hi = (MIN_NS - margin) // unit, (MAX_NS + margin) // unit
+    if not len(values) or (values.min() >= lo and values.max() < hi):     # two passes, no mask made
+        ok = np.ones(len(values), dtype=bool)
         ns = values * unit if unit != 1 else values
     else:
+        ok = (values >= lo) & (values < hi)
         ns = np.where(ok, values, 0)
         ns *= unit                        # in place: one full-length array, not two
     if naive:

@@ -29,6 +29,8 @@ class _Bad:
         self.cells: list[tuple[np.ndarray, str, str, str, pa.Array]] = []
 
     def add(self, rows_mask: np.ndarray, column: str, code: str, message: str, values: pa.Array):
+        if not rows_mask.any():             # the common case: no allocation
+            return
         rows_mask = rows_mask & ~self.mask   # report the first problem of each row only
         if rows_mask.any():
             self.mask |= rows_mask
@@ -342,7 +344,8 @@ def _typed(name: str, raw: RawFile, options: LoadOptions, base: int, ids: dict,
     mcodes = per_row(parts, code_numbers(mnames))
     mnames, unmapped = _mapped(mnames, options.value_map("message_type"))
     empty_type = np.array([not t and not u for t, u in zip(mnames, unmapped)] + [True], dtype=bool)
-    bad.add(per_row(parts, empty_type), options.source_name("message_type"), "missing_value", "missing value", mt)
+    if empty_type[:-1].any() or mt.null_count:      # (the last entry is null's)
+        bad.add(per_row(parts, empty_type), options.source_name("message_type"), "missing_value", "missing value", mt)
     if unmapped.any():
         bad.add(per_row(parts, np.append(unmapped, False)), options.source_name("message_type"), "unmapped_value",
                 _unmapped_message("message_type", options), mt)
@@ -372,11 +375,13 @@ def _directions(table: pa.Table, options: LoadOptions, bad: "_Bad") -> np.ndarra
     lookup = np.array([-1 if u else DIRECTIONS.get(d, -1) if d else -2 for d, u in zip(dnames, unmapped)] + [-2],
                       dtype=np.int8)
     dvals = per_row(parts, lookup)      # code -1 (null) picks the last entry: -2
-    bad.add(dvals == -2, options.source_name("direction"), "missing_value", "missing value", direction)
-    bad.add(dvals == -1, options.source_name("direction"), "bad_direction",
-            _unmapped_message("direction", options) if options.value_map("direction") else
-            "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
-            direction)
+    if (lookup[:-1] == -2).any() or direction.null_count:      # (only rows whose value is missing)
+        bad.add(dvals == -2, options.source_name("direction"), "missing_value", "missing value", direction)
+    if (lookup == -1).any():
+        bad.add(dvals == -1, options.source_name("direction"), "bad_direction",
+                _unmapped_message("direction", options) if options.value_map("direction") else
+                "unknown direction (use inbound/outbound, in/out, mo/mt, incoming/outgoing or subscriber/business)",
+                direction)
     return dvals
 
 
