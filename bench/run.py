@@ -157,12 +157,13 @@ NOTES_END = "<!-- /notes -->"
 
 
 def kept_notes(path: Path) -> list[str]:
-    """The hand-written notes section of the results file, if any (a full run keeps it)."""
+    """The results file from its hand-written notes section to its end, if it has one: a full run
+    keeps the notes and every section after them (hand-written, or rewritten in place by the
+    ``--*-only`` runs)."""
     text = path.read_text() if path.exists() else ""
     if NOTES_BEGIN not in text or NOTES_END not in text:
         return []
-    body = text.split(NOTES_BEGIN, 1)[1].split(NOTES_END, 1)[0]
-    return ["", NOTES_BEGIN + body + NOTES_END]
+    return ["", NOTES_BEGIN + text.split(NOTES_BEGIN, 1)[1].rstrip("\n")]
 
 
 def replace_section(text: str, section: list[str]) -> str:

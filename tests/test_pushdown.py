@@ -340,3 +340,25 @@ def test_an_interrupt_while_the_readers_start_leaves_no_reader(tmp_path, monkeyp
         if t.name.startswith("viber-sessions-reader"):
             t.join(10)
     assert not [t for t in threading.enumerate() if t.name.startswith("viber-sessions-reader")]
+
+
+@pytest.mark.parametrize("log_kind", ["missing", "bad_columns", "good"])
+def test_explain_reads_the_tariff_while_the_log_opens_and_refuses_a_bad_tariff_first(tmp_path, log_kind):
+    """The tariff is read once the log's reading has started, but its error still comes first
+    (as in every other command), and no reader is left behind."""
+    import threading
+
+    bad_tariff = tmp_path / "bad.toml"
+    bad_tariff.write_text("[plan\n")
+    log = tmp_path / "log.csv"
+    if log_kind == "bad_columns":
+        log.write_text("a,b\n1,2\n")
+    elif log_kind == "good":
+        log.write_text(open("tests/cases/04_unanswered_limit.csv").read())
+    args = ["explain", str(log), "--business", "shop", "--subscriber", "+79001234567"]
+    res = CliRunner().invoke(cli, args + ["--tariff", str(bad_tariff)])
+    assert res.exit_code == 1 and "bad.toml" in res.output and "not valid TOML" in res.output, res.output
+    assert not [t for t in threading.enumerate() if t.name.startswith("viber-sessions-reader")]
+    if log_kind != "good":                  # with a good tariff, the log's own error
+        res = CliRunner().invoke(cli, args + ["--tariff", TARIFF])
+        assert res.exit_code == 1 and "log.csv" in res.output, res.output

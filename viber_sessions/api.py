@@ -24,7 +24,7 @@ from typing import Sequence
 
 import pyarrow as pa
 
-from . import core, nopandas, render
+from . import core, render
 from .amounts import decimals, money_type
 from .errors import UsageError
 from .load import LoadOptions
@@ -47,7 +47,6 @@ def frame(table: pa.Table, tz: str, categories: Sequence[str] = CATEGORIES):
     timestamps in ``tz``, the ``categories`` columns as categories."""
     import pandas as pd
 
-    nopandas.restore()
     columns = {}
     for field, col in zip(table.schema, table.columns):
         kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type

@@ -20,7 +20,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import nopandas
 from .chunked import ChunkedResult, PeriodTotals, segment_part
 from .dask_cluster import client_for, close, local_cluster, require_dask  # noqa: F401  (used through this module too)
 from .errors import InputError, UsageError
@@ -33,8 +32,6 @@ from .outofcore.partition import BUCKET_SCHEMA, bucket_rows, empty_log
 from .outofcore.runs import ordered, table_of
 from .segment import CarriedState, first_occurrences, segment
 from .tariff import Tariff, load_tariff
-
-nopandas.restore()          # the partitions are pandas frames handed to pyarrow
 
 ROW_BITS = 40               # order key = file index << 40 | row in file: input order across files
 PIECE_ROWS = 2_000_000

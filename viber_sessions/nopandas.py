@@ -1,18 +1,21 @@
-"""pyarrow without pandas, in a process that never hands pandas objects to pyarrow.
+"""pyarrow without pandas, for ``viber-sessions explain``.
 
 pyarrow looks for pandas the first time it converts a Python value (``pa.array``, a scalar
 argument of a compute function, ...) and imports it then: 0.15-0.25 CPU-seconds, the largest
-import of an explanation, which its readers wait for. pyarrow also runs where pandas is not
-installed, and it remembers the answer of that first look: :func:`skip` makes the look find
-no pandas (an import refused once, by a finder that is in place only while pyarrow looks), so
-pyarrow converts Python values as it does without pandas, and nothing imports pandas. A call
-that needs pandas (``to_pandas``, ``Table.from_pandas``) still imports it: pyarrow tries again
-an import it needs (``_check_import`` in pyarrow's ``pandas-shim.pxi``), and knows pandas from
-then on. Code that hands pandas objects to ``pa.array`` calls :func:`restore` first (the Dask
-engine, the pandas API), so that pyarrow sees them as pandas objects.
+import of an explanation, paid while its readers wait for their first turn. :func:`skip` makes
+that look find no pandas (an import refused once, by a finder that is in sys.meta_path only
+while pyarrow looks): pyarrow then works as where pandas is not installed, for the rest of the
+process, and nothing imports pandas.
 
-Only the console script calls :func:`skip` (``cli.main``): a library caller's pyarrow is never
-touched.
+That cannot be undone, and it changes what pyarrow does with pandas' own objects and with
+temporal values: a pandas object handed to ``pa.array`` or ``Table.from_pandas`` is converted as
+a plain sequence (categories, NaN as null and nanoseconds are lost), ``pd.NA`` and ``pd.NaT`` are
+not recognised, and a timestamp's ``as_py()`` gives a ``datetime`` (whole microseconds only, an
+error otherwise) instead of a ``pd.Timestamp``. So only the console script calls it, and only for
+``explain`` (``cli.main``), whose whole path converts strings, integers and numpy arrays only and
+shows instants as text made by Arrow (``timeutil.iso_utc``): tests run it with the console
+script and check that pandas is never imported and that the answer is the one of a run with
+pandas. A library caller's pyarrow is never touched.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class _NoPandas:
 
 def skip() -> bool:
     """Make pyarrow's first look for pandas find none, unless pandas or that look came first;
-    True when it did (pyarrow then imports pandas only for a call that needs it)."""
+    True when it did."""
     import pyarrow as pa
 
     if "pandas" in sys.modules or _SKIPPED["on"]:
@@ -49,18 +52,8 @@ def skip() -> bool:
 
 
 def skipped() -> bool:
-    """Whether :func:`skip` made pyarrow's look find no pandas (and :func:`restore` did not
-    undo it)."""
+    """Whether :func:`skip` made pyarrow's look find no pandas in this process."""
     return _SKIPPED["on"]
-
-
-def restore() -> None:
-    """Let pyarrow know pandas again (importing it): before pandas objects are handed to it."""
-    if _SKIPPED["on"]:
-        import pyarrow as pa
-
-        pa.array([], pa.int64()).to_pandas()    # a call that needs pandas: pyarrow imports it now
-        _SKIPPED["on"] = False
 
 
 def before_conversions() -> None:

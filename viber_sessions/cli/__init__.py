@@ -19,7 +19,8 @@ def main():
     import importlib
     import sys
 
-    if next((a for a in sys.argv[1:] if not a.startswith("-")), None) == "report":
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    if command == "report":
         # the charts' helper process imports matplotlib while this one goes on (report/painter.py)
         from ..report.painter import start_early
 
@@ -29,7 +30,8 @@ def main():
     segment = importlib.import_module("viber_sessions.segment")   # the module: the package's `segment` is the function
 
     segment.SKIP_BLAS_PROBE = True
-    nopandas.skip()         # pyarrow imports pandas only for a call that needs it (nopandas.py)
+    if command == "explain":
+        nopandas.skip()     # its pyarrow works as without pandas, which is never imported (nopandas.py)
     # pyarrow's own signal juggling (a handler swapped in around each read, the signal re-sent
     # afterwards) can lose a SIGINT or kill the process with it; our handlers act between reads
     pyarrow.enable_signal_handlers(False)

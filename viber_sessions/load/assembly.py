@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import nopandas, phones
+from .. import phones
 from ..errors import InputError, Problem, UsageError
 from .discover import expand_inputs
 from .options import CANONICAL, LoadOptions
@@ -185,7 +185,6 @@ def from_table(table, options: LoadOptions | None = None,
 def arrow_table(frame, name: str) -> pa.Table:
     """A pandas DataFrame as a pyarrow Table; a column Arrow cannot convert (text mixed with
     numbers or other objects) is one error naming it."""
-    nopandas.restore()
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:

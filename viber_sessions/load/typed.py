@@ -246,7 +246,8 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
     # pyarrow imports pandas the first time it converts a Python value, from compiled code that
     # loses a Ctrl-C raised while it waits for another thread's import of pandas (a run imports
     # it on a thread while it reads the log: segment.preload_kernels); imported here, the wait
-    # is this line's, and a signal ends the run as it should
+    # is this line's, and a signal ends the run as it should (unless explain's pyarrow was told
+    # there is no pandas: see nopandas.py)
     nopandas.before_conversions()
 
     check_dictionaries(name, raw.table, options)

@@ -42,7 +42,7 @@ from typing import Sequence
 
 import pyarrow as pa
 
-from ..errors import BillingError, InputError
+from ..errors import BillingError, InputError, ViberSessionsError
 from ..load import LoadOptions, MessageLog, all_rejected, assemble, expand_inputs, no_data_rows, reading
 from ..load.formats import JSONL, PARQUET, XLSX, stdin_format
 from ..load.read import input_format
@@ -66,11 +66,18 @@ def explain(inputs: Sequence[str] | str, tariff, business: str, subscriber: str,
             session_id: str | None = None, options: LoadOptions | None = None, stdin=None) -> dict:
     """:func:`viber_sessions.explain.explain` of one conversation, reading only its candidates.
     ``tariff``: a :class:`~viber_sessions.tariff.Tariff`, or the path of a tariff file (read
-    while the log's reading starts)."""
+    while the log's reading starts; a bad tariff is refused before a bad input, as by the other
+    commands)."""
     from .. import explain as ex
     from ..tariff import Tariff, load_tariff
 
-    with Candidates(inputs, business, [subscriber], options, stdin) as started:
+    try:
+        started = Candidates(inputs, business, [subscriber], options, stdin)
+    except ViberSessionsError as exc:
+        if not isinstance(tariff, Tariff):
+            load_tariff(tariff)                 # its error first
+        raise exc from None
+    with started:
         if not isinstance(tariff, Tariff):
             tariff = load_tariff(tariff)
         log, data_end = started.read(tariff)

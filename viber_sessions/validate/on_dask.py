@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .. import nopandas
 from ..dask_cluster import client_for, close, require_dask
 from ..dask_engine import ROW_BITS, Piece, Rows, pieces, read_piece
 from ..errors import InputError, Problem, UsageError
@@ -31,8 +30,6 @@ from .bounded import (ROWS_SCHEMA, Conversations, FileScan, across_findings, con
                       twins_of)
 from .checks import Context
 from .report import Finding
-
-nopandas.restore()          # the partitions are pandas frames handed to pyarrow
 
 #: The pandas columns a piece's valid rows travel in (ROWS_SCHEMA and the two buckets).
 FRAME_META = pd.DataFrame({f.name: pd.Series(dtype=object if pa.types.is_string(f.type) else f.type.to_pandas_dtype())
