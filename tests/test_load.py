@@ -355,3 +355,20 @@ def test_has_empty_reads_the_offsets_of_slices_and_large_strings(monkeypatch, bl
             expected = any(len(v) == 0 for v in part.to_pylist())
             assert raw.has_empty(part) is expected, (values, kind, start, len(part))
             assert (raw.missing_mask(part) == np.array([len(v) == 0 for v in part.to_pylist()], dtype=bool)).all()
+
+
+def test_check_utf8_reads_the_bytes_of_slices_and_large_strings():
+    """check_utf8 looks at the bytes of the values in the array only (a slice's neighbours do
+    not count), for 32- and 64-bit offsets, and names the first value that is not UTF-8."""
+    from viber_sessions.load.typed import check_utf8
+
+    for kind in (pa.string(), pa.large_string()):
+        raw = pa.array([b"ok", b"\xff\xfe", "ё".encode(), b""], pa.large_binary() if kind == pa.large_string()
+                       else pa.binary()).view(kind)
+        check_utf8("f", "message_id", raw.slice(2))                 # 'ё' and '': valid
+        check_utf8("f", "message_id", raw.slice(0, 1))
+        check_utf8("f", "message_id", raw.slice(0, 0))
+        with pytest.raises(InputError) as exc:
+            check_utf8("f", "message_id", raw.slice(1, 2))
+        problem = exc.value.problems[0]
+        assert (problem.column, problem.code, problem.value) == ("message_id", "damaged_column", "\ufffd\ufffd")

@@ -175,3 +175,34 @@ def test_integer_message_ids_find_their_duplicates(tmp_path):
     facts = pushdown.explain(path, tariff, "shop", "+7901", "UTC")
     assert facts == ex.explain(segment(load([path]), tariff), tariff, "shop", "+7901", "UTC")
     assert [e["billing"] for e in facts["events"] if e["kind"] == "message"] == ["out_of_session", "duplicate"]
+
+
+@pytest.mark.parametrize("name", ["message_id_not_utf8", "message_id_not_utf8_plain_pages"])
+def test_message_ids_that_are_not_utf8_are_one_line_for_every_reader(name):
+    """A plain string column (message ids are not read dictionary-encoded) whose bytes are not
+    UTF-8 text: the invoice billed it and wrote the bytes into --messages-out as they were,
+    explain stopped with a message naming no column, validate found nothing. Now one line,
+    exit 1, in memory, out of core, by pushdown and in validate."""
+    path = f"tests/corpus/damaged/{name}.parquet"
+    line = f"error: {path}, column 'message_id': the file is damaged: a value is not UTF-8 text: 'b\ufffd\ufffd'\n"
+    r = _run("explain", path, "--tariff", TARIFF, "--business", "shop", "--subscriber", "+79001234567")
+    assert (r.exit_code, r.stderr) == (1, line)
+    for extra in ((), ("--memory-limit", "1GB")):
+        r = _run("invoice", path, "--tariff", TARIFF, "--period", "2026-10", "-q", *extra)
+        assert (r.exit_code, r.stderr) == (1, line)
+    r = _run("validate", path, "--format", "json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["counts"] == {"damaged_column": 1}
+
+
+def test_non_ascii_message_ids_that_are_utf8_are_read(tmp_path):
+    """The check's fast path is for ASCII bytes; UTF-8 text beyond it is validated and kept."""
+    path = tmp_path / "cyrillic.parquet"
+    pq.write_table(pa.table({
+        "message_id": ["сообщение-1", "ответ-2"],
+        "timestamp": pa.array([1_791_000_000_000, 1_791_000_060_000], pa.timestamp("ms", "UTC")),
+        "business_id": ["shop", "shop"], "subscriber_id": ["+7901", "+7901"],
+        "direction": ["inbound", "outbound"], "message_type": ["text", "text"]}), path)
+    r = _run("explain", str(path), "--tariff", TARIFF, "--business", "shop", "--subscriber", "+7901", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert [e["message_id"] for e in json.loads(r.stdout)["events"] if e["kind"] == "message"] == \
+        ["сообщение-1", "ответ-2"]
