@@ -362,3 +362,28 @@ def test_explain_reads_the_tariff_while_the_log_opens_and_refuses_a_bad_tariff_f
     if log_kind != "good":                  # with a good tariff, the log's own error
         res = CliRunner().invoke(cli, args + ["--tariff", TARIFF])
         assert res.exit_code == 1 and "log.csv" in res.output, res.output
+
+
+@pytest.mark.parametrize("bad_tops", [1, 3, 12])
+def test_the_latest_instant_skips_invalid_rows_at_the_top_of_a_timestamp_column(tmp_path, bad_tops):
+    """A Parquet column of instants: the latest instant is found from the largest stored values
+    down without converting the column; rows there that are invalid (a bad direction, a year
+    past 2100) do not count, also when there are more of them than that search tries."""
+    ms = lambda iso: int(np.datetime64(iso.rstrip("Z"), "ms").astype(np.int64))  # noqa: E731
+    rows = [("a", "2026-10-01T09:00:00Z", "shop", "+7901", "inbound"),
+            ("b", "2026-10-01T09:01:00Z", "shop", "+7901", "outbound"),
+            ("c", "2026-10-01T12:00:00Z", "bank", "+7902", "outbound")]
+    for k in range(bad_tops):                # later rows, each invalid
+        when = f"2026-10-{3 + k % 20:02d}T00:00:{k // 20:02d}Z" if k % 3 else f"21{50 + k}-01-01T00:00:00Z"
+        rows.append((f"x{k}", when, "bank", "+7903", "sideways" if k % 3 else "outbound"))
+    table = pa.table({"message_id": [r[0] for r in rows],
+                      "timestamp": pa.array([ms(r[1]) for r in rows], pa.timestamp("ms", "UTC")),
+                      "business_id": [r[2] for r in rows], "subscriber_id": [r[3] for r in rows],
+                      "direction": [r[4] for r in rows], "message_type": ["text"] * len(rows)})
+    path = str(tmp_path / "instants.parquet")
+    pq.write_table(table, path)
+    tariff = load_tariff(TARIFF)
+    opts = LoadOptions(on_invalid="skip")
+    facts = pushdown.explain(path, tariff, "shop", "+7901", "UTC", options=opts)
+    assert facts == ex.explain(_full([path], tariff, opts), tariff, "shop", "+7901", "UTC")
+    assert [e["close_reason"] for e in facts["events"] if e["kind"] == "session_close"] == ["open"]

@@ -155,6 +155,8 @@ class Scan:
     def _latest(self, name: str, table: pa.Table) -> None:
         """Raise the latest instant to that of this batch's latest valid row (rows are typed and
         validated from the latest instant down, as few as it takes)."""
+        if self.latest is None and self._latest_of_instants(name, table):
+            return
         ts, cand = self.later(table)
         while cand.any():
             top = ts[cand].max()
@@ -164,6 +166,28 @@ class Scan:
                 self.latest = int(top)
                 return
             cand[at] = False
+
+    def _latest_of_instants(self, name: str, table: pa.Table) -> bool:
+        """:meth:`_latest` of a first batch whose timestamps are instants (a timestamp with a time
+        zone: their stored integers are in the instants' order) without converting the column:
+        the rows of its largest stored value are typed, then those of the next, a few times.
+        False when it cannot tell (another type, or no valid row among the first few values)."""
+        raw = combine(table.column("timestamp"))
+        if not (pa.types.is_timestamp(raw.type) and raw.type.tz is not None):
+            return False
+        stored = raw.cast(pa.int64())
+        below = None
+        for _ in range(8):
+            top = pc.max(stored if below is None else pc.filter(stored, pc.less(stored, below))).as_py()
+            if top is None:
+                return False
+            at = np.flatnonzero(pc.fill_null(pc.equal(stored, top), False).to_numpy(zero_copy_only=False))
+            t = type_columns(name, RawFile(table.take(pa.array(at))), self.options)
+            if not t.bad.mask.all():
+                self.latest = int(t.timestamp[~t.bad.mask].max())
+                return True
+            below = top
+        return False
 
     def needs_all_columns(self, table: pa.Table) -> bool:
         """For a batch of ``message_id``, ``timestamp`` (and ``message_type`` with ``prices``)
