@@ -372,3 +372,26 @@ def test_check_utf8_reads_the_bytes_of_slices_and_large_strings():
             check_utf8("f", "message_id", raw.slice(1, 2))
         problem = exc.value.problems[0]
         assert (problem.column, problem.code, problem.value) == ("message_id", "damaged_column", "\ufffd\ufffd")
+
+
+def test_a_damaged_column_refused_while_subscribers_are_parsed_ends_the_parsing_thread(tmp_path):
+    """With e164 subscribers, a large file's numbers are parsed on a thread while its other
+    columns are read; a damaged column's refusal ends that thread (it went on, and the
+    process's thread-switch interval stayed lowered)."""
+    import sys
+    import threading
+
+    n = 30_000
+    mids = [f"m{i}".encode() for i in range(n)]
+    mids[-1] = b"m\xff"
+    path = tmp_path / "e164.parquet"
+    pq.write_table(pa.table({
+        "message_id": pa.array(mids, pa.binary()).view(pa.string()),
+        "timestamp": pa.array(np.arange(n, dtype=np.int64) * 1000 + 1_791_000_000_000, pa.timestamp("ms", "UTC")),
+        "business_id": ["shop"] * n, "subscriber_id": [f"8900{i:07d}" for i in range(n)],
+        "direction": ["inbound"] * n, "message_type": ["text"] * n}), path)
+    switch = sys.getswitchinterval()
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        load([str(path)], LoadOptions(subscriber_format="e164", default_region="RU"))
+    assert not [t for t in threading.enumerate() if t.name == "viber-sessions-e164" and t.is_alive()]
+    assert sys.getswitchinterval() == switch

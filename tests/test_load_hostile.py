@@ -781,5 +781,5 @@ def test_check_dictionaries_refuses_damage_and_accepts_nulls():
         check_dictionaries("f.parquet", pa.table({"direction": outside}), options)
     not_text = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(bytes([0, 0, 0, 0, 1, 0, 0, 0])),
                                                       pa.py_buffer(b"\x8a")])
-    with pytest.raises(InputError, match="Invalid UTF8"):
+    with pytest.raises(InputError, match="column .direction.: a value is not UTF-8 text"):
         check_dictionaries("f.parquet", table([0], not_text), options)

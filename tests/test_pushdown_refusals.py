@@ -131,15 +131,18 @@ def test_an_account_no_row_has_is_refused(tmp_path, kind):
         assert r.stderr == "error: --account 'bank': no row of the loaded log belongs to this account\n"
 
 
+NOT_UTF8 = "a value is not UTF-8 text: the file is damaged, or (JSON Lines) in another encoding (see --encoding)"
+
+
 @pytest.mark.parametrize("name,column,what", [
-    ("code_outside_dictionary", "business_id", "a value's code is outside the column's dictionary"),
-    ("dictionary_not_utf8", "direction", "Invalid UTF8 sequence at string index 0"),
+    ("code_outside_dictionary", "business_id", "the file is damaged: a value's code is outside the column's dictionary"),
+    ("dictionary_not_utf8", "direction", f"{NOT_UTF8}: '\ufffdnbound'"),
 ])
 def test_a_damaged_dictionary_is_one_line_for_explain_and_invoice(name, column, what):
     """Bytes overwritten in a Parquet file that its reader does not notice (a dictionary code
     past the dictionary's end, a dictionary entry that is not UTF-8): one line, exit 1."""
     path = f"tests/corpus/damaged/{name}.parquet"
-    line = f"error: {path}, column '{column}': the file is damaged: {what}\n"
+    line = f"error: {path}, column '{column}': {what}\n"
     r = _run("explain", path, "--tariff", TARIFF, "--business", "shop", "--subscriber", "+79000000317")
     assert (r.exit_code, r.stderr) == (1, line)
     r = _run("invoice", path, "--tariff", TARIFF, "--period", "2026-10", "-q")
@@ -184,7 +187,7 @@ def test_message_ids_that_are_not_utf8_are_one_line_for_every_reader(name):
     explain stopped with a message naming no column, validate found nothing. Now one line,
     exit 1, in memory, out of core, by pushdown and in validate."""
     path = f"tests/corpus/damaged/{name}.parquet"
-    line = f"error: {path}, column 'message_id': the file is damaged: a value is not UTF-8 text: 'b\ufffd\ufffd'\n"
+    line = f"error: {path}, column 'message_id': {NOT_UTF8}: 'b\ufffd\ufffd'\n"
     r = _run("explain", path, "--tariff", TARIFF, "--business", "shop", "--subscriber", "+79001234567")
     assert (r.exit_code, r.stderr) == (1, line)
     for extra in ((), ("--memory-limit", "1GB")):
@@ -206,3 +209,18 @@ def test_non_ascii_message_ids_that_are_utf8_are_read(tmp_path):
     assert r.exit_code == 0, r.stderr
     assert [e["message_id"] for e in json.loads(r.stdout)["events"] if e["kind"] == "message"] == \
         ["сообщение-1", "ответ-2"]
+
+
+def test_a_json_lines_file_not_utf8_is_refused_by_explain_as_by_the_invoice(tmp_path):
+    """explain reads a JSON Lines file whole: every row is checked, as in a full load, not only
+    the rows it keeps (a bad byte in another conversation's row was answered, exit 0)."""
+    path = tmp_path / "log.jsonl"
+    good = '{"message_id": "a", "timestamp": "2026-10-01T09:00:00Z", "business_id": "shop", ' \
+           '"subscriber_id": "+7901", "direction": "inbound", "message_type": "text"}\n'
+    bad = good.replace('"a"', '"mQX"').replace("shop", "bank").replace("T09", "T08").encode().replace(b"mQX", b"m\xe9X")
+    path.write_bytes(bad + good.encode())
+    line = f"error: {path}, column 'message_id': {NOT_UTF8}: 'm\ufffdX'\n"
+    for args in (("explain", "--business", "shop", "--subscriber", "+7901"), ("sessions", "--account", "shop"),
+                 ("invoice", "--period", "2026-10", "-q")):
+        r = _run(args[0], str(path), "--tariff", TARIFF, *args[1:])
+        assert (r.exit_code, r.stderr) == (1, line), (args, r.stderr)

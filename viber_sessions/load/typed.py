@@ -250,7 +250,12 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
     # there is no pandas: see nopandas.py)
     nopandas.before_conversions()
 
-    check_dictionaries(name, raw.table, options)
+    try:
+        check_dictionaries(name, raw.table, options)
+    except BaseException:
+        if raw.normalising is not None:     # the reader's parsing thread ends with the refusal
+            raw.normalising.close()
+        raise
 
     def column(c: str) -> pa.Array:
         return _id_column(name, options.source_name(c), _combine(raw.table.column(c)))
@@ -292,6 +297,8 @@ def check_dictionaries(name: str, table: pa.Table, options: LoadOptions) -> None
             key = same_buffers(chunk.dictionary)
             try:
                 if key not in checked:
+                    if pa.types.is_string(chunk.dictionary.type) or pa.types.is_large_string(chunk.dictionary.type):
+                        check_utf8(name, options.source_name(c), chunk.dictionary)    # names the value
                     chunk.dictionary.validate(full=True)
                     checked.add(key)
             except pa.ArrowInvalid as exc:
@@ -304,9 +311,9 @@ def check_dictionaries(name: str, table: pa.Table, options: LoadOptions) -> None
 
 
 def check_utf8(name: str, column: str, chunk: pa.Array) -> None:
-    """Refuse a string array whose bytes are not UTF-8 text (Parquet readers do not check):
-    bytes all below 0x80 are (about 6 ms per 10 million ids); others are validated by Arrow, and
-    the first bad value is named."""
+    """Refuse a string array whose bytes are not UTF-8 text (the Parquet and JSON readers do not
+    check): bytes all below 0x80 are (about 6 ms per 10 million ids); others are validated by
+    Arrow, and the first bad value is named (its first 80 characters)."""
     if not len(chunk):
         return
     large = pa.types.is_large_string(chunk.type)
@@ -322,9 +329,10 @@ def check_utf8(name: str, column: str, chunk: pa.Array) -> None:
     except pa.ArrowInvalid:
         pass
     raw = chunk.view(pa.large_binary() if large else pa.binary()).to_pylist()
-    value = next(v for v in raw if v is not None and not _is_utf8(v))
-    raise InputError(Problem(name, None, column, "damaged_column", "the file is damaged: a value is not UTF-8 text",
-                             value.decode("utf-8", "replace")))
+    value = next(v for v in raw if v is not None and not _is_utf8(v)).decode("utf-8", "replace")
+    raise InputError(Problem(name, None, column, "damaged_column",
+                             "a value is not UTF-8 text: the file is damaged, or (JSON Lines) in another encoding "
+                             "(see --encoding)", value if len(value) <= 80 else value[:77] + "..."))
 
 
 def _is_utf8(value: bytes) -> bool:

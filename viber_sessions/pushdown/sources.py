@@ -349,6 +349,7 @@ class WholeSource:
     def __init__(self, fi: int, name: str, options: LoadOptions, stdin=None):
         self.fi, self.name, self.options = fi, name, options
         self.raw = raw = read_raw(name, options, stdin)
+        check_dictionaries(name, raw.table, options)        # every row, as a full load does
         self.table, self.bad_cells, self.notices = raw.table, raw.bad_cells, raw.notices
         self.n_rows, self.blank, self.header = raw.table.num_rows + raw.malformed_count, raw.blank, raw.header
         self.positions = np.delete(np.arange(self.n_rows, dtype=np.int64), [r - 1 for r, _, _ in raw.malformed])
