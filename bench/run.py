@@ -247,6 +247,12 @@ def replace_marked(text: str, section: list[str], begin: str, end: str) -> str:
     return text.rstrip("\n") + "\n\n" + body + "\n"
 
 
+def rewrite(out: Path, section: list[str], begin: str, end: str) -> None:
+    """Replace the marked section of the results file ``out`` (append it when missing), and print it."""
+    out.write_text(replace_marked(out.read_text() if out.exists() else "# Benchmark results\n", section, begin, end))
+    print("\n".join(section))
+
+
 def floor(path: Path, repeat: int) -> dict:
     result = measure([sys.executable, str(HERE / "floor.py"), str(path)], repeat)
     result["inner_seconds"] = json.loads(result["stdout"])["seconds"]
@@ -329,18 +335,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     read_sizes = [int(s) for s in args.read_floor_sizes.split(",") if s]
     if args.sessions_only:
-        out = Path(args.out)
-        section = sessions_section(data, args.sessions_rows, args.repeat)
-        out.write_text(replace_marked(out.read_text() if out.exists() else "# Benchmark results\n", section,
-                                      SESSIONS_BEGIN, SESSIONS_END))
-        print("\n".join(section))
+        rewrite(Path(args.out), sessions_section(data, args.sessions_rows, args.repeat), SESSIONS_BEGIN, SESSIONS_END)
         return
     if args.explain_only:
-        out = Path(args.out)
-        section = explain_section(data, args.explain_rows, args.repeat)
-        out.write_text(replace_marked(out.read_text() if out.exists() else "# Benchmark results\n", section,
-                                      EXPLAIN_BEGIN, EXPLAIN_END))
-        print("\n".join(section))
+        rewrite(Path(args.out), explain_section(data, args.explain_rows, args.repeat), EXPLAIN_BEGIN, EXPLAIN_END)
         return
     if args.read_floor_only:
         out = Path(args.out)
