@@ -395,3 +395,18 @@ def test_a_damaged_column_refused_while_subscribers_are_parsed_ends_the_parsing_
         load([str(path)], LoadOptions(subscriber_format="e164", default_region="RU"))
     assert not [t for t in threading.enumerate() if t.name == "viber-sessions-e164" and t.is_alive()]
     assert sys.getswitchinterval() == switch
+
+
+def test_a_json_lines_lone_surrogate_is_a_bad_cell_not_an_internal_error(tmp_path):
+    """``"\\udc80"`` in a JSON Lines value is no text (UTF-8 cannot hold it): that row is refused
+    naming its row, column and value, and set aside under --on-invalid skip (it was exit 3)."""
+    path = tmp_path / "s.jsonl"
+    line = ('{"message_id": "%s", "timestamp": "2026-10-01T10:0%d:00Z", "business_id": "shop", '
+            '"subscriber_id": "+7901", "direction": "inbound", "message_type": "text"}\n')
+    path.write_text(line % ("m\\udc80", 0) + line % ("\\u0441\\ud83d\\ude00", 1))
+    with pytest.raises(InputError) as exc:
+        load([str(path)])
+    problem = exc.value.problems[0]
+    assert (problem.row, problem.column, problem.code, problem.value) == (1, "message_id", "bad_value", "m\\udc80")
+    log = load([str(path)], LoadOptions(on_invalid="skip"))
+    assert log.message_id.to_pylist() == ["с\U0001F600"] and len(log.rejected) == 1

@@ -129,6 +129,17 @@ def _keys(data: bytes) -> list[str]:
     return list(keys)
 
 
+def _text(value: str) -> bool:
+    """Whether a string is text (UTF-8 can hold it: no lone surrogate)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Constant(str):
     """``NaN``, ``Infinity`` or ``-Infinity`` as written (no value of a column)."""
 
@@ -143,9 +154,12 @@ def _parse(line: bytes):
 
 
 def _cell(value) -> tuple[str | None, str | None]:
-    """(text, None) of a string or number; (None, what is written) of any other JSON value."""
-    if value is None or (isinstance(value, str) and not isinstance(value, _Constant)):
+    """(text, None) of a string or number; (None, what is written) of any other JSON value, and
+    of a string holding a lone surrogate (``"\\udc80"``: no text, it cannot be UTF-8)."""
+    if value is None or (isinstance(value, str) and not isinstance(value, _Constant) and _text(value)):
         return value, None
+    if isinstance(value, str) and not isinstance(value, _Constant):
+        return None, value.encode("utf-8", "backslashreplace").decode("utf-8")
     return None, str(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
