@@ -458,3 +458,18 @@ def test_the_charts_helper_starts_before_numpy_and_pyarrow_are_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["viber_sessions.report.arrays", "viber_sessions.report.page",
                                   "viber_sessions.report.tally", "build", "ReportTally"]
+
+
+def test_chart_labels_of_long_names_stay_apart():
+    """Two account ids equal in their first 27 characters were both shown as the same cut
+    label; they keep their ends instead, and names still equal then are numbered."""
+    from viber_sessions.report import charts
+
+    a, b = "acme-holdings-international-retail-ru-01", "acme-holdings-international-retail-ru-02"
+    labels = charts.shorts([a, b, "shop"])
+    assert labels[2] == "shop" and labels[0] != labels[1] and labels[0].endswith("ru-01")
+    assert all(len(label) <= charts.LABEL_CHARS for label in labels)
+    same_ends = ["a" * 40 + "1" + "b" * 40, "a" * 40 + "2" + "b" * 40, "x" * 40 + "\n", "x" * 40 + "\t"]
+    labels = charts.shorts(same_ends)
+    assert len(set(labels)) == 4 and all(len(label) <= charts.LABEL_CHARS for label in labels)
+    assert charts.shorts(["bank", "shop"]) == ["bank", "shop"]

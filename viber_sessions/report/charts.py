@@ -44,8 +44,35 @@ GREY = "#bab0ac"
 def short(name: str, limit: int = LABEL_CHARS) -> str:
     """``name`` as a chart shows it: at most ``limit`` characters, control characters shown as
     ``?``, and the empty name as ``(empty)``."""
-    name = "".join(c if c.isprintable() else "?" for c in name) or "(empty)"
+    name = _printable(name)
     return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def shorts(names: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
+    """:func:`short` of each of several names, told apart: names whose short forms would be
+    equal keep their two ends instead (``acme-holdings-…-retail-ru-02``), and, still equal,
+    end in a number (``#2``)."""
+    labels = [short(n, limit) for n in names]
+    clash = {label for label, k in Counter(labels).items() if k > 1}
+    if clash:
+        head = (limit - 1) // 2
+        labels = [_ends(n, head, limit - 1 - head) if label in clash else label for n, label in zip(names, labels)]
+    counts, seen = Counter(labels), Counter()
+    for i, label in enumerate(labels):
+        if counts[label] > 1:
+            seen[label] += 1
+            mark = f"#{seen[label]}"
+            labels[i] = (label if len(label) + len(mark) <= limit else label[: limit - len(mark) - 1] + "…") + mark
+    return labels
+
+
+def _printable(name: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in name) or "(empty)"
+
+
+def _ends(name: str, head: int, tail: int) -> str:
+    name = _printable(name)
+    return name if len(name) <= head + tail + 1 else name[:head] + "…" + name[-tail:]
 
 
 def render(draw, height: float, salt: str) -> str:
@@ -107,7 +134,7 @@ def stacked_days(per_day: Counter, days: int, title: str, xlabel: str, ylabel: s
             heights[series[name]][day] += count
     x = np.arange(1, days + 1)
     shown = x[::2] if days > 16 else x
-    legend = [short(n) for n in names]
+    legend = shorts(names)
 
     def draw(fig):
         stack = sum(heights.values()) if names else np.zeros(days)
@@ -157,13 +184,13 @@ def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], 
         for line_name, amount in lines:
             totals[line_name] += float(amount)
     names, series = _series(totals)
-    legend = [short(n) for n in names]
+    legend = shorts(names)
     y = list(range(len(accounts)))[::-1]
     widths = {name: [sum(float(a) for line_name, a in lines if series[line_name] == name) for _, lines, _ in accounts]
               for name in names}
     ends = [sum(w[k] for w in widths.values()) for k in range(len(accounts))]
     totals_shown = [f"{total} {currency}" for _, _, total in accounts]
-    accounts_shown = [short(a) for a, _, _ in accounts]
+    accounts_shown = shorts([a for a, _, _ in accounts])
 
     def draw(fig):
         frame = Frame(fig)
@@ -199,7 +226,7 @@ def amounts(accounts: Sequence[tuple[str, Sequence[tuple[str, Decimal]], str]], 
 
 def counts(panels: Sequence[tuple[str, Sequence[tuple[str, int]]]], salt: str) -> str:
     """Side-by-side horizontal bar panels of named counts (``panels``: (title, [(name, count)]))."""
-    shown = [[short(n) for n, _ in items] for _, items in panels]
+    shown = [shorts([n for n, _ in items]) for _, items in panels]
 
     def draw(fig):
         frame = Frame(fig)
