@@ -360,7 +360,7 @@ def test_has_empty_reads_the_offsets_of_slices_and_large_strings(monkeypatch, bl
 def test_check_utf8_reads_the_bytes_of_slices_and_large_strings():
     """check_utf8 looks at the bytes of the values in the array only (a slice's neighbours do
     not count), for 32- and 64-bit offsets, and names the first value that is not UTF-8."""
-    from viber_sessions.load.typed import check_utf8
+    from viber_sessions.load.damage import check_utf8
 
     for kind in (pa.string(), pa.large_string()):
         raw = pa.array([b"ok", b"\xff\xfe", "ё".encode(), b""], pa.large_binary() if kind == pa.large_string()

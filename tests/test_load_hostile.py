@@ -768,7 +768,7 @@ def test_line_feed_count_and_utf8_check_are_exact():
 def test_check_dictionaries_refuses_damage_and_accepts_nulls():
     """load.typed.check_dictionaries: a code past the dictionary or a dictionary entry that is
     not UTF-8 is one InputError naming the column; codes that are all null are fine."""
-    from viber_sessions.load.typed import check_dictionaries
+    from viber_sessions.load.damage import check_dictionaries
 
     def table(indices, dictionary):
         return pa.table({"direction": pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), dictionary)})

@@ -20,7 +20,7 @@ from ..load.batches import CsvBatches
 from ..load.csvread import delimiter_for
 from ..load.formats import text_opener
 from ..load.raw import all_missing
-from ..load.typed import check_dictionaries
+from ..load.damage import check_dictionaries
 from .scan import Scan, matches, text
 
 #: Nanoseconds per unit of a Parquet timestamp.
