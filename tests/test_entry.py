@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib._bootstrap
 import importlib._bootstrap_external
+import os
 import signal
 import subprocess
 import sys
@@ -293,3 +294,40 @@ entry.main()
 """
     done = run(code)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "_exit_now _exit_now", done.stdout
+
+
+BLAS_PROBE = """
+import os, sys
+{setup}
+from viber_sessions import entry
+
+
+def install():                  # the console script's first step after quiet_blas: numpy as a run imports it
+    import numpy
+    print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")), flush=True)
+    os._exit(0)
+
+
+entry.install = install
+entry.main()
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts the threads in /proc")
+def test_the_console_script_keeps_numpys_blas_to_one_thread():
+    """NumPy's OpenBLAS would start a thread per core that spins with nothing to do (about 0.1
+    CPU-second taken from the reading threads): the console script asks for one, before numpy is
+    imported, and the process has no other thread then."""
+    out = run(BLAS_PROBE.format(setup='os.environ.pop("OPENBLAS_NUM_THREADS", None)'))
+    assert out.stdout.split() == ["1", "1"], out.stderr
+
+
+def test_a_callers_own_blas_setting_is_kept():
+    out = run(BLAS_PROBE.format(setup='os.environ["OPENBLAS_NUM_THREADS"] = "3"'))
+    assert out.stdout.split()[0] == "3", out.stderr
+    environ = {"OPENBLAS_NUM_THREADS": "2"}
+    entry.quiet_blas(environ)
+    assert environ == {"OPENBLAS_NUM_THREADS": "2"}
+    environ = {}
+    entry.quiet_blas(environ)
+    assert environ == {"OPENBLAS_NUM_THREADS": "1"}

@@ -219,8 +219,23 @@ def finished() -> None:
         _exit_now(pending, None)
 
 
+#: Set for the console script's process unless the caller set it (see :func:`quiet_blas`).
+BLAS_THREADS = "OPENBLAS_NUM_THREADS"
+
+
+def quiet_blas(environ=os.environ) -> None:
+    """One OpenBLAS thread, unless the caller chose. NumPy's OpenBLAS starts a thread per core
+    when numpy is imported, and they spin for a while waiting for work that never comes
+    (nothing here multiplies matrices): about 0.1 CPU-second taken from the reading threads of
+    every run, 6 % of an explanation's CPU time (bench/results.md). Read by OpenBLAS when
+    numpy is first imported, so set before anything imports it; child processes (a report's
+    chart helper, a local Dask cluster's workers) inherit it."""
+    environ.setdefault(BLAS_THREADS, "1")
+
+
 def main() -> None:
     VERBOSE["on"] = any(a in ("-v", "--verbose") for a in sys.argv[1:])
+    quiet_blas()
     install()
     code = 0
     try:
