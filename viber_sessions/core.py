@@ -19,6 +19,7 @@ from .load import LoadOptions, MessageLog, load
 from .monthly import carried_state, state_cut
 from .periods import PeriodSelection, parse_periods
 from .segment import CarriedState, Segmentation, preload_kernels, segment, state_at
+from .segment.ahead import Ahead
 from .tariff import Tariff, load_tariff
 from .timeutil import Period, check_timezone  # noqa: F401  (core.Period, as callers know it)
 
@@ -166,10 +167,11 @@ def tariff_of(request: Request) -> Tariff:
     return request.tariff if isinstance(request.tariff, Tariff) else load_tariff(request.tariff)
 
 
-def prepare(request: Request, stdin=None) -> tuple[MessageLog, Tariff]:
-    """Check the options, read the tariff, then load the log (cheap checks first)."""
+def prepare(request: Request, stdin=None, on_ids=None) -> tuple[MessageLog, Tariff]:
+    """Check the options, read the tariff, then load the log (cheap checks first). ``on_ids``:
+    see :func:`~viber_sessions.load.load`."""
     tariff = tariff_of(request)
-    return load(request.inputs, request.load_options(), stdin=stdin), tariff
+    return load(request.inputs, request.load_options(), stdin=stdin, on_ids=on_ids), tariff
 
 
 def run_invoice(request: Request, stdin=None, progress=None) -> Result:
@@ -180,10 +182,11 @@ def run_invoice(request: Request, stdin=None, progress=None) -> Result:
     periods = list(request.selection().periods)
     step(0)
     preload_kernels(nopandas.wanted(), ("viber_sessions.counting",))      # on a thread, while the log is read
-    log, tariff = prepare(request, stdin)
+    ahead = Ahead()                 # the duplicate flags, found while the log is typed
+    log, tariff = prepare(request, stdin, on_ids=ahead.start)
     carry = carried_state(request.state_in, tariff, request.load_options(), periods)
     step(1)
-    seg = segment(log, tariff, carry=carry)
+    seg = segment(log, tariff, carry=carry, duplicates=ahead.duplicates(log))
     step(2)
     invoices = [with_notices(inv, log.notices) for inv in bill_periods(seg, tariff, periods, request.accounts)]
     state = state_at(seg, state_cut(periods)) if request.state_out else None

@@ -119,7 +119,7 @@ def _unify(parts: list[tuple[np.ndarray, list]]) -> tuple[np.ndarray, list[str]]
 
 
 def load(inputs: Sequence[str] | str, options: LoadOptions | None = None, stdin=None,
-         progress=None, file_problems: list[Problem] | None = None) -> MessageLog:
+         progress=None, file_problems: list[Problem] | None = None, on_ids=None) -> MessageLog:
     """Read every input into one :class:`MessageLog`.
 
     Raises :class:`InputError` naming the file, row and value of the first invalid row (and how
@@ -128,7 +128,9 @@ def load(inputs: Sequence[str] | str, options: LoadOptions | None = None, stdin=
     is an error too ("all N rows were rejected"), and so is an input without any data row ("no
     data rows"). With ``file_problems`` (a list), a file that cannot be read at all (missing, no
     such column, ...) is reported there and left out instead of stopping the run, no data rows is
-    reported there too, and every row may be rejected (``validate`` lists them).
+    reported there too, and every row may be rejected (``validate`` lists them). ``on_ids``,
+    when given, is called with each file's typed ``message_id`` array as soon as it is typed,
+    before the file's other columns (see :mod:`viber_sessions.segment.ahead`).
     """
     options = options or LoadOptions()
     if isinstance(inputs, (str, os.PathLike)):
@@ -147,7 +149,7 @@ def load(inputs: Sequence[str] | str, options: LoadOptions | None = None, stdin=
     read: list[str] = []
     for name in files:
         try:
-            typed.append(type_columns(name, read_raw(name, options, stdin), options))
+            typed.append(type_columns(name, read_raw(name, options, stdin), options, on_ids=on_ids))
         except InputError as exc:
             if file_problems is None:
                 raise

@@ -238,12 +238,13 @@ def _unmapped_message(column: str, options: LoadOptions) -> str:
     return f"not one of the values the profile maps for {column} ([source.values.{column}]: {shown})"
 
 
-def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -> Typed:
+def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0, on_ids=None) -> Typed:
     """Convert one file's raw columns (or one batch of them, whose first row is row ``base`` of
     the file, counting from 0); invalid cells are collected, not raised. With e164 subscribers,
     their dictionaries as read are parsed on a thread (:class:`~viber_sessions.phones.Normalising`,
     started by the reader when it could: ``raw.normalising``) while the columns are typed; it is
-    stopped and waited for before this returns or raises."""
+    stopped and waited for before this returns or raises. ``on_ids(message_id)``: called with
+    the typed message ids (the array the result holds) before the other columns are typed."""
     # pyarrow imports pandas the first time it converts a Python value, from compiled code that
     # loses a Ctrl-C raised while it waits for another thread's import of pandas (a run imports
     # it on a thread while it reads the log: segment.preload_kernels); imported here, the wait
@@ -271,15 +272,15 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0) -
         if options.subscriber_format != "e164" or not raw.table.num_rows:
             if raw.normalising is not None:
                 raw.normalising.close()
-            return _typed(name, raw, options, base, ids(), None)
+            return _typed(name, raw, options, base, ids(), None, on_ids)
         pending = raw.normalising or phones.Normalising(options.default_region,
                                                         string_dictionaries(raw.table.column("subscriber_id")))
         with pending:
-            return _typed(name, raw, options, base, ids(), pending)
+            return _typed(name, raw, options, base, ids(), pending, on_ids)
 
 
 def _typed(name: str, raw: RawFile, options: LoadOptions, base: int, ids: dict,
-           pending: phones.Normalising | None) -> Typed:
+           pending: phones.Normalising | None, on_ids=None) -> Typed:
     """:func:`type_columns` given the id columns and the subscribers being normalised (taken last)."""
     table = raw.table
     n = table.num_rows
@@ -294,6 +295,10 @@ def _typed(name: str, raw: RawFile, options: LoadOptions, base: int, ids: dict,
     for cells in raw.bad_cells:            # the reader's findings first: they say the most
         bad.add(cells.mask(), options.source_name(cells.column), cells.code, bad_cell_message(cells.code, options),
                 cells.values)
+    if pa.types.is_dictionary(ids["message_id"].type):
+        ids["message_id"] = ids["message_id"].dictionary_decode()
+    if on_ids is not None:
+        on_ids(ids["message_id"])
     ts_raw = _combine(table.column("timestamp"))
     if pa.types.is_dictionary(ts_raw.type):
         ts_raw = ts_raw.dictionary_decode()
@@ -308,8 +313,6 @@ def _typed(name: str, raw: RawFile, options: LoadOptions, base: int, ids: dict,
         arr = ids[column]
         if isinstance(arr, Future):
             arr = ids[column] = arr.result()
-        if column == "message_id" and pa.types.is_dictionary(arr.type):
-            arr = ids[column] = arr.dictionary_decode()
         bad.add(missing_mask(arr), options.source_name(column), "missing_value", "missing value", arr)
     if ts_error is not None:               # pragma: no cover - defensive
         raise ts_error

@@ -5,7 +5,8 @@ the type flags. The one inherently sequential step - where the next session open
 where the previous one closed - is a single compiled pass (numba) over the ordered arrays.
 
 Modules: :mod:`.kernel` (the state machine), :mod:`.dedup` (duplicate ids), :mod:`.order` (the
-processing order), :mod:`.parallel` (threads), :mod:`.segmentation` (the whole step).
+processing order), :mod:`.parallel` (threads), :mod:`.segmentation` (the whole step),
+:mod:`.ahead` (the duplicate flags found while a log is typed).
 """
 
 from __future__ import annotations
