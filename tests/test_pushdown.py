@@ -207,6 +207,38 @@ def test_blank_parquet_rows_keep_the_row_numbers(tmp_path):
     assert facts["events"][1]["source"].endswith(":19")      # row 21 of the file, after two blank rows
 
 
+def test_a_row_group_without_candidates_is_read_for_its_ids_only(tmp_path, monkeypatch):
+    """A row group its statistics do not rule out is read first for the columns that tell
+    (ids, account, subscriber, type); its other columns only when a row may be kept: here the
+    one whose rows have those columns empty (a blank row, and a bad row that is not blank),
+    which keep the row numbers of the conversation's rows as in memory."""
+    from viber_sessions.pushdown import sources
+
+    n = 40
+    rows = {"message_id": [f"m{i}" for i in range(n)],
+            "timestamp": [f"2026-10-01T09:{i:02d}:00Z" for i in range(n)],
+            "business_id": ["bank", "shop"] * 20,
+            "subscriber_id": ["+7901", "+7909"] * 16 + ["+7902"] * 8,
+            "direction": ["inbound", "outbound"] * 20, "message_type": ["text"] * n}
+    t = pa.table(rows)
+    first = ("message_id", "business_id", "subscriber_id", "message_type")
+    empty = {10: t.column_names, 12: first}           # row 10 blank; row 12 bad (its timestamp is kept)
+    cols = {k: pa.array([None if k in empty.get(i, ()) else v for i, v in enumerate(t.column(k).to_pylist())],
+                        pa.string()) for k in t.column_names}
+    # instants, whose statistics bound each row group's latest instant
+    cols["timestamp"] = pc.assume_timezone(pc.strptime(cols["timestamp"], "%Y-%m-%dT%H:%M:%SZ", "ms"), "UTC")
+    path = str(tmp_path / "groups.parquet")
+    pq.write_table(pa.table(cols), path, row_group_size=8)
+    whole = []
+    real = sources.ParquetSource._whole
+    monkeypatch.setattr(sources.ParquetSource, "_whole", lambda self, g, f: whole.append(g) or real(self, g, f))
+    tariff = load_tariff(TARIFF)
+    facts = pushdown.explain(path, tariff, "shop", "+7902", "UTC")
+    assert facts == ex.explain(_full([path], tariff, LoadOptions(on_invalid="skip")), tariff, "shop", "+7902", "UTC")
+    assert facts["events"][0]["source"].endswith(":33")      # the file's row 34 (after one blank row)
+    assert whole == [1]               # the last group is read whole at once; groups 3, 2 and 0 for their ids only
+
+
 def test_cli_explain_reads_by_pushdown(tmp_path):
     files = _bad_elsewhere(tmp_path, "parquet")
     log = load(files, LoadOptions(on_invalid="skip"))

@@ -15,7 +15,10 @@ the rest of the run's start-up (:class:`~.sources.ParquetSource`). A row group w
 statistics show it cannot hold the conversation is read for its ``message_id`` and
 ``timestamp`` only, and read whole only when one of those rows is a candidate; one whose
 latest timestamp by its statistics is not later than the latest instant found so far is not
-searched for it. CSV files are streamed with the loader's exact line reading. Within a row group of
+searched for it. Any other row group is read first for ``message_id``, ``business_id``,
+``subscriber_id`` and ``message_type``, and whole only when one of its rows may be a candidate
+or a blank row, or it may hold a later instant (the last row group, looked at first, is read
+whole at once). CSV files are streamed with the loader's exact line reading. Within a row group of
 several batches or a CSV file, an id first met in a later batch is looked for again in the
 earlier batches (a second reading, up to that batch). The candidates are
 then typed and validated by the loader's own functions, keep their row numbers in the whole
@@ -29,7 +32,8 @@ cannot be split into fields (CSV) are never candidates. The latest instant is al
 the valid rows.
 
 The package: :mod:`.scan` (what the reading of each batch keeps: :class:`~.scan.Scan`) and
-:mod:`.sources` (the reading of one input by its format); here the entry points, which read
+:mod:`.sources` and :mod:`.textsources` (the reading of one input by its format: Parquet; CSV,
+JSON Lines and ``.xlsx``); here the entry points, which read
 ``BATCH_ROWS``, ``READERS`` and ``CSV_BLOCK`` when they run (tests make them small).
 """
 
@@ -47,7 +51,8 @@ from ..load import LoadOptions, MessageLog, all_rejected, assemble, expand_input
 from ..load.formats import JSONL, PARQUET, XLSX, stdin_format
 from ..load.read import input_format
 from .scan import PriceCheck, Scan, matches, text
-from .sources import CsvSource, ParquetSource, WholeSource
+from .sources import ParquetSource
+from .textsources import CsvSource, WholeSource
 
 #: Rows per batch (a Parquet row group of up to this many rows is one batch).
 BATCH_ROWS = 1 << 20

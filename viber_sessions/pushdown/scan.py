@@ -11,7 +11,7 @@ from .. import phones
 from ..load import LoadOptions, RawFile, parse_timestamps, type_columns
 from ..load.chunks import combine
 from ..load.options import EPOCH_UNITS
-from ..load.raw import missing_mask
+from ..load.raw import all_missing, missing_mask
 
 
 def text(arr) -> pa.Array:
@@ -89,18 +89,14 @@ class Scan:
         self.parts: dict[int, list[tuple[np.ndarray, pa.Table, np.ndarray]]] = {}
         self.latest: int | None = None
 
-    def look(self, fi: int, name: str, pos: np.ndarray, table: pa.Table, latest_bound: int | None = None) -> bool:
+    def look(self, fi: int, name: str, pos: np.ndarray, table: pa.Table, latest_bound: int | None = None,
+             conv: np.ndarray | None = None) -> bool:
         """Keep the candidates of one batch (all columns, no blank row); True when it brought
         message ids not known before. ``latest_bound``: an instant no row of the batch is later
-        than (from a row group's statistics), when known."""
+        than (from a row group's statistics), when known; ``conv``: the batch's
+        :meth:`conversation_rows`, when known."""
         mid = text(table.column("message_id"))
-        conv = np.ones(table.num_rows, dtype=bool)
-        if self.businesses is not None:
-            conv &= matches(table.column("business_id"), self.businesses)
-        if self.subscribers is not None and conv.any():
-            conv &= self.subscriber_matches(table.column("subscriber_id"))
-        if self.prices is not None:
-            conv |= self.prices.rows(table.column("message_type"))
+        conv = self.conversation_rows(table) if conv is None else conv
         grew = False
         if conv.any():
             for m, p in zip(mid.filter(pa.array(conv)).to_pylist(), pos[conv].tolist()):
@@ -116,6 +112,33 @@ class Scan:
         if latest_bound is None or self.latest is None or latest_bound > self.latest:
             self._latest(name, table)
         return grew
+
+    def conversation_rows(self, table: pa.Table) -> np.ndarray:
+        """The rows of the conversation, and those of a type the tariff may refuse (``prices``)."""
+        conv = np.ones(table.num_rows, dtype=bool)
+        if self.businesses is not None:
+            conv &= matches(table.column("business_id"), self.businesses)
+        if self.subscribers is not None and conv.any():
+            conv &= self.subscriber_matches(table.column("subscriber_id"))
+        if self.prices is not None:
+            conv |= self.prices.rows(table.column("message_type"))
+        return conv
+
+    def may_keep(self, table: pa.Table, latest_bound: int | None, conv: np.ndarray | None = None) -> bool:
+        """For a batch of the columns that tell (``message_id``, ``business_id``,
+        ``subscriber_id``, ``message_type``): whether :meth:`look` may keep one of its rows or
+        raise the latest instant, so that its other columns must be read too. False only when no
+        row is of the conversation or shares one of its ids, none has all those columns empty (a
+        blank row, or a bad one that sets no instant), and the statistics' ``latest_bound`` is
+        not later than the latest instant found so far. ``conv``: the batch's
+        :meth:`conversation_rows`, when known."""
+        if self.latest is None or latest_bound is None or latest_bound > self.latest:
+            return True
+        if conv is None:
+            conv = self.conversation_rows(table)
+        if conv.any() or self.shares_id(text(table.column("message_id"))).any():
+            return True
+        return all_missing(table, first="message_id") is not None
 
     def subscriber_matches(self, column) -> np.ndarray:
         """Which rows are of the asked subscribers: with ``subscriber_format = "e164"``, every

@@ -1,5 +1,6 @@
-"""The reading of one input for an explanation by pushdown, by its format: Parquet row group
-by row group, CSV streamed, JSON Lines and ``.xlsx`` whole."""
+"""The reading of one Parquet input for an explanation by pushdown, row group by row group
+(:class:`ParquetSource`), and what the sources of every format share; CSV, JSON Lines and
+``.xlsx``: :mod:`.textsources`."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import Problem
-from ..load import (REQUIRED, CsvLayout, LoadOptions, RawFile, empty_table, open_parquet, read_header, read_raw,
-                    type_columns)
-from ..load.batches import CsvBatches
-from ..load.csvread import delimiter_for
-from ..load.formats import text_opener
+from ..load import (LoadOptions, RawFile, empty_table, open_parquet, type_columns)
 from ..load.raw import all_missing
 from ..load.damage import check_dictionaries
 from .scan import Scan, matches, text
 
+#: The columns read first from a row group that may hold the conversation (by its statistics):
+#: the others (timestamp, direction, status) are read only when one of its rows may be a
+#: candidate (:meth:`~.scan.Scan.may_keep`).
+FIRST = ("message_id", "business_id", "subscriber_id", "message_type")
 #: Nanoseconds per unit of a Parquet timestamp.
 TIME_UNITS = {"milliseconds": 1_000_000, "microseconds": 1_000, "nanoseconds": 1}
 
@@ -146,16 +147,28 @@ class ParquetSource:
         if self._tasks is not None:
             self._tasks.close()
 
-    def _read_whole(self, g: int) -> tuple[np.ndarray, pa.Table]:
-        """Row group ``g`` with every column (on a reader thread: its own file object)."""
+    def _read(self, g: int, columns: list[str]) -> pa.Table:
+        """Some columns of row group ``g`` (on a reader thread: its own file object), checked."""
         pf = getattr(self._local, "pf", None)
         if pf is None:
             pf = self._local.pf = open_parquet(self.name, self.options, self.PLAIN, self.pf.metadata)[0]
-        table = pf.read_row_group(g, columns=self.present, use_threads=False)
+        table = pf.read_row_group(g, columns=columns, use_threads=False)
         table = table.rename_columns([self.wanted[c] for c in table.column_names])
         check_dictionaries(self.name, table, self.options)
+        return table
+
+    def _read_first(self, g: int, whole: bool = False) -> tuple[np.ndarray, pa.Table]:
+        """Row group ``g``'s columns that tell whether it holds a candidate (:data:`FIRST`), or
+        (``whole``) every column."""
+        first = self.present if whole else [c for c in self.present if self.wanted[c] in FIRST]
         start = int(self.starts[g])
-        return np.arange(start, start + table.num_rows), table
+        return np.arange(start, start + self.pf.metadata.row_group(g).num_rows), self._read(g, first)
+
+    def _whole(self, g: int, first: pa.Table) -> pa.Table:
+        """Row group ``g`` with every column: its other columns read and put with ``first``."""
+        rest = self._read(g, [c for c in self.present if self.wanted[c] not in first.column_names])
+        return pa.table([(first if self.wanted[c] in first.column_names else rest).column(self.wanted[c])
+                         for c in self.present], names=[self.wanted[c] for c in self.present])
 
     def _scan_group(self, g: int, scan: Scan, may_hold: bool) -> None:
         wanted = ("message_id", "timestamp") + (("message_type",) if scan.prices is not None else ())
@@ -170,13 +183,16 @@ class ParquetSource:
             for _, (pos, table) in zip(range(grew_at), self.batches(g, self.present)):
                 self._look(scan, pos, table)
 
-    def _look(self, scan: Scan, pos: np.ndarray, table: pa.Table) -> bool:
+    def _look(self, scan: Scan, pos: np.ndarray, table: pa.Table, conv: np.ndarray | None = None) -> bool:
+        """:meth:`~.scan.Scan.look` at a batch (every column), its blank rows set aside;
+        ``conv``: its :meth:`~.scan.Scan.conversation_rows`, when already known."""
         blank = all_missing(table, first="message_id")
         if blank is not None:
             self.blanks.append(pos[blank])
             pos, table = pos[~blank], table.filter(pa.array(~blank))
+            conv = None if conv is None else conv[~blank]
         g = int(np.searchsorted(self.starts, pos[0], side="right")) - 1 if len(pos) else None
-        return scan.look(self.fi, self.name, pos, table, None if g is None else self.latest_bound(g))
+        return scan.look(self.fi, self.name, pos, table, None if g is None else self.latest_bound(g), conv)
 
     def account_ids(self) -> set:
         """The distinct ``business_id`` texts of the file."""
@@ -220,7 +236,9 @@ class _Tasks:
     """The row groups of a :class:`ParquetSource` from the last, each as one task of ``readers``
     threads, started before the :class:`~.scan.Scan` exists (the reading overlaps the caller's
     own start-up). A row group that may hold the conversation (and fits one batch) is read
-    whole at once; the others are read batch by batch, their ``message_id`` and ``timestamp``
+    for the columns that tell (:data:`FIRST`) and its conversation rows found, before its turn,
+    and whole in its turn only when :meth:`~.scan.Scan.may_keep` says so (the first one looked
+    at: whole at once); the others are read batch by batch, their ``message_id`` and ``timestamp``
     first, in their turn. The tasks look at their rows in turn (the ids of every later row
     group are known before a row group is looked at), each as soon as it has read them and its
     turn has come: at most ``readers`` row groups are in memory, and the calling thread only
@@ -233,6 +251,7 @@ class _Tasks:
         self.holds = {g: source.may_hold(g, businesses, subscribers) for g in self.groups}
         self.turns = [threading.Event() for _ in range(len(self.groups) + 1)]
         self.stop = threading.Event()
+        self.given = threading.Event()      # the scan is given (:meth:`run`)
         self.pool, self.futures = None, []
         source._tasks = self            # from here the source's close() ends whatever is started
         self.pool = ThreadPoolExecutor(source.readers, thread_name_prefix="viber-sessions-reader")
@@ -242,12 +261,20 @@ class _Tasks:
     def _task(self, k: int, g: int) -> None:
         try:
             whole = self.source.pf.metadata.row_group(g).num_rows <= self.source.batch_rows and self.holds[g]
-            read = self.source._read_whole(g) if whole and not self.stop.is_set() else None
+            # the first row group looked at always sets the latest instant: it is read whole
+            read = self.source._read_first(g, whole=k == 0) if whole and not self.stop.is_set() else None
+            conv = None
+            if read is not None:        # its conversation rows, before its turn (on both threads)
+                self.given.wait()
+                if not self.stop.is_set():
+                    conv = self.scan.conversation_rows(read[1])
             self.turns[k].wait()
             if self.stop.is_set():
                 return
             if read is not None:        # one batch: every id it brings is looked for in all of it
-                self.source._look(self.scan, *read)
+                pos, table = read
+                if k == 0 or self.scan.may_keep(table, self.source.latest_bound(g), conv):
+                    self.source._look(self.scan, pos, table if k == 0 else self.source._whole(g, table), conv)
             else:
                 self.source._scan_group(g, self.scan, self.holds[g])
         except BaseException:
@@ -259,6 +286,7 @@ class _Tasks:
     def run(self, scan: Scan) -> None:
         """Every row group looked at with ``scan``, in turn (the first error is raised)."""
         self.scan = scan
+        self.given.set()
         self.turns[0].set()
         for future in self.futures:
             future.result()
@@ -267,120 +295,8 @@ class _Tasks:
         """End the tasks: every turn is given (a task whose predecessor the shutdown cancels
         must not wait for it), and each task ends as soon as it sees ``stop``."""
         self.stop.set()
+        self.given.set()
         for turn in self.turns:
             turn.set()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-class CsvSource:
-    """One CSV file, streamed with the loader's exact line reading (invalid lines are set aside
-    and keep their row numbers; :class:`~viber_sessions.load.batches.CsvBatches`)."""
-
-    def __init__(self, fi: int, name: str, options: LoadOptions, stdin=None, block: int = 1 << 26):
-        self.fi, self.name, self.options, self.stdin, self.block = fi, name, options, stdin, block
-        self.n_rows = self.blank = 0
-        self.header = True
-        self.template = pa.table({c: pa.array([], pa.string()) for c in REQUIRED})
-        self.opener = text_opener(name, stdin, options.encoding)
-        with self.opener() as stream:
-            header = read_header(name, stream, delimiter_for(name, options), options.skip_rows)
-            if header.names is not None:
-                self.template = CsvLayout.of_header(name, header, options).empty()
-
-    def batches(self) -> Iterator[tuple[np.ndarray, pa.Table]]:
-        """(row numbers in the file from 0, canonical columns as text) of each batch."""
-        csv = CsvBatches(self.name, self.options, self.block, opener=self.opener)
-        for batch in csv:
-            yield batch.positions, batch.table
-        self.n_rows, self.blank, self.header = csv.rows, csv.blank, csv.header
-
-    def check(self) -> None:
-        """Nothing to check before reading (the header was checked when opened)."""
-
-    def start(self, businesses: list[str] | None, subscribers: list[str] | None) -> None:
-        """Nothing read ahead."""
-
-    def close(self) -> None:
-        """Nothing to stop."""
-
-    def scan(self, scan: Scan) -> None:
-        grew_at = -1
-        for k, (pos, table) in enumerate(self.batches()):
-            if scan.look(self.fi, self.name, pos, table):
-                grew_at = k
-        if grew_at > 0:                        # ids first met in a later batch: look at the earlier ones again
-            for k, (pos, table) in zip(range(grew_at), self.batches()):
-                scan.look(self.fi, self.name, pos, table)
-
-    def account_ids(self) -> set:
-        """The distinct ``business_id`` texts of the file."""
-        found: set = set()
-        for _, table in self.batches():
-            found.update(distinct(table))
-        return found
-
-    def has_valid_row(self, account: str) -> bool:
-        """Whether a row of ``account`` is valid (read batch by batch, until one is found)."""
-        return any(valid_among(self.name, t, account, self.options) for _, t in self.batches())
-
-    def first_problem(self) -> Problem | None:
-        """The problem of the file's first data row when it is invalid (a line set aside or the
-        first row of the first batch, typed as the loader types it)."""
-        csv = CsvBatches(self.name, self.options, self.block, opener=self.opener)
-        for batch in csv:
-            t = type_columns(self.name, RawFile(batch.table, malformed=batch.malformed), self.options)
-            return first_of(dataclasses.replace(t, positions=batch.positions))
-        if csv.malformed:
-            return first_of(type_columns(self.name, RawFile(csv.empty(), malformed=csv.malformed), self.options))
-        return None
-
-    def typed(self, scan: Scan):
-        table, pos = scan.rows_of(self.fi, self.template)
-        t = type_columns(self.name, RawFile(table), self.options)
-        return dataclasses.replace(t, positions=pos, n_rows=self.n_rows, blank=self.blank, header=self.header)
-
-
-class WholeSource:
-    """One JSON Lines or ``.xlsx`` file (or JSON Lines on standard input), read whole by the
-    loader's reader and looked at as one batch (lines that are no JSON object are never
-    candidates)."""
-
-    def __init__(self, fi: int, name: str, options: LoadOptions, stdin=None):
-        self.fi, self.name, self.options = fi, name, options
-        self.raw = raw = read_raw(name, options, stdin)
-        check_dictionaries(name, raw.table, options)        # every row, as a full load does
-        self.table, self.bad_cells, self.notices = raw.table, raw.bad_cells, raw.notices
-        self.n_rows, self.blank, self.header = raw.table.num_rows + raw.malformed_count, raw.blank, raw.header
-        self.positions = np.delete(np.arange(self.n_rows, dtype=np.int64), [r - 1 for r, _, _ in raw.malformed])
-
-    def check(self) -> None:
-        """Nothing to check before reading (the header was checked when opened)."""
-
-    def start(self, businesses: list[str] | None, subscribers: list[str] | None) -> None:
-        """Nothing read ahead."""
-
-    def close(self) -> None:
-        """Nothing to stop."""
-
-    def scan(self, scan: Scan) -> None:
-        scan.look(self.fi, self.name, self.positions, self.table)
-
-    def account_ids(self) -> set:
-        """The distinct ``business_id`` texts of the file."""
-        return distinct(self.table)
-
-    def has_valid_row(self, account: str) -> bool:
-        """Whether a row of ``account`` is valid (its invalid cells as the reader found them)."""
-        return valid_among(self.name, self.table, account, self.options, self.bad_cells)
-
-    def first_problem(self) -> Problem | None:
-        """The problem of the file's first data row when it is invalid (as the loader types it)."""
-        return first_of(type_columns(self.name, self.raw, self.options))
-
-    def typed(self, scan: Scan):
-        table, pos = scan.rows_of(self.fi, self.table.schema.empty_table())
-        at = np.searchsorted(self.positions, pos)            # the candidates' rows in the reader's table
-        t = type_columns(self.name, RawFile(table, notices=list(self.notices),
-                                            bad_cells=[c.take(at) for c in self.bad_cells]), self.options)
-        return dataclasses.replace(t, positions=pos, n_rows=self.n_rows, blank=self.blank, header=self.header)
