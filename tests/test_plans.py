@@ -303,6 +303,28 @@ def test_limits_per_account_equal_single_account_runs():
     assert reasons["c-+79001234567-4"] == "no_session" and reasons["a-+79001234567-4"] == ""
 
 
+def test_each_account_excludes_the_statuses_its_own_plan_leaves_unbilled():
+    """Rows whose status an account's plan leaves unbilled are excluded, each account by its own
+    plan (the other plans' lists do not apply to it); a row without a status is billed."""
+    t = tariff_of('currency = "RUB"\nmonthly_fee = "1"\nsession_price = "1"\n[outbound_prices]\ntext = "0.5"\n'
+                  '[limits]\nunbilled_statuses = ["failed"]\n'
+                  '[accounts."b".limits]\nunbilled_statuses = ["read", "expired"]\n'
+                  '[accounts."c".limits]\nmax_unanswered = 5\n')
+    statuses = ["failed", "read", None, "expired", "delivered"]
+    rows = [(f"{a}{k}", k, a, "+79001234567", "outbound", "text", st)
+            for k, st in enumerate(statuses) for a in "abc"]
+    log = vs.from_table(pa.table({
+        "message_id": [r[0] for r in rows],
+        "timestamp": [f"2026-10-05T09:{r[1]:02d}:00Z" for r in rows],
+        "business_id": [r[2] for r in rows], "subscriber_id": [r[3] for r in rows],
+        "direction": [r[4] for r in rows], "message_type": [r[5] for r in rows],
+        "status": pa.array([r[6] for r in rows], pa.string())}))
+    seg = vs.segment(log, t)
+    assert seg.plans is not None and len(seg.plans.limits) == 3
+    excluded = sorted(m["message_id"] for m in tables.messages_table(seg).to_pylist() if m["billing"] == "excluded")
+    assert excluded == ["a0", "b1", "b3", "c0"]
+
+
 def test_a_segmentation_with_other_limits_is_refused():
     t = tariff_of(README_TARIFF)
     log = log_of(conversation("shop", "+79001234567"))

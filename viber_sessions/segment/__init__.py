@@ -157,10 +157,11 @@ def preload_kernels(first: tuple[str, ...] = (), then: tuple[str, ...] = ()) -> 
 
 
 def _call_each_kernel() -> None:
-    from . import dedup, jit, kernel, order
+    from . import dedup, jit, kernel, order, rows
 
     jit.compile_all()
 
     dedup.warm()
     order.warm()
     kernel.warm()
+    rows.warm()

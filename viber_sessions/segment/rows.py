@@ -5,9 +5,43 @@ from __future__ import annotations
 
 import numpy as np
 
+from .codes import DUPLICATE, EXCLUDED, R_DUPLICATE, R_EXCLUDED, R_NONE, SESSION
 from .jit import compiled
 from .order import OrderKeys
 from .parallel import readonly
+
+
+@compiled(cache=True, nogil=True)
+def _classes(first, status, unbilled, plan, business, billing, reason):  # pragma: no cover - compiled
+    """Each row's class before the session kernel, in one pass: a duplicate (not ``first``),
+    else excluded when its status is unbilled under its account's plan
+    (``unbilled[plan[business], status]``; status -1, none given, reads the last column:
+    False; no status column: ``status`` is empty), else a session candidate."""
+    with_status = status.shape[0] > 0
+    for i in range(billing.shape[0]):
+        if not first[i]:
+            billing[i], reason[i] = DUPLICATE, R_DUPLICATE
+        elif with_status and unbilled[plan[business[i]], status[i]]:
+            billing[i], reason[i] = EXCLUDED, R_EXCLUDED
+        else:
+            billing[i], reason[i] = SESSION, R_NONE
+
+
+def classes(first: np.ndarray, status: np.ndarray | None, unbilled: np.ndarray, plan: np.ndarray,
+            business: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(billing class, reason) of each row by :func:`_classes` (``status`` None: no status)."""
+    n = len(first)
+    billing, reason = np.empty(n, np.int8), np.empty(n, np.int8)
+    status = np.zeros(0, np.int32) if status is None else np.ascontiguousarray(status, np.int32)
+    _classes(np.ascontiguousarray(first, np.bool_), status, np.ascontiguousarray(unbilled, np.bool_),
+             np.ascontiguousarray(plan, np.int32), np.ascontiguousarray(business, np.int32), billing, reason)
+    return billing, reason
+
+
+def warm() -> None:
+    """Call each compiled function of this module that the kernel's own warm-up does not."""
+    classes(np.ones(1, bool), np.zeros(1, np.int32), np.zeros((1, 2), bool), np.zeros(1, np.int32),
+            np.zeros(1, np.int32))
 
 
 @compiled(cache=True, nogil=True)

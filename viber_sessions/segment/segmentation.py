@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from ..load import LoadOptions, MessageLog, from_table
 from ..tariff import Limits, Tariff
 from .carry import CarriedState
-from .codes import (BEFORE_CUT, C_EXPIRED, C_OPEN, DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_BEFORE_CUT, R_DUPLICATE,
-                    R_EXCLUDED, R_SESSIONS_DISABLED, SESSION)
+from .codes import (BEFORE_CUT, C_EXPIRED, C_OPEN, EXCLUDED, OUT_OF_SESSION, R_BEFORE_CUT, R_SESSIONS_DISABLED, SESSION)
 from .plans import PlanLimits, plan_tables
 
 if TYPE_CHECKING:                     # the compiled modules are imported where they run (see __init__)
@@ -184,25 +183,20 @@ def row_classes(log: MessageLog, limits: Limits, plans: PlanLimits | None, dupli
     duplicate, excluded (rejected rows are not loaded); and the rows of accounts without
     sessions (EXCLUDED here, billed per message after the kernel)."""
     from .dedup import first_occurrences
+    from .rows import classes
 
-    n = len(log)
-    billing = np.full(n, SESSION, dtype=np.int8)
-    reason = np.zeros(n, dtype=np.int8)
     first = first_occurrences(log.message_id) if duplicates is None else ~duplicates
     if carry is not None:
         first &= ~carry.repeats(log.message_id)
-    billing[~first] = DUPLICATE
-    reason[~first] = R_DUPLICATE
-    if log.status is not None and log.statuses:
-        if plans is None or len(plans.limits) == 1:
-            unbilled = np.array([s in limits.unbilled_statuses for s in log.statuses] + [False], dtype=bool)
-            excluded = unbilled[log.status] & first          # status -1 (none) picks the last entry: False
-        else:
-            unbilled = np.array([[s in l.unbilled_statuses for s in log.statuses] + [False] for l in plans.limits],
-                                dtype=bool)
-            excluded = unbilled[plans.of_business[log.business], log.status] & first
-        billing[excluded] = EXCLUDED
-        reason[excluded] = R_EXCLUDED
+    status = log.status if log.status is not None and log.statuses else None
+    if plans is None or len(plans.limits) == 1:
+        unbilled = np.array([[s in limits.unbilled_statuses for s in log.statuses] + [False]], dtype=bool)
+        plan = np.zeros(len(log.businesses), np.int32)
+    else:
+        unbilled = np.array([[s in l.unbilled_statuses for s in log.statuses] + [False] for l in plans.limits],
+                            dtype=bool)
+        plan = plans.of_business
+    billing, reason = classes(first, status, unbilled, plan, log.business)    # status -1 (none): the last entry
     if carry is not None:
         before = log.timestamp < carry.cut_ns
         billing[before] = BEFORE_CUT
