@@ -410,3 +410,54 @@ def test_a_json_lines_lone_surrogate_is_a_bad_cell_not_an_internal_error(tmp_pat
     assert (problem.row, problem.column, problem.code, problem.value) == (1, "message_id", "bad_value", "m\\udc80")
     log = load([str(path)], LoadOptions(on_invalid="skip"))
     assert log.message_id.to_pylist() == ["с\U0001F600"] and len(log.rejected) == 1
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("row_group", [1, 7, 1000])
+def test_the_columns_read_on_threads_are_those_of_one_whole_read(tmp_path, threads, row_group):
+    """Plain columns read whole, dictionary columns row group by row group, on ``threads``
+    threads: the table of pyarrow's one whole read, chunk for chunk."""
+    from viber_sessions.load.parquet import read_columns
+
+    rng = np.random.default_rng(row_group)
+    n = 50
+    table = pa.table({
+        "message_id": pa.array([None if k % 9 == 4 else f"m{k}" for k in range(n)], pa.string()),
+        "timestamp": pa.array(rng.integers(1.7e12, 1.8e12, n), pa.timestamp("ms", tz="UTC")),
+        "business_id": pa.array(rng.choice(["bank", "shop", ""], n)),
+        "subscriber_id": pa.array([None if k % 7 == 0 else f"+7900{v}" for k, v in enumerate(rng.integers(0, 20, n))]),
+        "direction": pa.array(rng.choice(["inbound", "outbound"], n)),
+        "message_type": pa.array(rng.integers(0, 3, n)),          # not text: read as it is
+    })
+    path = str(tmp_path / "log.parquet")
+    pq.write_table(table, path, row_group_size=row_group)
+    pf = pq.ParquetFile(path, read_dictionary=["business_id", "subscriber_id", "direction"])
+    columns = table.column_names[::-1]
+    whole = pf.read(columns=columns)
+    got = read_columns(path, pf, columns, threads=threads)
+    assert got.schema == whole.schema and got.equals(whole)
+    assert [got.column(c).num_chunks for c in columns] == [whole.column(c).num_chunks for c in columns]
+    for c in columns:
+        for a, b in zip(got.column(c).chunks, whole.column(c).chunks):
+            assert a.equals(b), c
+
+
+def test_a_damaged_row_group_read_on_threads_is_the_files_one_line_error(tmp_path):
+    """A row group whose bytes are overwritten stops the read with the file's error, whichever
+    thread met it (the others end)."""
+    path = tmp_path / "log.parquet"
+    n = 4000
+    pq.write_table(pa.table({"message_id": [f"m{k}" for k in range(n)],
+                             "timestamp": [f"2026-10-01T09:{k % 60:02d}:00Z" for k in range(n)],
+                             "business_id": ["bank"] * n, "subscriber_id": [f"+7900{k % 50}" for k in range(n)],
+                             "direction": ["inbound", "outbound"] * (n // 2), "message_type": ["text"] * n}),
+                   path, row_group_size=500, compression="zstd")
+    meta = pq.ParquetFile(path).metadata
+    chunk = meta.row_group(5).column(3)                     # subscriber_id of row group 5
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start + 20:start + chunk.total_compressed_size - 10] = b"\x07" * (chunk.total_compressed_size - 30)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError) as exc:
+        load([str(path)])
+    assert str(exc.value).startswith(f"{path}") and "\n" not in str(exc.value)

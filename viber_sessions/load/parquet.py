@@ -4,6 +4,8 @@ their metadata declares checked before anything is allocated."""
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Sequence
 
 import pyarrow as pa
@@ -37,9 +39,58 @@ def read_parquet(name: str, options: LoadOptions, row_groups: Sequence[int] | No
         subscribers = options.source_name("subscriber_id")
         if options.subscriber_format == "e164" and subscribers in present:
             return _read_parsing(name, pf, present, wanted, subscribers, options)
-        table = pf.read(columns=present, use_threads=True)
+        table = read_columns(name, pf, present)
     table, blank = drop_blank_rows(table.rename_columns([wanted[c] for c in table.column_names]))
     return RawFile(table, blank=blank)
+
+
+def reading_threads() -> int:
+    """Threads that read a file's columns: the cores this process may run on (at most 8)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):     # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def read_columns(name: str, pf: pq.ParquetFile, columns: list[str], threads: int | None = None) -> pa.Table:
+    """The whole file's ``columns`` (source names; those ``pf`` reads dictionary-encoded stay so),
+    as one whole read gives them (a plain column in one chunk, a dictionary column a chunk per
+    row group), read on ``threads`` threads: each plain column whole, the dictionary columns row
+    group by row group. pyarrow's own threads share a whole read out by column, and the longest
+    column decides: 0.79-0.92 s against 0.62-0.68 s here for the 10M-row benchmark log."""
+    threads = reading_threads() if threads is None else threads
+    groups = pf.metadata.num_row_groups
+    schema = pf.schema_arrow
+    dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+    coded = [c for c in columns if c in dictionary]
+    if threads < 2 or groups == 0 or (groups == 1 and len(columns) < 2):
+        return pf.read(columns=columns, use_threads=True)
+    local = threading.local()
+
+    def own() -> pq.ParquetFile:           # a reader of its own per thread, on the footer read once
+        f = getattr(local, "pf", None)
+        if f is None:
+            f = local.pf = pq.ParquetFile(name, metadata=pf.metadata, read_dictionary=dictionary or None)
+        return f
+
+    def whole(c: str):
+        return own().read(columns=[c], use_threads=False).column(0)
+
+    def group(g: int) -> pa.Table:
+        return own().read_row_group(g, columns=coded, use_threads=False)
+
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="viber-sessions-reader")
+    try:                                   # the longest tasks first; errors in the tasks' order
+        plain = {c: pool.submit(whole, c) for c in columns if c not in coded}
+        parts = [pool.submit(group, g) for g in range(groups)] if coded else []
+        read = {c: f.result() for c, f in plain.items()}
+        if coded:
+            table = pa.concat_tables([f.result() for f in parts])
+            read.update({c: table.column(c) for c in coded})
+    finally:                               # after an error or Ctrl-C: the running reads end, no other starts
+        pool.shutdown(wait=True, cancel_futures=True)
+    return pa.table([read[c] for c in columns], names=columns)
 
 
 def _read_parsing(name: str, pf: pq.ParquetFile, present: list[str], wanted: dict[str, str], subscribers: str,
@@ -53,7 +104,7 @@ def _read_parsing(name: str, pf: pq.ParquetFile, present: list[str], wanted: dic
     first = pf.read(columns=[subscribers], use_threads=True).column(0)
     normalising = phones.Normalising(options.default_region, string_dictionaries(first))
     try:
-        rest = pf.read(columns=[c for c in present if c != subscribers], use_threads=True)
+        rest = read_columns(name, pf, [c for c in present if c != subscribers])
         table = pa.table({wanted[c]: first if c == subscribers else rest.column(c) for c in present})
         table, blank = drop_blank_rows(table)
     except BaseException:
