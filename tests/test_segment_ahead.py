@@ -13,6 +13,7 @@ from viber_sessions.render import invoice_dict
 from viber_sessions.segment import DUPLICATE, ahead, dedup, segmentation
 from viber_sessions.segment.ahead import Ahead
 from viber_sessions.segment.dedup import first_occurrences
+from viber_sessions.segment.parallel import PARALLEL_MIN_ROWS
 
 TARIFF = "sample_data/tariff.toml"
 
@@ -35,6 +36,14 @@ def test_the_flags_are_those_of_the_segmentation(n):
     assert found.duplicates(Log(ids)).tolist() == (~first_occurrences(ids)).tolist()
 
 
+def test_one_thread_finds_the_flags_the_threads_find():
+    """The flags found ahead are found on one thread (the typing's threads use the other
+    cores): the same as the threaded search's, on a log large enough to be shared out."""
+    ids = _ids(200_000, 4)
+    assert len(ids) >= 3 * PARALLEL_MIN_ROWS
+    assert first_occurrences(ids, one_thread=True).tolist() == first_occurrences(ids).tolist()
+
+
 def test_no_flags_for_other_ids_a_second_file_or_a_small_log():
     ids = _ids(300, 1)
     found = Ahead(min_rows=0)
@@ -50,7 +59,7 @@ def test_no_flags_for_other_ids_a_second_file_or_a_small_log():
 
 
 def test_an_error_on_the_thread_is_raised_where_the_flags_are_asked_for(monkeypatch):
-    def broken(message_id):
+    def broken(message_id, one_thread=False):
         raise MemoryError("no room")
 
     monkeypatch.setattr(dedup, "first_occurrences", broken)

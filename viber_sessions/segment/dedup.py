@@ -140,8 +140,9 @@ def _first_occurrences_threaded(pool, tasks, offsets, data, part_bits):
 
 
 
-def first_occurrences(message_id: pa.Array) -> np.ndarray:
-    """True for the first row (in input order) of each message_id."""
+def first_occurrences(message_id: pa.Array, one_thread: bool = False) -> np.ndarray:
+    """True for the first row (in input order) of each message_id; ``one_thread``: on the
+    calling thread only (when other threads already keep the cores busy)."""
     if len(message_id) == 0:
         return np.zeros(0, dtype=bool)
     if isinstance(message_id, pa.ChunkedArray):
@@ -161,8 +162,10 @@ def first_occurrences(message_id: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=message_id.offset + len(message_id) + 1)
     offsets = offsets[message_id.offset:]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    return parallel.threaded(len(offsets) - 1, _first_occurrences, _first_occurrences_threaded, offsets, data,
-                     parallel.part_bits(len(offsets) - 1))
+    bits = parallel.part_bits(len(offsets) - 1)
+    if one_thread:
+        return _first_occurrences(offsets, data, bits)
+    return parallel.threaded(len(offsets) - 1, _first_occurrences, _first_occurrences_threaded, offsets, data, bits)
 
 
 def warm() -> None:
