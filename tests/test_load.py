@@ -479,3 +479,30 @@ def test_row_groups_are_read_in_a_few_runs_of_consecutive_groups(tmp_path, sizes
     ranges = group_ranges(meta, tasks)
     assert [g for a, b in ranges for g in range(a, b)] == list(range(len(sizes)))
     assert all(a < b for a, b in ranges) and len(ranges) <= tasks
+
+
+def test_the_threads_read_the_file_that_was_opened_even_when_it_is_replaced(tmp_path):
+    """Every reading thread reads through one open file: a file replaced by name meanwhile (log
+    rotation) is not read in part with the other file's footer."""
+    import os
+
+    from viber_sessions.load.parquet import Held, open_parquet, read_columns
+
+    n = 2000
+
+    def log(shift: int) -> pa.Table:
+        return pa.table({"message_id": [f"m{i:05d}" for i in range(n)],
+                         "timestamp": pa.array(np.arange(n, dtype=np.int64) * 1000 + 1_791_000_000_000 + shift,
+                                               pa.timestamp("ms", "UTC")),
+                         "business_id": ["bank"] * n, "subscriber_id": [f"+7900{i % 99:04d}" for i in range(n)],
+                         "direction": ["inbound"] * n, "message_type": ["text"] * n})
+
+    live, other = tmp_path / "live.parquet", tmp_path / "other.parquet"
+    for path, shift in ((live, 0), (other, 3_600_000)):         # the same bytes but the timestamps
+        pq.write_table(log(shift), path, compression="none", use_dictionary=False, write_statistics=False,
+                       row_group_size=500)
+    pf, present, _ = open_parquet(str(live), LoadOptions())
+    with Held(str(live)) as held:
+        os.replace(other, live)
+        table = read_columns(str(live), pf, present, threads=2, held=held)
+    assert table.column("timestamp").equals(log(0).column("timestamp"))
