@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from viber_sessions.segment import conversation_order, first_occurrences, run_kernel
@@ -243,11 +244,12 @@ def test_first_occurrences_kernels_agree_on_partitions_and_threads():
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8)
+    none = np.zeros(0, np.int64)
     with ThreadPoolExecutor(2) as pool:
         for bits in (0, 1, 5, 9):
-            assert dedup_mod._first_occurrences(offsets, data, bits).tolist() == want
+            assert dedup_mod._first_occurrences(offsets, data, bits, none).tolist() == want
             for tasks in (1, 2, 3, 8):
-                got = dedup_mod._first_occurrences_threaded(pool, tasks, offsets, data, bits)
+                got = dedup_mod._first_occurrences_threaded(pool, tasks, offsets, data, bits, none)
                 assert got.tolist() == want, (bits, tasks)
 
 
@@ -260,8 +262,24 @@ def test_first_occurrences_confirms_equal_hashes_byte_by_byte():
     data = np.frombuffer(data_buf, dtype=np.uint8)
     rows = (np.uint64(0xDEADBEEF) << np.uint64(32)) | np.arange(len(values), dtype=np.uint64)
     first = np.ones(len(values), dtype=bool)
-    dedup_mod._dedup_parts(offsets, data, rows, np.array([0, len(values)], dtype=np.int64), 0, 1, first)
+    rep = np.full(len(values), -1, np.int64)
+    dedup_mod._dedup_parts(offsets, data, rows, np.array([0, len(values)], dtype=np.int64), 0, 1, first, rep)
     assert first.tolist() == reference_first(values)
+    assert rep.tolist() == [values.index(v) for v in values]
+
+
+@pytest.mark.parametrize("n, distinct, seed", [(0, 1, 0), (1, 1, 1), (7, 3, 2), (5000, 300, 3), (200_000, 150_000, 4)])
+def test_encode_is_arrows_dictionary_encode(n, distinct, seed):
+    """The hash's encoding: Arrow's dictionary (order of first appearance) and indices, on
+    slices, empty strings, strings that differ in their last byte or in length only."""
+    rng = np.random.default_rng(seed)
+    pool = ["", "é", "e\u0301", "a" * 40, "a" * 39, "12345678", "1234567", "123456789"] + \
+        [f"+7900{v:07d}" for v in range(distinct)]
+    values = [pool[int(v)] for v in rng.integers(0, len(pool), n + 3)]
+    arr = pa.array(values, pa.string()).slice(3)
+    got = dedup_mod.encode(arr)
+    assert got.equals(pc.dictionary_encode(arr))
+    assert got.indices.type == pa.int32()
 
 
 def test_threaded_kernels_from_many_threads_at_once_and_on_one_core(monkeypatch):

@@ -186,7 +186,7 @@ def run_invoice(request: Request, stdin=None, progress=None) -> Result:
     log, tariff = prepare(request, stdin, on_ids=ahead.start)
     carry = carried_state(request.state_in, tariff, request.load_options(), periods)
     step(1)
-    seg = segment(log, tariff, carry=carry, duplicates=ahead.duplicates(log))
+    seg = segment(log, tariff, carry=carry, duplicates=ahead.pending(log))
     step(2)
     invoices = [with_notices(inv, log.notices) for inv in bill_periods(seg, tariff, periods, request.accounts)]
     state = state_at(seg, state_cut(periods)) if request.state_out else None

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from .compiling import guard
-from .segment.codes import OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION
+from .segment.codes import BEFORE_CUT, OUT_OF_SESSION, R_TYPE_NOT_ALLOWED, SESSION
 from .segment.parallel import readonly, threads
 
 guard()        # numba compiles here: no cycle collection meanwhile (viber_sessions.compiling)
@@ -38,11 +38,11 @@ def needed_subscribers(ts, business, subscriber, billing, edges, keep, need):  #
 
 @numba.njit(cache=True, nogil=True)
 def _count_rows(ts, business, subscriber, inbound, mtype, billing, reason, edges, keep, region_of, present,
-                in_session, lines, not_allowed, outbound, span):  # pragma: no cover - compiled
+                in_session, lines, not_allowed, outbound, classes, span):  # pragma: no cover - compiled
     """Every per-row count of :func:`tally_periods` in one pass, into dense tables: ``present``
     and ``in_session`` [period, business], ``lines`` [period, business, outbound, type, region],
-    ``not_allowed`` [period, business, type], ``outbound`` [business, type]; ``span`` gets the
-    least and greatest timestamp."""
+    ``not_allowed`` [period, business, type], ``outbound`` [business, type], ``classes`` [billing
+    class] (every row); ``span`` gets the least and greatest timestamp."""
     by_region = region_of.shape[0] > 1
     for i in range(ts.shape[0]):
         t = ts[i]
@@ -52,6 +52,7 @@ def _count_rows(ts, business, subscriber, inbound, mtype, billing, reason, edges
             span[1] = t
         b = business[i]
         c = billing[i]
+        classes[c] += 1
         k = _period_of(edges, t)
         if k >= 0:
             present[k, b] = True
@@ -70,18 +71,21 @@ def _count_rows(ts, business, subscriber, inbound, mtype, billing, reason, edges
             not_allowed[k, b, mtype[i]] += 1
 
 
+#: Billing classes (SESSION ... BEFORE_CUT): the length of ``classes``.
+CLASSES = BEFORE_CUT + 1
+
 #: Rows from which :func:`count_rows` counts two halves on two threads.
 TWO_HALVES_MIN_ROWS = 1 << 20
 
 
 def count_rows(ts, business, subscriber, inbound, mtype, billing, reason, edges, keep, region_of, present, in_session,
-               lines, not_allowed, outbound, span) -> None:
+               lines, not_allowed, outbound, classes, span) -> None:
     """:func:`_count_rows` with its inputs as read-only views (one compiled signature). A large
     log is counted in two halves on two threads (the pass releases the GIL), each into its own
     tables, which are then added up: the same counts."""
     rows = readonly(ts, business, subscriber, inbound, mtype, billing, reason)
     shared = readonly(edges, keep, region_of)
-    tables = (present, in_session, lines, not_allowed, outbound, span)
+    tables = (present, in_session, lines, not_allowed, outbound, classes, span)
     n = len(ts)
     if n < TWO_HALVES_MIN_ROWS or threads() < 2:
         _count_rows(*rows, *shared, *tables)
@@ -95,10 +99,10 @@ def count_rows(ts, business, subscriber, inbound, mtype, billing, reason, edges,
         high = pool.submit(_count_rows, *(r[half:] for r in rows), *shared, *other)
         low.result(), high.result()
     present |= other[0]
-    for mine, theirs in zip(tables[1:5], other[1:5]):
+    for mine, theirs in zip(tables[1:6], other[1:6]):
         mine += theirs
-    span[0] = min(span[0], other[5][0])
-    span[1] = max(span[1], other[5][1])
+    span[0] = min(span[0], other[6][0])
+    span[1] = max(span[1], other[6][1])
 
 
 def warm() -> None:
@@ -110,4 +114,4 @@ def warm() -> None:
     flag = np.zeros(1, dtype=bool)
     _count_rows(*readonly(one, codes, codes, flag, codes, small, small, one, flag, np.zeros(1, np.int16)),
                 np.zeros((1, 1), bool), np.zeros((1, 1), np.int64), np.zeros((1, 1, 2, 1, 1), np.int64),
-                np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), one.copy())
+                np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), np.zeros(CLASSES, np.int64), one.copy())

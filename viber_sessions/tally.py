@@ -49,8 +49,10 @@ def billing_counts(billing: np.ndarray) -> list[int]:
     return [int(np.count_nonzero(billing == c)) for c in range(BEFORE_CUT + 1)]
 
 
-def row_counts(seg: Segmentation) -> RowCounts:
-    counts = billing_counts(seg.billing)
+def row_counts(seg: Segmentation, counts: list[int] | None = None) -> RowCounts:
+    """The row accounting of a whole log's segmentation (``counts``: its rows per billing
+    class, when already counted)."""
+    counts = billing_counts(seg.billing) if counts is None else counts
     return RowCounts(read=seg.log.rows_read, duplicates=int(counts[DUPLICATE]), rejected=seg.log.n_rejected,
                      excluded=int(counts[EXCLUDED]), in_session=int(counts[SESSION]),
                      out_of_session=int(counts[OUT_OF_SESSION]), blank_lines=seg.log.blank_lines,
@@ -175,13 +177,13 @@ def tally_periods(seg: Segmentation, periods: Sequence[Period], accounts: Sequen
         countries = seg.plan is not None and seg.plan.has_zones
     counted = (dense_counts if dense_fits(seg, npd, bool(countries)) else numpy_counts)(seg, periods, keep,
                                                                                         bool(countries))
-    present, in_session, lines, not_allowed, outbound_types, first, last = counted
+    present, in_session, lines, not_allowed, outbound_types, first, last, classes = counted
     s_pidx = period_index(seg.s_start, periods)
     billed = seg.s_billable & (s_pidx >= 0) & keep[seg.s_business]
     sessions = _per_period(names, s_pidx[billed], seg.s_business[billed], npd)
     opened = (s_pidx >= 0) & keep[seg.s_business] & (seg.s_close == C_OPEN)
     open_counts = np.bincount(s_pidx[opened], minlength=npd)
-    rows = rows or row_counts(seg)
+    rows = rows or row_counts(seg, classes)
     plans = {name: (seg.limits_of(b), not (seg.plans is not None and bool(seg.plans.sessions_off[b])))
              for b, name in enumerate(names)}
     return [Tally(rows=rows, first_ts=first, last_ts=last,
@@ -198,7 +200,7 @@ def tally_periods(seg: Segmentation, periods: Sequence[Period], accounts: Sequen
 def numpy_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray, countries: bool) -> tuple:
     """The per-row counts of :func:`tally_periods` with numpy (any number of keys): (present per
     period and business code, in-session messages, out-of-session lines, type_not_allowed
-    messages per period, outbound types, first and last timestamp)."""
+    messages per period, outbound types, first and last timestamp, rows per billing class)."""
     log = seg.log
     names = log.businesses.to_pylist()
     nb, npd = len(names), len(periods)
@@ -215,7 +217,7 @@ def numpy_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray,
     outbound_types = group.count(active & mine & ~log.inbound, np.zeros(len(log), np.int64), 1, False)[0]
     first = int(log.timestamp.min()) if len(log) else None
     last = int(log.timestamp.max()) if len(log) else None
-    return present, in_session, lines, not_allowed, outbound_types, first, last
+    return present, in_session, lines, not_allowed, outbound_types, first, last, billing_counts(seg.billing)
 
 
 def dense_fits(seg: Segmentation, npd: int, countries: bool) -> bool:
@@ -230,7 +232,7 @@ def dense_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray,
     """:func:`numpy_counts` in one compiled pass over the rows into dense tables (when
     :func:`dense_fits`); each distinct subscriber of a counted out-of-session row is looked up
     once when ``countries``."""
-    from .counting import count_rows, needed_subscribers
+    from .counting import CLASSES, count_rows, needed_subscribers
 
     log = seg.log
     names, types = log.businesses.to_pylist(), log.message_types
@@ -250,9 +252,10 @@ def dense_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray,
     lines = np.zeros((npd, nb, 2, nt, len(regions)), np.int64)
     not_allowed = np.zeros((npd, nb, nt), np.int64)
     outbound = np.zeros((nb, nt), np.int64)
+    classes = np.zeros(CLASSES, np.int64)
     span = np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min], dtype=np.int64)
     count_rows(*columns, log.inbound, log.mtype, seg.billing, seg.reason, edges, keep, region_of, present, in_session,
-               lines, not_allowed, outbound, span)
+               lines, not_allowed, outbound, classes, span)
     by_name = [Counter({names[b]: int(c[b]) for b in np.flatnonzero(c).tolist()}) for c in in_session]
     out_lines = [Counter({(names[b], "outbound" if d else "inbound", types[t], regions[r]): int(x[b, d, t, r])
                           for b, d, t, r in zip(*(i.tolist() for i in np.nonzero(x)))}) for x in lines]
@@ -261,7 +264,7 @@ def dense_counts(seg: Segmentation, periods: Sequence[Period], keep: np.ndarray,
     out_types = Counter({(names[b], types[t]): int(outbound[b, t])
                          for b, t in zip(*(i.tolist() for i in np.nonzero(outbound)))})
     first, last = (int(span[0]), int(span[1])) if len(log) else (None, None)
-    return present, by_name, out_lines, out_na, out_types, first, last
+    return present, by_name, out_lines, out_na, out_types, first, last, classes.tolist()
 
 
 def _per_period(names: list[str], pidx: np.ndarray, business: np.ndarray, npd: int) -> list[Counter]:

@@ -35,7 +35,7 @@ def combine(column) -> pa.Array:
         chunk_group.append(groups[key])
     if sum(len(d) for d in dictionaries) <= 4096:      # small dictionaries: Arrow's own unify is fastest
         return column.unify_dictionaries().combine_chunks()
-    encoded = pc.dictionary_encode(pa.chunked_array(dictionaries, type=dictionaries[0].type).combine_chunks())
+    encoded = _encode(pa.chunked_array(dictionaries, type=dictionaries[0].type).combine_chunks())
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
     starts = np.cumsum([0] + [len(d) for d in dictionaries])
     out = np.empty(len(column), dtype=np.int32)       # the chunks' indices translated in place: one copy
@@ -60,6 +60,19 @@ def combine(column) -> pa.Array:
             translate(*c)
     indices = pa.array(out, mask=null) if null is not None else pa.array(out)
     return pa.DictionaryArray.from_arrays(indices, encoded.dictionary)
+
+
+def _encode(values: pa.Array) -> pa.DictionaryArray:
+    """``pyarrow.compute.dictionary_encode``, by the duplicate detection's cache-friendly hash
+    (:func:`~viber_sessions.segment.dedup.encode`, the same result) once the compiled kernels
+    are loaded (a run loads them while it reads); Arrow's own before."""
+    from ..segment import kernels_loaded
+
+    if not kernels_loaded():
+        return pc.dictionary_encode(values)
+    from ..segment.dedup import encode
+
+    return encode(values)
 
 
 def same_buffers(d: pa.Array) -> tuple:

@@ -80,6 +80,7 @@ __all__ = [
     "id_part",
     "segment",
     "load_kernels",
+    "kernels_loaded",
     "preload_kernels",
     "SKIP_BLAS_PROBE",
 ]
@@ -98,6 +99,12 @@ SWITCH_INTERVAL = 0.001
 _loaded = False
 _lock = threading.Lock()
 _preloading: list[threading.Thread] = []
+
+
+def kernels_loaded() -> bool:
+    """Whether :func:`load_kernels` has run in this process (a caller may then use a compiled
+    helper where its plain fallback gives the same result, without paying numba's start)."""
+    return _loaded
 
 
 def load_kernels() -> None:

@@ -59,9 +59,15 @@ class Ahead:
         self._ids, self._future = message_id, future
         threading.Thread(target=work, name="viber-sessions-duplicates", daemon=True).start()
 
+    def pending(self, log) -> Future | None:
+        """The flags of :meth:`duplicates` as a future (the segmentation asks for its result once
+        it has ordered the rows, which need no flags), or None."""
+        if self._future is None or self._calls != 1 or log.message_id is not self._ids:
+            return None
+        return self._future
+
     def duplicates(self, log) -> np.ndarray | None:
         """The flags of the rows of ``log`` that repeat an earlier message id, when found ahead on
         its very ids (one file, every row loaded); else None."""
-        if self._future is None or self._calls != 1 or log.message_id is not self._ids:
-            return None
-        return self._future.result()
+        pending = self.pending(log)
+        return None if pending is None else pending.result()

@@ -13,6 +13,12 @@ from .jit import compiled, interpreting
 from .parallel import chunk_positions
 
 
+#: Rows a partition holds on average: its table (twice as many int32 slots, 256 KB) stays in a
+#: core's own cache. Fewer, larger partitions than the order's make the scatter cheaper: 0.245 s
+#: against 0.29 s for the 10M ids of the benchmark log on one thread (2**12 rows a partition).
+PART_ROWS_LOG2 = 15
+
+
 @compiled(inline="always")
 def _hash_bytes(data, a, e):  # pragma: no cover - compiled
     """64-bit hash of ``data[a:e]``, eight bytes a step (any hash is exact: equal hashes are
@@ -68,9 +74,11 @@ def _hash_scatter(offsets, data, lo, hi, shift, pos, rows):  # pragma: no cover 
 
 
 @compiled(cache=True, nogil=True)
-def _dedup_parts(offsets, data, rows, starts, part, step, first):  # pragma: no cover - compiled
+def _dedup_parts(offsets, data, rows, starts, part, step, first, rep):  # pragma: no cover - compiled
     """Partitions ``part``, ``part + step``, ...: a row whose string an earlier row of its
-    partition holds is not a first occurrence (open addressing on the hash's low 32 bits)."""
+    partition holds is not a first occurrence (open addressing on the hash's low 32 bits).
+    When ``rep`` has rows, each row's entry is set to its string's first row."""
+    want_rep = rep.shape[0] > 0
     largest = 0
     for p in range(part, starts.shape[0] - 1, step):
         largest = max(largest, starts[p + 1] - starts[p])
@@ -97,19 +105,24 @@ def _dedup_parts(offsets, data, rows, starts, part, step, first):  # pragma: no 
                 q = table[slot]
                 if q == 0:
                     table[slot] = j + 1
+                    if want_rep:
+                        rep[i] = i
                     break
                 w = rows[s + q - 1]
                 if (w >> np.uint64(32)) == tag and _same_bytes(offsets, data, i, np.int64(w & low)):
                     first[i] = False
+                    if want_rep:
+                        rep[i] = np.int64(w & low)
                     break
                 slot = (slot + 1) & mask
 
 
 @compiled(cache=True, nogil=True)
-def _first_occurrences(offsets, data, part_bits):  # pragma: no cover - compiled
+def _first_occurrences(offsets, data, part_bits, rep):  # pragma: no cover - compiled
     """True for the first row of each distinct string (Arrow layout: offsets into data): rows
     partitioned by the top ``part_bits`` bits of their hash, each partition deduplicated in
-    input order with its own small table; exact (equal hashes are confirmed byte by byte)."""
+    input order with its own small table; exact (equal hashes are confirmed byte by byte).
+    ``rep``: see :func:`_dedup_parts`."""
     n = offsets.shape[0] - 1
     shift = 63 - part_bits
     counts = np.zeros((1, 1 << part_bits), np.int64)
@@ -119,12 +132,12 @@ def _first_occurrences(offsets, data, part_bits):  # pragma: no cover - compiled
     rows = np.empty(n, np.uint64)
     _hash_scatter(offsets, data, zero, n, shift, counts[0], rows)
     first = np.ones(n, dtype=np.bool_)
-    _dedup_parts(offsets, data, rows, starts, zero, np.int64(1), first)
+    _dedup_parts(offsets, data, rows, starts, zero, np.int64(1), first, rep)
     return first
 
 
 
-def _first_occurrences_threaded(pool, tasks, offsets, data, part_bits):
+def _first_occurrences_threaded(pool, tasks, offsets, data, part_bits, rep):
     """:func:`_first_occurrences` as ``tasks`` tasks on ``pool`` (the same result)."""
     n = len(offsets) - 1
     shift = 63 - part_bits
@@ -135,7 +148,7 @@ def _first_occurrences_threaded(pool, tasks, offsets, data, part_bits):
     rows = np.empty(n, np.uint64)
     parallel.each(pool, _hash_scatter, [(offsets, data, lo, hi, shift, counts[c], rows) for c, (lo, hi) in enumerate(bounds)])
     first = np.ones(n, dtype=bool)
-    parallel.each(pool, _dedup_parts, [(offsets, data, rows, starts, c, tasks, first) for c in range(tasks)])
+    parallel.each(pool, _dedup_parts, [(offsets, data, rows, starts, c, tasks, first, rep) for c in range(tasks)])
     return first
 
 
@@ -158,16 +171,46 @@ def first_occurrences(message_id: pa.Array, one_thread: bool = False) -> np.ndar
         first[0] = True
         first[1:] = codes[1:] > seen[:-1]
         return first
-    _, offsets_buf, data_buf = message_id.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=message_id.offset + len(message_id) + 1)
-    offsets = offsets[message_id.offset:]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    bits = parallel.part_bits(len(offsets) - 1)
+    offsets, data = _layout(message_id)
+    bits, none = parallel.part_bits(len(offsets) - 1, PART_ROWS_LOG2), np.zeros(0, np.int64)
     if one_thread:
-        return _first_occurrences(offsets, data, bits)
-    return parallel.threaded(len(offsets) - 1, _first_occurrences, _first_occurrences_threaded, offsets, data, bits)
+        return _first_occurrences(offsets, data, bits, none)
+    return parallel.threaded(len(offsets) - 1, _first_occurrences, _first_occurrences_threaded, offsets, data, bits,
+                             none)
+
+
+def _layout(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (from its first row) and bytes, without a copy."""
+    _, offsets_buf, data_buf = strings.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=strings.offset + len(strings) + 1)[strings.offset:]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def encode(strings: pa.Array) -> pa.DictionaryArray:
+    """``pyarrow.compute.dictionary_encode`` of a string array (the same dictionary, in order of
+    first appearance, and the same indices) by the hash of :func:`first_occurrences`, which
+    keeps each partition's table in cache: for the 900,000 subscriber ids of the 10M-row
+    benchmark log's row-group dictionaries, 0.03-0.05 s against Arrow's 0.12-0.28 s. Arrow's
+    own encode for nulls, large offsets, or the kernels run as Python."""
+    if strings.null_count or not pa.types.is_string(strings.type) or len(strings) >= 2 ** 31 - 1 \
+            or interpreting():
+        return pc.dictionary_encode(strings)
+    offsets, data = _layout(strings)
+    n = len(strings)
+    rep = np.empty(n, np.int64)
+    _first_occurrences(offsets, data, parallel.part_bits(n, PART_ROWS_LOG2), rep)
+    return _codes_of(strings, rep)
+
+
+def _codes_of(strings: pa.Array, rep: np.ndarray) -> pa.DictionaryArray:
+    """The dictionary encoding given each row's first row holding its string."""
+    firsts = np.flatnonzero(rep == np.arange(len(rep)))
+    code = np.empty(len(rep), np.int32)
+    code[firsts] = np.arange(len(firsts), dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(code[rep]), strings.take(pa.array(firsts)))
 
 
 def warm() -> None:
     """Call each compiled function of this module once (numba loads it from its cache)."""
-    _first_occurrences(np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.uint8), 0)
+    _first_occurrences(np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.uint8), 0, np.zeros(0, np.int64))

@@ -8,10 +8,10 @@ import numpy as np
 
 from ..tariff import Limits
 from .codes import (CARRY_COLUMNS, C_MESSAGE_LIMIT, C_OPEN, C_UNANSWERED_LIMIT, DUPLICATE, END_COLUMNS, O_ROLLOVER,
-                    O_SUBSCRIBER, OUT_OF_SESSION, R_NO_SESSION, R_NONE, R_ONE_SIDED, R_TYPE_NOT_ALLOWED)
+                    O_SUBSCRIBER, R_NO_SESSION, R_NONE, R_TYPE_NOT_ALLOWED)
 from .jit import compiled
 from .order import OrderKeys
-from .parallel import PARALLEL_MIN_ROWS, readonly, threads
+from .parallel import PARALLEL_MIN_ROWS, over_rows, readonly, threads
 from .plans import PlanLimits, plan_tables
 from .rows import row_inputs
 
@@ -50,7 +50,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
                   ed):  # pragma: no cover - compiled
     """The session state machine (README, "The rules"), one pass over the rows in ``order`` (by
     conversation, timestamp, inbound first, input order). Rows whose ``billing`` was already
-    DUPLICATE or EXCLUDED (or BEFORE_CUT) take no part. Returns the number of sessions and of
+    DUPLICATE or EXCLUDED (or BEFORE_CUT) take no part (session -1). Returns the number of sessions and of
     end states written.
 
     With ``keys`` (an :class:`~.order.OrderKeys`' words, ``starts``, ``frame``, ``low_bits``,
@@ -112,6 +112,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
             i = word & row_mask
             f = flags[i]
             if not f & 1:
+                sess[i] = -1
                 continue
             key = (np.int64(bucket) << low_bits) | ((word >> row_bits) & low_mask)
             c = key // frame[2]
@@ -124,6 +125,7 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
             i = order[q]
             w = words[i]
             if not w & 1:
+                sess[i] = -1
                 continue
             c = w >> conv_shift
             t = ts[i]
@@ -214,20 +216,6 @@ def _kernel_plans(order, words, ts, keys, starts, frame, low_bits, row_bits, fla
     return ns, ne
 
 
-@compiled(cache=True, nogil=True)
-def finish(billing, sess, reason, billable):  # pragma: no cover - compiled
-    """Per row: out of session (reason given, or one_sided) unless in a billable session."""
-    for i in range(billing.shape[0]):
-        if billing[i] >= DUPLICATE:
-            continue
-        k = sess[i]
-        if k < 0:
-            billing[i] = OUT_OF_SESSION
-        elif not billable[k]:
-            billing[i] = OUT_OF_SESSION
-            reason[i] = R_ONE_SIDED
-
-
 def run_kernel(order, business, subscriber, ts, inbound, mtype, billing, can_open_t, allowed_t, limits: Limits):
     """The compiled pass under one set of limits; returns per-row (session, reason) and the
     per-session arrays."""
@@ -277,7 +265,8 @@ def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, 
     active = int(np.count_nonzero(billing < DUPLICATE))
     least = min(l.max_business_messages for l in limits)
     bound = (active + 1 if least < 2 else int(np.count_nonzero(inbound)) + active // least + 1) + len(carry)
-    sess = np.full(n, -1, dtype=np.int64)
+    # keys order every row (conversation_keys), and the kernel writes each row's session it meets
+    sess = np.empty(n, dtype=np.int64) if isinstance(order, OrderKeys) else np.full(n, -1, dtype=np.int64)
     reason = np.zeros(n, dtype=np.int8) if reason is None else reason
     s_row = np.empty(bound, dtype=np.int64)
     s_origin = np.empty(bound, dtype=np.int8)
@@ -335,14 +324,14 @@ def _two_halves(args, cut, positions, per_session, sess, ends, bound) -> tuple[i
         ends[e1:e1 + e2] = ends[len(ends) - e2:][::-1].copy()
         column = ends[e1:e1 + e2, 2]
         column[column >= c1] = c1 + top - column[column >= c1]
-    _renumber(sess, np.int64(c1), top)
+    over_rows(len(sess), _renumber, sess, np.int64(c1), top)
     return c1 + c2, e1 + e2
 
 
 @compiled(cache=True, nogil=True)
-def _renumber(sess, first, top):  # pragma: no cover - compiled
-    """Session numbers of the second half (``top`` down) become ``first`` up."""
-    for i in range(sess.shape[0]):
+def _renumber(sess, first, top, lo, hi):  # pragma: no cover - compiled
+    """Session numbers of the second half (``top`` down) become ``first`` up (rows ``lo:hi``)."""
+    for i in range(lo, hi):
         k = sess[i]
         if k >= first:
             sess[i] = first + top - k
@@ -389,5 +378,4 @@ def warm() -> None:
                       np.zeros((0, len(CARRY_COLUMNS)), np.int64), o, np.zeros((0, len(END_COLUMNS)), np.int64),
                       z, o, z, o, z, o)
         _split_at(*rows[:8], np.int64(rows[10] + 2), o)
-    _renumber(sess, o, o)
-    finish(billing, sess, reason, flag)
+    _renumber(sess, o, o, z, o)

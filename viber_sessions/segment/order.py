@@ -13,16 +13,12 @@ from .parallel import chunk_positions
 
 
 @compiled(cache=True, nogil=True)
-def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - compiled
-    """What one int64 key per row needs: the earliest and latest timestamp, the coarsest whole
-    unit of time (1 s, 1 ms, 1 us or 1 ns) every timestamp is a whole number of after the
-    earliest, and the least and greatest conversation code."""
-    n = ts.shape[0]
-    lo = ts[0]
-    hi = ts[0]
-    c_lo = np.int64(business[0]) * n_subscribers + subscriber[0]
-    c_hi = c_lo
-    for i in range(n):
+def _key_bounds(business, subscriber, n_subscribers, ts, first, end):  # pragma: no cover - compiled
+    """Rows ``first:end`` (at least one): the earliest and latest timestamp, the least and
+    greatest conversation code."""
+    lo = hi = ts[first]
+    c_lo = c_hi = np.int64(business[first]) * n_subscribers + subscriber[first]
+    for i in range(first, end):
         t = ts[i]
         if t < lo:
             lo = t
@@ -33,8 +29,16 @@ def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - c
             c_lo = c
         if c > c_hi:
             c_hi = c
+    return lo, hi, c_lo, c_hi
+
+
+@compiled(cache=True, nogil=True)
+def _key_unit(ts, lo, first, end):  # pragma: no cover - compiled
+    """The coarsest whole unit of time (1 s, 1 ms, 1 us or 1 ns) that each timestamp of rows
+    ``first:end`` is a whole number of after ``lo`` (each unit's test with a constant divisor:
+    a multiply, not a division)."""
     unit = np.int64(1_000_000_000)
-    for i in range(n):             # each unit's test with a constant divisor (a multiply, not a division)
+    for i in range(first, end):
         d = ts[i] - lo
         if unit == 1_000_000_000:
             if d % 1_000_000_000 == 0:
@@ -49,7 +53,27 @@ def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - c
                 continue
             unit = np.int64(1)
         break
-    return lo, hi, unit, c_lo, c_hi
+    return unit
+
+
+@compiled(cache=True, nogil=True)
+def _key_frame(business, subscriber, n_subscribers, ts):  # pragma: no cover - compiled
+    """What one int64 key per row needs: the earliest and latest timestamp, the coarsest whole
+    unit of time every timestamp is a whole number of after the earliest, and the least and
+    greatest conversation code."""
+    zero, n = np.int64(0), np.int64(ts.shape[0])
+    lo, hi, c_lo, c_hi = _key_bounds(business, subscriber, n_subscribers, ts, zero, n)
+    return lo, hi, _key_unit(ts, lo, zero, n), c_lo, c_hi
+
+
+def _key_frame_threaded(pool, tasks, business, subscriber, n_subscribers, ts):
+    """:func:`_key_frame` as ``tasks`` tasks on ``pool`` (the same result: the units are each a
+    multiple of the next, so the coarsest unit of all rows is the finest of the parts')."""
+    ranges = [(np.int64(lo), np.int64(hi)) for lo, hi in parallel.bounds(len(ts), tasks) if hi > lo]
+    parts = parallel.each(pool, _key_bounds, [(business, subscriber, n_subscribers, ts, lo, hi) for lo, hi in ranges])
+    lo = min(p[0] for p in parts)
+    units = parallel.each(pool, _key_unit, [(ts, lo, first, end) for first, end in ranges])
+    return lo, max(p[1] for p in parts), min(units), min(p[2] for p in parts), max(p[3] for p in parts)
 
 
 @compiled(inline="always")
@@ -230,7 +254,8 @@ def _radix_plan(business, subscriber, n_subscribers: int, ts, inbound):
     """The arguments of :func:`_radix_order` after ``n_subscribers``, or None when a row's key
     and row number do not fit in one 64-bit word even with the widest buckets."""
     n = len(ts)
-    lo, hi, unit, c_lo, c_hi = _key_frame(business, subscriber, np.int64(n_subscribers), ts)
+    lo, hi, unit, c_lo, c_hi = parallel.threaded(n, _key_frame, _key_frame_threaded, business, subscriber,
+                                                 np.int64(n_subscribers), ts)
     if int(hi) - int(lo) >= 2**63:   # time differences wrap in int64 (and so did the unit's test)
         return None
     span = (int(hi) - int(lo)) // int(unit) * 2 + 2
@@ -316,3 +341,6 @@ def warm() -> None:
     columns = parallel.readonly(codes, codes, one, flag)
     _radix_order(columns[0], columns[1], np.int64(1), columns[2], columns[3], *_radix_plan(*columns[:2], 1, *columns[2:]),
                  False)
+    zero, one_row = np.int64(0), np.int64(1)
+    _key_bounds(columns[0], columns[1], one_row, columns[2], zero, one_row)
+    _key_unit(columns[2], one[0], zero, one_row)

@@ -44,9 +44,9 @@ def chunk_positions(counts):  # pragma: no cover - compiled
 
 
 
-def part_bits(n: int) -> int:
-    """Partitions (as a power of two) so that each holds about 2**_PART_ROWS_LOG2 rows."""
-    return (n >> _PART_ROWS_LOG2).bit_length()
+def part_bits(n: int, rows_log2: int = _PART_ROWS_LOG2) -> int:
+    """Partitions (as a power of two) so that each holds about 2**rows_log2 rows."""
+    return (n >> rows_log2).bit_length()
 
 
 def threads() -> int:
@@ -75,6 +75,22 @@ def threaded(n: int, serial, chunked, *args):
     pool = ThreadPoolExecutor(k, thread_name_prefix="viber-sessions")
     try:
         return chunked(pool, k * _TASKS_PER_THREAD, *args)
+    finally:                        # after Ctrl-C: the running tasks end, the queued ones never start
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def over_rows(n: int, fn, *args) -> None:
+    """``fn(*args, lo, hi)`` for row ranges covering ``[0, n)``: a compiled pass whose rows are
+    independent, on a pool of threads when the rows and the cores make it pay, else once."""
+    k = threads() if n >= PARALLEL_MIN_ROWS else 1
+    if k < 2:
+        fn(*args, np.int64(0), np.int64(n))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(k, thread_name_prefix="viber-sessions")
+    try:
+        each(pool, fn, [(*args, np.int64(lo), np.int64(hi)) for lo, hi in bounds(n, k * _TASKS_PER_THREAD)])
     finally:                        # after Ctrl-C: the running tasks end, the queued ones never start
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -1,24 +1,25 @@
-"""How the session kernel reads each row: through the order's keys and one byte a row, or
-through the order and one packed word a row (:func:`row_inputs`)."""
+"""Each row before and after the session kernel: its class (:func:`classes`), how the kernel
+reads it (through the order's keys and one byte a row, or through the order and one packed
+word a row: :func:`row_inputs`), and its class once its session is known (:func:`finish`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .codes import DUPLICATE, EXCLUDED, R_DUPLICATE, R_EXCLUDED, R_NONE, SESSION
+from .codes import DUPLICATE, EXCLUDED, OUT_OF_SESSION, R_DUPLICATE, R_EXCLUDED, R_NONE, R_ONE_SIDED, SESSION
 from .jit import compiled
 from .order import OrderKeys
-from .parallel import readonly
+from .parallel import over_rows, readonly
 
 
 @compiled(cache=True, nogil=True)
-def _classes(first, status, unbilled, plan, business, billing, reason):  # pragma: no cover - compiled
-    """Each row's class before the session kernel, in one pass: a duplicate (not ``first``),
+def _classes(first, status, unbilled, plan, business, billing, reason, lo, hi):  # pragma: no cover - compiled
+    """Each row's class before the session kernel (rows ``lo:hi``): a duplicate (not ``first``),
     else excluded when its status is unbilled under its account's plan
     (``unbilled[plan[business], status]``; status -1, none given, reads the last column:
     False; no status column: ``status`` is empty), else a session candidate."""
     with_status = status.shape[0] > 0
-    for i in range(billing.shape[0]):
+    for i in range(lo, hi):
         if not first[i]:
             billing[i], reason[i] = DUPLICATE, R_DUPLICATE
         elif with_status and unbilled[plan[business[i]], status[i]]:
@@ -33,15 +34,35 @@ def classes(first: np.ndarray, status: np.ndarray | None, unbilled: np.ndarray, 
     n = len(first)
     billing, reason = np.empty(n, np.int8), np.empty(n, np.int8)
     status = np.zeros(0, np.int32) if status is None else np.ascontiguousarray(status, np.int32)
-    _classes(np.ascontiguousarray(first, np.bool_), status, np.ascontiguousarray(unbilled, np.bool_),
-             np.ascontiguousarray(plan, np.int32), np.ascontiguousarray(business, np.int32), billing, reason)
+    over_rows(n, _classes, np.ascontiguousarray(first, np.bool_), status, np.ascontiguousarray(unbilled, np.bool_),
+              np.ascontiguousarray(plan, np.int32), np.ascontiguousarray(business, np.int32), billing, reason)
     return billing, reason
+
+
+@compiled(cache=True, nogil=True)
+def _finish(billing, sess, reason, billable, lo, hi):  # pragma: no cover - compiled
+    for i in range(lo, hi):
+        if billing[i] >= DUPLICATE:
+            continue
+        k = sess[i]
+        if k < 0:
+            billing[i] = OUT_OF_SESSION
+        elif not billable[k]:
+            billing[i] = OUT_OF_SESSION
+            reason[i] = R_ONE_SIDED
+
+
+def finish(billing, sess, reason, billable) -> None:
+    """After the kernel, per row: out of session (reason given, or one_sided) unless in a
+    billable session."""
+    over_rows(len(billing), _finish, billing, sess, reason, billable)
 
 
 def warm() -> None:
     """Call each compiled function of this module that the kernel's own warm-up does not."""
-    classes(np.ones(1, bool), np.zeros(1, np.int32), np.zeros((1, 2), bool), np.zeros(1, np.int32),
-            np.zeros(1, np.int32))
+    billing, flag = classes(np.ones(1, bool), np.zeros(1, np.int32), np.zeros((1, 2), bool), np.zeros(1, np.int32),
+                            np.zeros(1, np.int32))[0], np.zeros(1, bool)
+    finish(billing, np.full(1, -1, np.int64), np.zeros(1, np.int8), flag)
 
 
 @compiled(cache=True, nogil=True)
@@ -56,10 +77,10 @@ def _pack(business, subscriber, inbound, mtype, billing, idle, mbits, sbits, wor
 
 
 @compiled(cache=True, nogil=True)
-def _flags(mtype, billing, idle, with_type, flags):  # pragma: no cover - compiled
-    """Each row's byte when the order gives its key: whether it takes part, its type above
-    (``with_type``)."""
-    for i in range(flags.shape[0]):
+def _flags(mtype, billing, idle, with_type, flags, lo, hi):  # pragma: no cover - compiled
+    """Each row's byte when the order gives its key (rows ``lo:hi``): whether it takes part,
+    its type above (``with_type``)."""
+    for i in range(lo, hi):
         f = np.uint8(billing[i] < idle)
         if with_type:
             f |= np.uint8(mtype[i] << 1)
@@ -91,7 +112,7 @@ def row_inputs(order, business, subscriber, ts, inbound, mtype, billing, n_types
     if isinstance(order, OrderKeys):
         with_type = bool(len(mtype)) and int(mtype.min()) >= 0 and int(mtype.max()) < min(n_types, 128)
         flags = np.empty(len(mtype), np.uint8)
-        _flags(mtype, billing, np.int8(idle), with_type, flags)
+        over_rows(len(flags), _flags, mtype, billing, np.int8(idle), with_type, flags)
         return (none, none, ts, *readonly(order.words, order.starts, order.frame), np.int64(order.low_bits),
                 np.int64(order.row_bits), readonly(flags)[0], mtype, np.int64(with_type), np.int64(1))
     mbits, sbits = pack_layout(business, subscriber, mtype, n_types)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,7 +136,9 @@ def segment(messages, limits: Limits | Tariff | None = None, options: LoadOption
 
     When ``messages`` is one part of a larger log (a bucket of whole conversations),
     ``duplicates`` marks its rows that repeat a message id seen earlier anywhere in the log,
-    and ``data_end`` is the latest timestamp of the whole log.
+    and ``data_end`` is the latest timestamp of the whole log. ``duplicates`` may also be a
+    :class:`~concurrent.futures.Future` of those flags (being found on another thread): its
+    result is asked for once the rows are ordered, which needs no flags.
 
     ``carry`` (a :class:`CarriedState` from an earlier run, see :mod:`viber_sessions.state`)
     starts each conversation in its carried session; rows before its cut are ``before_cut``
@@ -151,10 +154,12 @@ def segment(messages, limits: Limits | Tariff | None = None, options: LoadOption
     plans = None
     if tariff is not None and (tariff.accounts or not tariff.sessions):
         plans = PlanLimits.of(tariff, log.businesses.to_pylist())
+    order = processing_order(log)
+    if isinstance(duplicates, Future):
+        duplicates = duplicates.result()
     billing, reason, off = row_classes(log, limits, plans, duplicates, carry)
     if data_end is None:
         data_end = int(log.timestamp.max()) if len(log) else 0
-    order = processing_order(log)
     one, run = kernel_pass(log, order, billing, limits, plans, carry, reason=reason)
     window = np.int64(one.window_ns) if one is not None else plans.window_ns()[log.business[run.s_row]]
     session, s_close = run.session, run.s_close
@@ -162,7 +167,7 @@ def segment(messages, limits: Limits | Tariff | None = None, options: LoadOption
     ends = run.s_start + window
     s_close[unclosed] = np.where(ends[unclosed] <= data_end, C_EXPIRED, C_OPEN)
     billable = (run.s_in > 0) & (run.s_out > 0)
-    from .kernel import finish
+    from .rows import finish
 
     finish(billing, session, reason, billable)
     if off is not None:
