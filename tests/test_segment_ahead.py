@@ -104,3 +104,31 @@ def test_an_invoice_is_the_same_with_the_flags_found_ahead(tmp_path, monkeypatch
     assert found.segmentation.billing.tolist() == by_itself.segmentation.billing.tolist()
     assert (found.segmentation.billing == DUPLICATE).sum() > 20
     assert given == [not bad, False]
+
+
+def test_the_segmentation_orders_the_rows_before_it_asks_for_the_flags(tmp_path, monkeypatch):
+    """Given the flags as a future (found ahead), the segmentation asks for them only once the
+    rows are ordered (which needs none), and bills as with the flags given outright."""
+    from concurrent.futures import Future
+
+    from viber_sessions.load import load as load_log
+    from viber_sessions.tariff import load_tariff
+
+    log = load_log([_log(tmp_path, False)])
+    tariff = load_tariff(TARIFF)
+    flags = ~first_occurrences(log.message_id)
+    ordered = []
+    real = segmentation.processing_order
+    monkeypatch.setattr(segmentation, "processing_order", lambda log: ordered.append(1) or real(log))
+
+    class Checked(Future):
+        def result(self, timeout=None):
+            assert ordered, "the flags were asked for before the rows were ordered"
+            return super().result(timeout)
+
+    pending = Checked()
+    pending.set_result(flags)
+    given = segmentation.segment(log, tariff, duplicates=pending)
+    outright = segmentation.segment(log, tariff, duplicates=flags)
+    assert given.billing.tolist() == outright.billing.tolist()
+    assert given.session.tolist() == outright.session.tolist()

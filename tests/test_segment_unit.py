@@ -590,3 +590,55 @@ def test_a_failed_preload_is_raised_by_the_callers_own_load(monkeypatch):
     seg._preloading[0].join()
     with pytest.raises(RuntimeError, match="numba cache unreadable"):
         seg.load_kernels()
+
+
+@pytest.mark.parametrize("shape", SHAPES + ["one_late_millisecond"])
+def test_the_key_frame_on_threads_is_the_one_pass_frame(shape):
+    """The key's frame (earliest and latest instant, coarsest unit, least and greatest
+    conversation) found by parts on threads equals the one pass's, however the rows are cut:
+    also when one part alone holds the only row off the whole second."""
+    business, subscriber, n_sub, ts, inbound = random_log(np.random.default_rng(9), 5000, shape.replace(
+        "one_late_millisecond", "seconds"))
+    if shape == "one_late_millisecond":
+        ts[4321] += 10**6
+    columns = parallel_mod.readonly(business, subscriber, ts)
+    want = order_mod._key_frame(columns[0], columns[1], np.int64(n_sub), columns[2])
+    with ThreadPoolExecutor(2) as pool:
+        for tasks in (1, 2, 3, 8, 64):
+            got = order_mod._key_frame_threaded(pool, tasks, columns[0], columns[1], np.int64(n_sub), columns[2])
+            assert tuple(int(v) for v in got) == tuple(int(v) for v in want), (shape, tasks)
+    if shape == "one_late_millisecond":
+        assert int(want[2]) == 10**6
+
+
+def test_the_passes_before_and_after_the_kernel_are_the_same_on_threads(monkeypatch):
+    """Each row's class, the byte the kernel reads and the final classes, by row ranges on two
+    threads, equal one pass over all rows."""
+    rng = np.random.default_rng(21)
+    n = 70_000
+    first = rng.random(n) < 0.9
+    status = rng.integers(-1, 3, n).astype(np.int32)
+    unbilled = np.array([[False, True, False, False], [True, True, False, False]])
+    plan = np.array([0, 1, 0], np.int32)
+    business = rng.integers(0, 3, n).astype(np.int32)
+    mtype = rng.integers(0, 4, n).astype(np.int32)
+    sess = rng.integers(-1, 500, n).astype(np.int64)
+    billable = rng.random(500) < 0.7
+
+    def run():
+        billing, reason = rows_mod.classes(first, status, unbilled, plan, business)
+        flags = rows_mod.row_inputs(order_mod.OrderKeys(np.zeros(n, np.int64), np.array([0, n], np.int64),
+                                                        np.array([0, 1, 2, 0], np.int64), 1, 17),
+                                    business, business, np.zeros(n, np.int64), first, mtype, billing, 4, 2)[8]
+        rows_mod.finish(billing, sess.copy(), reason, billable)
+        return billing.tolist(), reason.tolist(), flags.tolist()
+
+    monkeypatch.setattr(parallel_mod, "threads", lambda: 1)
+    alone = run()
+    monkeypatch.setattr(parallel_mod, "threads", lambda: 2)
+    calls = []
+    real = parallel_mod.each
+    monkeypatch.setattr(parallel_mod, "each", lambda pool, fn, args: calls.append(len(args)) or real(pool, fn, args))
+    assert run() == alone
+    assert calls == [8, 8, 8]                 # classes, the kernel's bytes, the final classes: 8 ranges each
+    assert alone[0].count(2) == int((~first).sum()) and 1 in alone[0]
