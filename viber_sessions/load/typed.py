@@ -265,9 +265,11 @@ def type_columns(name: str, raw: RawFile, options: LoadOptions, base: int = 0, o
     with ThreadPoolExecutor(1, thread_name_prefix="viber-sessions") as pool:
         def ids() -> dict:
             # a large subscriber dictionary is put together on a thread (Arrow lets other threads
-            # run) while the timestamps are typed; its error, if any, comes in its turn
-            later = raw.table.num_rows >= THREADED_ROWS
-            return {c: pool.submit(column, c) if later and c == "subscriber_id" else column(c) for c in ID_COLUMNS}
+            # run), started first, while the other ids and the timestamps are typed; its error,
+            # if any, comes in its turn
+            later = {"subscriber_id": pool.submit(column, "subscriber_id")} \
+                if raw.table.num_rows >= THREADED_ROWS else {}
+            return {c: later[c] if c in later else column(c) for c in ID_COLUMNS}
 
         if options.subscriber_format != "e164" or not raw.table.num_rows:
             if raw.normalising is not None:
