@@ -427,3 +427,18 @@ def test_places_cover_every_plan_and_zone_and_the_minor_unit():
     assert parse_tariff({**BASE, "currency": "KWD"}).places == 3
     assert parse_tariff({**BASE, "currency": "JPY", "monthly_fee": "5000", "session_price": "1",
                          "outbound_prices": {"text": "2"}}).places == 0
+
+
+def test_a_tariff_without_zones_is_read_without_phonenumbers():
+    """phonenumbers (which knows the zones' countries) is imported only for a tariff with zones:
+    its import is a hundredth of a second of every run's start otherwise."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys; from viber_sessions.tariff import load_tariff; load_tariff({!r}); "
+            "print('phonenumbers' in sys.modules)")
+    shown = [subprocess.run([sys.executable, "-c", code.format(path)], capture_output=True, text=True, check=True,
+                            cwd=root).stdout.strip()
+             for path in ("sample_data/tariff.toml", "tests/cases/invoice/tariff-plans.toml")]
+    assert shown == ["False", "True"]

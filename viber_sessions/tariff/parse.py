@@ -194,6 +194,8 @@ def _zones(path: str, table: str, value, types: set[str]) -> tuple[Zone, ...]:
     if not isinstance(value, list) or not all(isinstance(z, Mapping) for z in value):
         raise TariffError(path, table, "must be an array of tables ([[zones]] with name, countries and prices), "
                           f"not {money.show(value)}")
+    if not value:                   # (phonenumbers, which knows the countries, is not imported)
+        return ()
     regions = _region_codes()
     zones: list[Zone] = []
     names: dict[str, str] = {}
