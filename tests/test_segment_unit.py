@@ -642,3 +642,48 @@ def test_the_passes_before_and_after_the_kernel_are_the_same_on_threads(monkeypa
     assert run() == alone
     assert calls == [8, 8, 8]                 # classes, the kernel's bytes, the final classes: 8 ranges each
     assert alone[0].count(2) == int((~first).sum()) and 1 in alone[0]
+
+
+NO_COMPILE = """
+import importlib, sys
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+seg = importlib.import_module("viber_sessions.segment")
+seg.load_kernels()
+importlib.import_module("viber_sessions.counting").warm()
+jit = importlib.import_module("viber_sessions.segment.jit")
+parallel = importlib.import_module("viber_sessions.segment.parallel")
+parallel.PARALLEL_MIN_ROWS = 0                      # every threaded path, on a small log
+parallel.threads = lambda: 2
+importlib.import_module("viber_sessions.segment.kernel").TWO_HALVES_MIN_ROWS = 0
+importlib.import_module("viber_sessions.segment.ahead").MIN_ROWS = 0
+importlib.import_module("viber_sessions.load.chunks").THREADED_ROWS = 0
+importlib.import_module("viber_sessions.counting").TWO_HALVES_MIN_ROWS = 0
+rng = np.random.default_rng(5)
+n = 20_000
+ts = pa.array(1_790_000_000_000 + np.sort(rng.integers(0, 20 * 86_400_000, n)), pa.timestamp("ms", tz="UTC"))
+table = pa.table({"message_id": [f"m{v}" for v in rng.integers(0, n, n)], "timestamp": ts,
+                  "business_id": rng.choice(["bank", "shop"], n).tolist(),
+                  "subscriber_id": [f"+7900{v:07d}" for v in rng.integers(0, 6000, n)],
+                  "direction": rng.choice(["inbound", "outbound"], n).tolist(), "message_type": ["text"] * n})
+pq.write_table(table, sys.argv[1], row_group_size=4000)
+before = {k.__qualname__: len(k.dispatcher.signatures) for k in jit._registered}
+from viber_sessions import core
+core.run(core.Request(inputs=[sys.argv[1]], tariff="sample_data/tariff.toml", period="2026-10"))
+after = {k.__qualname__: len(k.dispatcher.signatures) for k in jit._registered}
+print({k: (before[k], v) for k, v in after.items() if v != before[k]})
+"""
+
+
+def test_a_run_compiles_nothing_its_kernels_load_did_not(tmp_path):
+    """Every compiled function a run calls from Python, on one thread or on several, was loaded
+    with the kernels (by their warm-ups, on the preload thread while the log is read), with the
+    argument types the run gives it: none is compiled or loaded from the cache later, on the
+    run's own path."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", NO_COMPILE, str(tmp_path / "log.parquet")], capture_output=True,
+                          text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{}"

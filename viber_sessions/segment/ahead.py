@@ -2,8 +2,9 @@
 
 The duplicate flags need only the message ids, which the typing has once it has read them; the
 other columns' typing (timestamps, directions, types, statuses) lets other threads run. A run
-that bills one file hands its ids to :meth:`Ahead.start` (the loader's ``on_ids``) and asks
-:meth:`Ahead.duplicates` for the flags of the loaded log: they are given only when the log's
+that bills one file hands its ids to :meth:`Ahead.start` (the loader's ``on_ids``) and gives
+the segmentation :meth:`Ahead.pending` for the flags of the loaded log (a future, whose result
+the segmentation asks for once it has ordered the rows): they are given only when the log's
 ids are that very array (one file, no row rejected or left out), else the segmentation finds
 them itself. Either way the flags are those of :func:`~.dedup.first_occurrences`.
 """

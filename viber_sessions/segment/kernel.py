@@ -265,8 +265,9 @@ def run_pass(order, business, subscriber, ts, inbound, mtype, billing, plan_of, 
     active = int(np.count_nonzero(billing < DUPLICATE))
     least = min(l.max_business_messages for l in limits)
     bound = (active + 1 if least < 2 else int(np.count_nonzero(inbound)) + active // least + 1) + len(carry)
-    # keys order every row (conversation_keys), and the kernel writes each row's session it meets
-    sess = np.empty(n, dtype=np.int64) if isinstance(order, OrderKeys) else np.full(n, -1, dtype=np.int64)
+    # keys order every row (conversation_keys), and the kernel writes the session of each row it meets
+    whole = isinstance(order, OrderKeys) and len(order.words) == n
+    sess = np.empty(n, dtype=np.int64) if whole else np.full(n, -1, dtype=np.int64)
     reason = np.zeros(n, dtype=np.int8) if reason is None else reason
     s_row = np.empty(bound, dtype=np.int64)
     s_origin = np.empty(bound, dtype=np.int8)

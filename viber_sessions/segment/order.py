@@ -344,3 +344,11 @@ def warm() -> None:
     zero, one_row = np.int64(0), np.int64(1)
     _key_bounds(columns[0], columns[1], one_row, columns[2], zero, one_row)
     _key_unit(columns[2], one[0], zero, one_row)
+    # the threaded order's helpers, called from Python: two rows out of order reach each of them
+    two = parallel.readonly(np.zeros(2, np.int32), np.array([1, 0], np.int32), np.zeros(2, np.int64),
+                            np.zeros(2, dtype=bool))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        _radix_order_threaded(pool, 1, two[0], two[1], np.int64(2), two[2], two[3], *_radix_plan(*two[:2], 2, *two[2:]),
+                              True)

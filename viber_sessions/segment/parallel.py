@@ -50,9 +50,9 @@ def part_bits(n: int, rows_log2: int = _PART_ROWS_LOG2) -> int:
 
 
 def threads() -> int:
-    """Threads the duplicate detection and the ordering may use: numba's setting (the cores, or
-    NUMBA_NUM_THREADS), at most the cores this process may run on; one while the kernels run as
-    Python (:func:`~.jit.interpreted`)."""
+    """Threads the compiled passes may use (the duplicate detection, the ordering, the passes
+    over row ranges): numba's setting (the cores, or NUMBA_NUM_THREADS), at most the cores this
+    process may run on; one while the kernels run as Python (:func:`~.jit.interpreted`)."""
     if interpreting():
         return 1
     import numba

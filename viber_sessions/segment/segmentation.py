@@ -126,7 +126,7 @@ class Segmentation:
 
 
 def segment(messages, limits: Limits | Tariff | None = None, options: LoadOptions | None = None,
-            duplicates: np.ndarray | None = None, data_end: int | None = None,
+            duplicates: np.ndarray | Future | None = None, data_end: int | None = None,
             carry: CarriedState | None = None) -> Segmentation:
     """Sessions of every conversation of ``messages`` (a :class:`MessageLog`, or a pandas /
     pyarrow table with the canonical columns) under ``limits``: one :class:`Limits` for every
