@@ -419,3 +419,31 @@ def test_the_latest_instant_skips_invalid_rows_at_the_top_of_a_timestamp_column(
     facts = pushdown.explain(path, tariff, "shop", "+7901", "UTC", options=opts)
     assert facts == ex.explain(_full([path], tariff, opts), tariff, "shop", "+7901", "UTC")
     assert [e["close_reason"] for e in facts["events"] if e["kind"] == "session_close"] == ["open"]
+
+
+@pytest.mark.parametrize("subscriber_format", ["as_is", "e164"])
+def test_conversation_rows_test_the_cheaper_column_first(monkeypatch, subscriber_format):
+    """A batch's conversation rows: the subscribers compared first (one comparison a row), the
+    businesses only when some row is left; with phone numbers normalised (a parse of each
+    distinct value), the businesses first. The rows are the same either way."""
+    from viber_sessions.pushdown import scan as scan_mod
+
+    options = LoadOptions(subscriber_format=subscriber_format, default_region="RU")
+    table = pa.table({"business_id": ["bank", "shop", "bank", "shop"],
+                      "subscriber_id": ["+79001234567", "+79002345678", "+79002345678", "+79001234567"]})
+    calls = []
+    real_matches, real_subscribers = scan_mod.matches, scan_mod.Scan.subscriber_matches
+    monkeypatch.setattr(scan_mod, "matches", lambda arr, values: (
+        calls.append("business") if isinstance(arr, pa.ChunkedArray) and arr.equals(table.column("business_id"))
+        else None) or real_matches(arr, values))
+    monkeypatch.setattr(scan_mod.Scan, "subscriber_matches", lambda self, column: calls.append("subscriber") or
+                        real_subscribers(self, column))
+    first = "subscriber" if subscriber_format == "as_is" else "business"
+    for business, subscriber, rows in (("bank", "+79002345678", [2]), ("taxi", "+79002345678", []),
+                                       ("bank", "+79009999999", [])):
+        calls.clear()
+        got = scan_mod.Scan(options, [business], [subscriber]).conversation_rows(table)
+        assert np.flatnonzero(got).tolist() == rows
+        ruled_out = subscriber == "+79009999999" if first == "subscriber" else business == "taxi"
+        assert calls == ([first] if ruled_out else [first, ({"subscriber", "business"} - {first}).pop()]), \
+            (calls, business, subscriber)

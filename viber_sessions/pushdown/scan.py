@@ -114,12 +114,18 @@ class Scan:
         return grew
 
     def conversation_rows(self, table: pa.Table) -> np.ndarray:
-        """The rows of the conversation, and those of a type the tariff may refuse (``prices``)."""
+        """The rows of the conversation, and those of a type the tariff may refuse (``prices``).
+        The more selective test first, the other only when some row is left: the subscribers
+        (one comparison a row), unless they are normalised as phone numbers (a parse of each
+        distinct value: the businesses first then)."""
         conv = np.ones(table.num_rows, dtype=bool)
-        if self.businesses is not None:
-            conv &= matches(table.column("business_id"), self.businesses)
-        if self.subscribers is not None and conv.any():
-            conv &= self.subscriber_matches(table.column("subscriber_id"))
+        tests = [("subscriber_id", self.subscribers, self.subscriber_matches),
+                 ("business_id", self.businesses, lambda column: matches(column, self.businesses))]
+        if self.options.subscriber_format == "e164":
+            tests.reverse()
+        for column, values, test in tests:
+            if values is not None and conv.any():
+                conv &= test(table.column(column))
         if self.prices is not None:
             conv |= self.prices.rows(table.column("message_type"))
         return conv

@@ -157,12 +157,15 @@ class ParquetSource:
         check_dictionaries(self.name, table, self.options)
         return table
 
-    def _read_first(self, g: int, whole: bool = False) -> tuple[np.ndarray, pa.Table]:
+    def _read_first(self, g: int, whole: bool = False) -> pa.Table:
         """Row group ``g``'s columns that tell whether it holds a candidate (:data:`FIRST`), or
         (``whole``) every column."""
-        first = self.present if whole else [c for c in self.present if self.wanted[c] in FIRST]
+        return self._read(g, self.present if whole else [c for c in self.present if self.wanted[c] in FIRST])
+
+    def _positions(self, g: int) -> np.ndarray:
+        """The physical row numbers of row group ``g`` (made only for a row group looked at)."""
         start = int(self.starts[g])
-        return np.arange(start, start + self.pf.metadata.row_group(g).num_rows), self._read(g, first)
+        return np.arange(start, start + self.pf.metadata.row_group(g).num_rows)
 
     def _whole(self, g: int, first: pa.Table) -> pa.Table:
         """Row group ``g`` with every column: its other columns read and put with ``first``."""
@@ -267,14 +270,14 @@ class _Tasks:
             if read is not None:        # its conversation rows, before its turn (on both threads)
                 self.given.wait()
                 if not self.stop.is_set():
-                    conv = self.scan.conversation_rows(read[1])
+                    conv = self.scan.conversation_rows(read)
             self.turns[k].wait()
             if self.stop.is_set():
                 return
             if read is not None:        # one batch: every id it brings is looked for in all of it
-                pos, table = read
-                if k == 0 or self.scan.may_keep(table, self.source.latest_bound(g), conv):
-                    self.source._look(self.scan, pos, table if k == 0 else self.source._whole(g, table), conv)
+                if k == 0 or self.scan.may_keep(read, self.source.latest_bound(g), conv):
+                    self.source._look(self.scan, self.source._positions(g),
+                                      read if k == 0 else self.source._whole(g, read), conv)
             else:
                 self.source._scan_group(g, self.scan, self.holds[g])
         except BaseException:
